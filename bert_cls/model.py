@@ -1,0 +1,127 @@
+"""The classifier: raw strings -> in-graph tokenizer -> ``TFBertModel`` -> dropout -> dense.
+
+Two functional models share one set of weights: ``encoded_model`` takes token
+ids (for clients that tokenize themselves) and ``text_model`` puts the
+tokenizer in front of it. ``text_model`` is what training, evaluation and the
+``serving_default`` export signature use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Optional
+
+from bert_cls.errors import BertClsError
+from bert_cls.keras_compat import keras, tf
+from bert_cls.tokenizer import BertTokenizerLayer
+
+ENCODED_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+CLASSIFIER_CONFIG = "classifier_config.json"
+VOCAB_FILE = "vocab.txt"
+WEIGHTS_PREFIX = "weights/best"
+
+
+@dataclasses.dataclass
+class ClassifierConfig:
+    """Everything needed to rebuild a trained classifier without the pretrained checkpoint."""
+
+    bert_config: dict
+    label_names: list
+    lower_case: bool
+    max_length: int = 128
+    dropout: float = 0.1
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    @property
+    def id2label(self) -> dict:
+        return dict(enumerate(self.label_names))
+
+    @property
+    def label2id(self) -> dict:
+        return {name: i for i, name in enumerate(self.label_names)}
+
+
+def check_max_length(max_length: int, bert_config) -> None:
+    limit = bert_config.max_position_embeddings
+    if not 3 <= max_length <= limit:
+        raise BertClsError(
+            f"--max-length {max_length} is outside 3..{limit}, the checkpoint's position limit: lower --max-length"
+        )
+
+
+class BertClassifier:
+    """Builds and holds the two functional models around one ``TFBertModel``."""
+
+    def __init__(self, encoder, vocabulary, config: ClassifierConfig):
+        check_max_length(config.max_length, encoder.config)
+        self.config = config
+        self.encoder = encoder
+        self.vocabulary = list(vocabulary)
+        self.tokenizer = BertTokenizerLayer(
+            self.vocabulary, lower_case=config.lower_case, max_length=config.max_length, name="tokenizer"
+        )
+        encoded = {name: keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in ENCODED_INPUTS}
+        pooled = encoder(**encoded).pooler_output
+        hidden = keras.layers.Dropout(config.dropout, name="classifier_dropout")(pooled)
+        logits = keras.layers.Dense(
+            config.num_labels,
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=encoder.config.initializer_range),
+            name="classifier",
+        )(hidden)
+        self.encoded_model = keras.Model(encoded, logits, name="bert_classifier_encoded")
+        text = keras.Input(shape=(), dtype=tf.string, name="text")
+        self.text_model = keras.Model(text, self.encoded_model(self.tokenizer(text)), name="bert_classifier")
+
+    @property
+    def dropout_layer(self):
+        return self.encoded_model.get_layer("classifier_dropout")
+
+    def predict_proba(self, texts, batch_size: int = 64):
+        """Class probabilities for a list of strings, in order."""
+        import numpy as np
+
+        outputs = []
+        for start in range(0, len(texts), batch_size):
+            logits = self.text_model(tf.constant(list(texts[start : start + batch_size])), training=False)
+            outputs.append(tf.nn.softmax(logits).numpy())
+        return np.concatenate(outputs) if outputs else np.zeros((0, self.config.num_labels), "float32")
+
+    # ---- persistence: config + vocab + TF checkpoint of the weights ----------
+
+    def save(self, directory) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CLASSIFIER_CONFIG).write_text(json.dumps(dataclasses.asdict(self.config), indent=2))
+        (directory / VOCAB_FILE).write_text("\n".join(self.vocabulary) + "\n", encoding="utf-8")
+        self.text_model.save_weights(str(directory / WEIGHTS_PREFIX))
+
+    @classmethod
+    def from_config(cls, config: ClassifierConfig, vocabulary) -> "BertClassifier":
+        """A freshly initialized classifier (no pretrained weights); used to restore saved ones."""
+        from transformers import BertConfig, TFBertModel
+
+        encoder = TFBertModel(BertConfig.from_dict(config.bert_config), name="bert")
+        return cls(encoder, vocabulary, config)
+
+    @classmethod
+    def load(cls, directory, max_length: Optional[int] = None) -> "BertClassifier":
+        directory = Path(directory)
+        config_file = directory / CLASSIFIER_CONFIG
+        if not config_file.is_file():
+            raise BertClsError(
+                f"{directory} is not a trained bert-cls model (no {CLASSIFIER_CONFIG}): pass the --output-dir of `bert-cls train`"
+            )
+        config = ClassifierConfig(**json.loads(config_file.read_text()))
+        if max_length is not None:
+            config.max_length = max_length
+        from bert_cls.pretrained import read_vocab
+
+        classifier = cls.from_config(config, read_vocab(directory / VOCAB_FILE))
+        # expect_partial: the checkpoint also holds optimizer slots we do not need here.
+        classifier.text_model.load_weights(str(directory / WEIGHTS_PREFIX)).expect_partial()
+        return classifier

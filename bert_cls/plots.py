@@ -1,0 +1,87 @@
+"""PNG plots: training curves, confusion matrices and tuning results (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def read_history(csv_path) -> list:
+    """Rows of a Keras ``CSVLogger`` file, one per epoch (a resumed run's repeat wins)."""
+    by_epoch = {}
+    with open(csv_path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            by_epoch[int(row["epoch"])] = {k: float(v) for k, v in row.items() if v not in ("", None)}
+    return [by_epoch[e] for e in sorted(by_epoch)]
+
+
+def plot_history(csv_path, png_path) -> Path:
+    """Loss and accuracy per epoch for training and validation, as in the reference notebook."""
+    rows = read_history(csv_path)
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = [r["epoch"] + 1 for r in rows]
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for prefix, style in (("", "o-"), ("val_", "s--")):
+            values = [r.get(prefix + metric) for r in rows]
+            if all(v is not None for v in values):
+                ax.plot(epochs, values, style, label=("validation " if prefix else "training ") + metric)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return Path(png_path)
+
+
+def plot_confusion_matrix(matrix, label_names, png_path, title="confusion matrix") -> Path:
+    plt = _pyplot()
+    size = max(4, 0.8 * len(label_names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    image = ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(label_names)), label_names, rotation=45, ha="right")
+    ax.set_yticks(range(len(label_names)), label_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    peak = max(max(row) for row in matrix) or 1
+    for i, row in enumerate(matrix):
+        for j, value in enumerate(row):
+            ax.text(j, i, str(value), ha="center", va="center", color="white" if value > peak / 2 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return Path(png_path)
+
+
+def plot_trials(trials, objective, png_path) -> Path:
+    """Objective against learning rate (log x) and dropout, one point per finished trial."""
+    plt = _pyplot()
+    done = [t for t in trials if t.get(objective) is not None]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, log in ((axes[0], "learning_rate", True), (axes[1], "dropout", False)):
+        ax.scatter([t[key] for t in done], [t[objective] for t in done])
+        for t in done:
+            ax.annotate(str(t["trial_id"]), (t[key], t[objective]), fontsize=8)
+        if log:
+            ax.set_xscale("log")
+        ax.set_xlabel(key)
+        ax.set_ylabel(objective)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{objective} per trial")
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return Path(png_path)

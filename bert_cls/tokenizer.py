@@ -1,0 +1,92 @@
+"""``BertTokenizerLayer``: WordPiece tokenization of raw strings inside the graph.
+
+Built on TF Text's ``BertTokenizer`` (ops that TensorFlow Serving links), so the
+exported model takes plain strings. Sequences are truncated to ``max_length``
+(``[CLS]`` and ``[SEP]`` included) and each batch is padded only to its own
+longest sequence.
+"""
+
+from __future__ import annotations
+
+from bert_cls.keras_compat import keras, tf
+
+import tensorflow_text as tf_text
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
+# transformers' WordpieceTokenizer maps words longer than this to [UNK].
+MAX_CHARS_PER_WORD = 100
+
+
+class BertTokenizerLayer(keras.layers.Layer):
+    """Maps a ``[batch]`` string tensor to BERT's ``input_ids``/``attention_mask``/``token_type_ids``.
+
+    Args:
+        vocabulary: WordPiece tokens in id order (the lines of ``vocab.txt``).
+        lower_case: Lower-case and strip accents, as uncased BERT checkpoints expect.
+        max_length: Longest output sequence, special tokens included.
+    """
+
+    def __init__(self, vocabulary, lower_case: bool, max_length: int = 128, **kwargs):
+        super().__init__(trainable=False, **kwargs)
+        vocabulary = list(vocabulary)
+        missing = [t for t in SPECIAL_TOKENS if t not in vocabulary]
+        if missing:
+            raise ValueError(f"vocabulary lacks special tokens {missing}")
+        if max_length < 3:
+            raise ValueError(f"max_length must be at least 3, got {max_length}")
+        self.vocabulary = vocabulary
+        self.lower_case = bool(lower_case)
+        self.max_length = int(max_length)
+        ids = {t: vocabulary.index(t) for t in SPECIAL_TOKENS}
+        self.pad_id, self.unk_id, self.cls_id, self.sep_id = (ids[t] for t in SPECIAL_TOKENS)
+        table = tf.lookup.StaticVocabularyTable(
+            tf.lookup.KeyValueTensorInitializer(
+                keys=tf.constant(vocabulary),
+                values=tf.range(len(vocabulary), dtype=tf.int64),
+            ),
+            num_oov_buckets=1,
+        )
+        self._tokenizer = tf_text.BertTokenizer(
+            table,
+            token_out_type=tf.int64,
+            # Lower-casing is done in `_normalize`: TF Text's own lower_case applies
+            # NFKC case folding, which differs from BERT's (e.g. on Hangul jamo).
+            lower_case=False,
+            unknown_token="[UNK]",
+            max_chars_per_token=MAX_CHARS_PER_WORD,
+            # BERT's own tokenizer keeps these markers whole instead of splitting on punctuation.
+            preserve_unused_token=False,
+        )
+
+    def _normalize(self, texts):
+        """Uncased BERT's normalization: lower-case, NFD, drop combining marks."""
+        texts = tf.strings.lower(texts, encoding="utf-8")
+        texts = tf_text.normalize_utf8(texts, "NFD")
+        return tf.strings.regex_replace(texts, r"\p{Mn}", "")
+
+    def call(self, texts):
+        texts = tf.reshape(tf.convert_to_tensor(texts, dtype=tf.string), [-1])
+        if self.lower_case:
+            texts = self._normalize(texts)
+        # [batch, words, pieces] -> [batch, pieces]
+        pieces = self._tokenizer.tokenize(texts).merge_dims(-2, -1)
+        pieces = pieces[:, : self.max_length - 2]
+        batch = tf.shape(texts)[0]
+        cls = tf.fill([batch, 1], tf.constant(self.cls_id, tf.int64))
+        sep = tf.fill([batch, 1], tf.constant(self.sep_id, tf.int64))
+        ids = tf.concat([cls, pieces, sep], axis=1)
+        input_ids = tf.cast(ids.to_tensor(default_value=self.pad_id), tf.int32)
+        attention_mask = tf.cast(tf.ones_like(ids, dtype=tf.int32).to_tensor(0), tf.int32)
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "token_type_ids": tf.zeros_like(input_ids),
+        }
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"vocabulary": self.vocabulary, "lower_case": self.lower_case, "max_length": self.max_length}
+        )
+        config.pop("trainable", None)
+        return config

