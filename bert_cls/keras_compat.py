@@ -6,16 +6,9 @@ set before TensorFlow is first imported, so every module of this package that
 builds or loads models imports ``keras`` from here instead of from TensorFlow.
 """
 
-import os
-
 from bert_cls.errors import BertClsError
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-# transformers would otherwise import PyTorch (pulled in by sentence-transformers
-# for the MiniLM package) into the same process as TensorFlow, which crashes.
-os.environ.setdefault("USE_TF", "1")
-os.environ.setdefault("USE_TORCH", "0")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The environment (TF_USE_LEGACY_KERAS=1 and friends) is set by bert_cls/__init__.py.
 
 try:
     import tf_keras as keras  # noqa: E402

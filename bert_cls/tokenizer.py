@@ -66,6 +66,8 @@ class BertTokenizerLayer(keras.layers.Layer):
 
     def call(self, texts):
         texts = tf.reshape(tf.convert_to_tensor(texts, dtype=tf.string), [-1])
+        # Invalid UTF-8 from a client becomes U+FFFD instead of failing the request.
+        texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace")
         if self.lower_case:
             texts = self._normalize(texts)
         # [batch, words, pieces] -> [batch, pieces]

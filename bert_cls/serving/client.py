@@ -1,0 +1,200 @@
+"""``ServingClient``: a small helper around TF Serving's gRPC ``PredictionService`` and ``ModelService``.
+
+Every call has an explicit deadline; ``UNAVAILABLE`` is retried with exponential
+backoff a bounded number of times; large inputs are sent in batches and the
+results reassembled in order; errors become ``ServingError`` naming the server,
+model and signature. Works against the ``tensorflow/serving`` container and
+``bert-cls serve`` alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Optional, Sequence
+
+import grpc
+
+from bert_cls.errors import BertClsError
+from bert_cls.serving.constants import (
+    DEFAULT_TIMEOUT_S,
+    MAX_MESSAGE_BYTES,
+    SERVING_SIGNATURE,
+    TEXT_INPUT,
+)
+
+
+class ServingError(BertClsError):
+    """A failed call to a model server; ``code`` is the ``grpc.StatusCode``."""
+
+    def __init__(self, message: str, code: Optional[grpc.StatusCode] = None):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclasses.dataclass
+class Prediction:
+    text: str
+    label: str
+    label_id: int
+    probabilities: list
+
+
+class ServingClient:
+    """Client for one model on one server.
+
+    Args:
+        server: ``host:port`` of the gRPC endpoint (TF Serving's default port is 8500).
+        model_name: the name the server serves the model under.
+        signature: signature to call (``serving_default`` takes raw texts).
+        version: pin a model version; ``None`` asks for the latest.
+        timeout: deadline in seconds for each gRPC call.
+        batch_size: texts per ``Predict`` call; larger inputs are split.
+        max_retries: retries of a call that failed with ``UNAVAILABLE``.
+        backoff: first retry delay in seconds, doubled on each retry.
+        root_certificates: PEM bytes or a path; enables TLS (TF Serving's ``--ssl_config_file``).
+    """
+
+    def __init__(
+        self,
+        server: str,
+        model_name: str,
+        signature: str = SERVING_SIGNATURE,
+        version: Optional[int] = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        batch_size: int = 64,
+        max_retries: int = 3,
+        backoff: float = 0.2,
+        root_certificates=None,
+    ):
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.server, self.model_name, self.signature = server, model_name, signature
+        self.version, self.timeout, self.batch_size = version, timeout, batch_size
+        self.max_retries, self.backoff = max_retries, backoff
+        options = [
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ]
+        if root_certificates is not None:
+            if not isinstance(root_certificates, bytes):
+                with open(root_certificates, "rb") as handle:
+                    root_certificates = handle.read()
+            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            self._channel = grpc.secure_channel(server, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(server, options=options)
+        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+        self._predict_stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self._model_stub = model_service_pb2_grpc.ModelServiceStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _model_spec(self, spec, signature: Optional[str] = None):
+        spec.name = self.model_name
+        if signature is not None:
+            spec.signature_name = signature
+        if self.version is not None:
+            spec.version.value = int(self.version)
+
+    def _call(self, method, request, what: str):
+        delay = self.backoff
+        for attempt in range(self.max_retries + 1):
+            try:
+                return method(request, timeout=self.timeout)
+            except grpc.RpcError as exc:
+                code = exc.code()
+                if code == grpc.StatusCode.UNAVAILABLE and attempt < self.max_retries:
+                    time.sleep(delay)
+                    delay *= 2
+                    continue
+                detail = exc.details() or ""
+                hint = {
+                    grpc.StatusCode.UNAVAILABLE: f" (after {attempt + 1} attempts: is the server running on {self.server}?)",
+                    grpc.StatusCode.DEADLINE_EXCEEDED: f" (deadline {self.timeout}s: raise timeout or lower batch_size)",
+                }.get(code, "")
+                raise ServingError(
+                    f"{what} on {self.server} for model {self.model_name!r} signature {self.signature!r} "
+                    f"failed: {code.name}: {detail}{hint}",
+                    code,
+                ) from None
+
+    def predict(self, texts: Sequence[str]) -> list:
+        """One ``Prediction`` per text, in order; an empty list for no texts."""
+        import numpy as np
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+
+        texts = list(texts)
+        results = []
+        for start in range(0, len(texts), self.batch_size):
+            chunk = texts[start : start + self.batch_size]
+            request = predict_pb2.PredictRequest()
+            self._model_spec(request.model_spec, self.signature)
+            payload = [t.encode("utf-8") if isinstance(t, str) else bytes(t) for t in chunk]
+            request.inputs[TEXT_INPUT].CopyFrom(tf.make_tensor_proto(payload, dtype=tf.string, shape=[len(payload)]))
+            response = self._call(self._predict_stub.Predict, request, "Predict")
+            outputs = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
+            probabilities = np.asarray(outputs["probabilities"])
+            for i, text in enumerate(chunk):
+                results.append(
+                    Prediction(
+                        text=text,
+                        label=outputs["label"][i].decode("utf-8"),
+                        label_id=int(outputs["label_id"][i]),
+                        probabilities=probabilities[i].tolist(),
+                    )
+                )
+        return results
+
+    def metadata(self) -> dict:
+        """``{"model_spec": {...}, "signatures": {name: {"inputs": {...}, "outputs": {...}}}}``."""
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        self._model_spec(request.model_spec)
+        response = self._call(self._predict_stub.GetModelMetadata, request, "GetModelMetadata")
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signature_map)
+
+        from tensorflow.core.framework import types_pb2
+
+        def describe(tensors):
+            return {
+                name: {"dtype": types_pb2.DataType.Name(info.dtype), "shape": [d.size for d in info.tensor_shape.dim]}
+                for name, info in tensors.items()
+            }
+
+        return {
+            "model_spec": {"name": response.model_spec.name, "version": response.model_spec.version.value},
+            "signatures": {
+                name: {"inputs": describe(sig.inputs), "outputs": describe(sig.outputs)}
+                for name, sig in signature_map.signature_def.items()
+            },
+        }
+
+    def status(self) -> list:
+        """``[{"version", "state", "error_code", "error_message"}]`` for each version the server knows."""
+        from tensorflow_serving.apis import get_model_status_pb2
+
+        request = get_model_status_pb2.GetModelStatusRequest()
+        self._model_spec(request.model_spec)
+        response = self._call(self._model_stub.GetModelStatus, request, "GetModelStatus")
+        states = get_model_status_pb2.ModelVersionStatus.State
+        return [
+            {
+                "version": s.version,
+                "state": states.Name(s.state),
+                "error_code": s.status.error_code,
+                "error_message": s.status.error_message,
+            }
+            for s in response.model_version_status
+        ]
