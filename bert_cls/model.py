@@ -8,6 +8,7 @@ tokenizer in front of it. ``text_model`` is what training, evaluation and the
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from pathlib import Path
@@ -32,6 +33,12 @@ class ClassifierConfig:
     lower_case: bool
     max_length: int = 128
     dropout: float = 0.1
+
+    def __post_init__(self):
+        # JSON-normalized (as it is stored) and without the encoder's unused label maps.
+        config = {k: v for k, v in self.bert_config.items() if k not in ("id2label", "label2id")}
+        self.bert_config = json.loads(json.dumps(config))
+        self.label_names = [str(n) for n in self.label_names]
 
     @property
     def num_labels(self) -> int:
@@ -105,7 +112,7 @@ class BertClassifier:
         """A freshly initialized classifier (no pretrained weights); used to restore saved ones."""
         from transformers import BertConfig, TFBertModel
 
-        encoder = TFBertModel(BertConfig.from_dict(config.bert_config), name="bert")
+        encoder = TFBertModel(BertConfig.from_dict(copy.deepcopy(config.bert_config)), name="bert")
         return cls(encoder, vocabulary, config)
 
     @classmethod

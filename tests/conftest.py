@@ -1,0 +1,87 @@
+"""Shared fixtures: tiny BERT checkpoints (2 layers, hidden 32) and tiny NSMC-format files in tmp_path."""
+
+import json
+import random
+import unicodedata
+
+import bert_cls  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+import pytest
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+HANGUL = list("영화정말재밌다최악이고별로좋은연기스토리감동지루한시간아깝네요")
+ASCII = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?~")
+
+
+def tiny_vocab(cased: bool = False) -> list:
+    # Uncased BERT decomposes Hangul syllables into jamo (NFD), so an uncased vocab holds jamo.
+    hangul = HANGUL if cased else sorted(set(unicodedata.normalize("NFD", "".join(HANGUL))))
+    pieces = ASCII + (list("ABCDEFGHIJ") if cased else []) + hangul
+    words = ["movie", "good", "bad", "the", "was", "this"] + (["Movie", "Good"] if cased else [])
+    return SPECIALS + words + pieces + ["##" + p for p in pieces]
+
+
+POSITIVE = ["정말 재밌다", "감동 연기 좋은 영화", "good movie", "스토리 좋은 영화 정말", "재밌네요 good"]
+NEGATIVE = ["최악이고 지루한 영화", "시간 아깝네요", "bad movie", "별로 지루한 스토리", "최악 bad"]
+
+
+def write_tsv(path, rows):
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("id\tdocument\tlabel\n")
+        for i, (text, label) in enumerate(rows):
+            handle.write(f"{i}\t{text}\t{label}\n")
+    return path
+
+
+@pytest.fixture
+def tiny_tsv(tmp_path):
+    """(train, test) TSVs of a toy sentiment task the tiny model can learn."""
+    rng = random.Random(0)
+    rows = [(t, 1) for t in POSITIVE] * 12 + [(t, 0) for t in NEGATIVE] * 12
+    rng.shuffle(rows)
+    return write_tsv(tmp_path / "train.tsv", rows), write_tsv(tmp_path / "test.tsv", rows[:20])
+
+
+def make_tiny_checkpoint(directory, cased=False, max_position_embeddings=64):
+    """A tiny checkpoint directory (config.json, vocab.txt, tokenizer_config.json, tf_model.h5)."""
+    from bert_cls.keras_compat import keras  # noqa: F401
+    from transformers import BertConfig, TFBertModel
+
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab = tiny_vocab(cased)
+    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    (directory / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": not cased}))
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=max_position_embeddings,
+    )
+    model = TFBertModel(config)
+    model(model.dummy_inputs)
+    model.save_pretrained(str(directory))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny_bert"))
+
+
+@pytest.fixture
+def tiny_classifier(tiny_checkpoint):
+    from bert_cls.model import BertClassifier, ClassifierConfig
+    from bert_cls.pretrained import load_encoder, resolve_checkpoint
+
+    checkpoint = resolve_checkpoint(str(tiny_checkpoint))
+    encoder = load_encoder(checkpoint)
+    config = ClassifierConfig(encoder.config.to_dict(), ["negative", "positive"], checkpoint.lower_case, 16, 0.1)
+    return BertClassifier(encoder, checkpoint.vocabulary(), config)
+
+
+def tiny_train_config(output_dir, train_file, **overrides):
+    from bert_cls.train import TrainConfig
+
+    values = dict(
+        output_dir=str(output_dir), train_file=str(train_file), pretrained=None, epochs=2, batch_size=8,
+        max_length=16, learning_rate=1e-3, validation_split=0.2, seed=1, verbose=0, label_names="negative,positive",
+    )
+    values.update(overrides)
+    return TrainConfig(**values)

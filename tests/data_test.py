@@ -1,0 +1,118 @@
+import urllib.error
+
+import numpy as np
+import pytest
+
+from bert_cls import data as data_lib
+from bert_cls.errors import BertClsError
+from conftest import write_tsv
+
+
+def test_load_tsv_drops_and_counts_empty_documents(tmp_path):
+    path = write_tsv(tmp_path / "d.tsv", [("좋다", 1), ("   ", 0), ("나쁘다", 0), ("", 1)])
+    ds = data_lib.load_tsv(path, label_names=["neg", "pos"])
+    assert ds.texts == ["좋다", "나쁘다"]
+    assert ds.labels.tolist() == [1, 0]
+    assert ds.dropped_empty == 2
+    assert ds.label_names == ("neg", "pos")
+
+
+def test_non_integer_label_names_file_and_line(tmp_path):
+    path = write_tsv(tmp_path / "d.tsv", [("좋다", 1), ("나쁘다", "positive")])
+    with pytest.raises(BertClsError, match=r"d\.tsv:3: label 'positive' is not an integer"):
+        data_lib.load_tsv(path)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("id\ttext\tlabel\n1\tx\t0\n", "no column 'document'"),
+        ("", "is empty"),
+        ("id\tdocument\tlabel\n1\tx\n", "expected 3 tab-separated columns"),
+        ("id\tdocument\tlabel\n1\tx\t-1\n", "negative label"),
+    ],
+)
+def test_malformed_files(tmp_path, content, message):
+    path = tmp_path / "bad.tsv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(BertClsError, match=message):
+        data_lib.load_tsv(path)
+
+
+def test_missing_file_and_bad_encoding(tmp_path):
+    with pytest.raises(BertClsError, match="data file not found"):
+        data_lib.load_tsv(tmp_path / "nope.tsv")
+    path = tmp_path / "cp949.tsv"
+    path.write_bytes("id\tdocument\tlabel\n1\t영화\t1\n".encode("cp949"))
+    with pytest.raises(BertClsError, match="not UTF-8"):
+        data_lib.load_tsv(path)
+
+
+def test_multiclass_and_label_names(tmp_path):
+    path = write_tsv(tmp_path / "d.tsv", [("a", 0), ("b", 2), ("c", 1)])
+    assert data_lib.load_tsv(path).label_names == ("0", "1", "2")
+    with pytest.raises(BertClsError, match="only 2 label names"):
+        data_lib.load_tsv(path, label_names=["x", "y"])
+
+
+def test_stratified_split_is_reproducible_and_stratified():
+    labels = np.array([0] * 80 + [1] * 20)
+    train_a, val_a = data_lib.stratified_split(labels, 0.25, seed=3)
+    train_b, val_b = data_lib.stratified_split(labels, 0.25, seed=3)
+    assert train_a.tolist() == train_b.tolist() and val_a.tolist() == val_b.tolist()
+    assert sorted(np.concatenate([train_a, val_a]).tolist()) == list(range(100))
+    assert (labels[val_a] == 0).sum() == 20 and (labels[val_a] == 1).sum() == 5
+    _, val_c = data_lib.stratified_split(labels, 0.25, seed=4)
+    assert val_c.tolist() != val_a.tolist()
+    with pytest.raises(BertClsError, match="between 0 and 1"):
+        data_lib.stratified_split(labels, 1.5, seed=0)
+
+
+def test_bundled_sample_is_balanced_nsmc():
+    train = data_lib.load_tsv(data_lib.sample_path("train"))
+    test = data_lib.load_tsv(data_lib.sample_path("test"))
+    assert len(train) == 4000 and len(test) == 1000
+    assert train.labels.mean() == pytest.approx(0.5)
+    assert not set(train.texts) & set(test.texts) or len(set(train.texts) & set(test.texts)) < 10
+
+
+def test_git_blob_sha1_matches_git():
+    # `printf 'hello\n' | git hash-object --stdin`
+    assert data_lib.git_blob_sha1(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"
+
+
+def test_download_offline_says_how_to_use_local_files(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(data_lib.urllib.request, "urlopen", offline)
+    with pytest.raises(BertClsError, match="--train-file/--test-file"):
+        data_lib.download_nsmc(tmp_path)
+
+
+def test_download_rejects_a_corrupt_file(tmp_path, monkeypatch):
+    class Response:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self):
+            return b"id\tdocument\tlabel\n"
+
+    monkeypatch.setattr(data_lib.urllib.request, "urlopen", lambda *a, **k: Response())
+    with pytest.raises(BertClsError, match="git blob SHA-1"):
+        data_lib.download_nsmc(tmp_path)
+    assert not (tmp_path / "nsmc" / "ratings_train.txt").exists()
+
+
+def test_bucketed_pipeline_keeps_every_example_and_groups_lengths():
+    texts = ["짧다"] * 50 + ["아주 " * 40] * 50
+    ds = data_lib.TextDataset(texts, np.array([0, 1] * 50), ("a", "b"))
+    batches = list(data_lib.make_tf_dataset(ds, 10, shuffle=True, seed=0).as_numpy_iterator())
+    seen = sum(len(b[0]["text"]) for b in batches)
+    assert seen == 100
+    for features, _ in batches:
+        lengths = {len(t) for t in features["text"]}
+        assert len(lengths) == 1  # short and long reviews never share a batch

@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from bert_cls.errors import BertClsError
+from bert_cls.keras_compat import tf
+from bert_cls.model import BertClassifier, ClassifierConfig
+
+
+def test_strings_in_logits_out(tiny_classifier):
+    logits = tiny_classifier.text_model(tf.constant(["정말 재밌다", "bad movie", ""]))
+    assert logits.shape == (3, 2)
+    assert tiny_classifier.text_model.inputs[0].dtype == tf.string
+    assert tiny_classifier.dropout_layer.rate == pytest.approx(0.1)
+
+
+def test_text_path_equals_encoded_path(tiny_classifier):
+    texts = tf.constant(["good movie", "최악이고 지루한 영화"])
+    from_text = tiny_classifier.text_model(texts, training=False)
+    from_ids = tiny_classifier.encoded_model(tiny_classifier.tokenizer(texts), training=False)
+    np.testing.assert_allclose(from_text.numpy(), from_ids.numpy(), atol=1e-6)
+
+
+def test_save_and_load_round_trip(tiny_classifier, tmp_path):
+    texts = ["good movie", "시간 아깝네요"]
+    tiny_classifier.save(tmp_path / "m")
+    restored = BertClassifier.load(tmp_path / "m")
+    import dataclasses, json
+
+    def as_json(config):
+        return json.dumps(dataclasses.asdict(config), sort_keys=True)
+
+    assert as_json(restored.config) == as_json(tiny_classifier.config)
+    np.testing.assert_allclose(restored.predict_proba(texts), tiny_classifier.predict_proba(texts), atol=1e-6)
+
+
+def test_max_length_above_position_limit(tiny_classifier):
+    config = ClassifierConfig(**{**tiny_classifier.config.__dict__, "max_length": 65})
+    with pytest.raises(BertClsError, match="outside 3..64"):
+        BertClassifier.from_config(config, tiny_classifier.vocabulary)
+
+
+def test_load_rejects_a_directory_that_is_not_a_model(tmp_path):
+    with pytest.raises(BertClsError, match="not a trained bert-cls model"):
+        BertClassifier.load(tmp_path)
