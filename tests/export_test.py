@@ -1,0 +1,68 @@
+import pytest
+import tensorflow as tf
+
+from bert_cls import export as export_lib
+from bert_cls.errors import BertClsError
+
+
+def test_export_writes_verified_versioned_savedmodel(tiny_classifier, tmp_path):
+    report = export_lib.export_classifier(tiny_classifier, tmp_path / "base", model_name="toy")
+    target = tmp_path / "base" / "1"
+    assert report["version"] == 1 and report["path"] == str(target)
+    assert set(report["signatures"]) == {"serving_default", "encoded"}
+    assert max(report["max_abs_diff"].values()) < export_lib.PARITY_TOLERANCE
+    assert "WordpieceTokenizeWithOffsets" in report["text_ops"]
+    assert sorted(p.name for p in (tmp_path / "base").iterdir()) == ["1"]  # no staging leftovers
+
+    loaded = tf.saved_model.load(str(target))
+    serving = loaded.signatures["serving_default"]
+    assert serving.structured_input_signature[1]["text"].dtype == tf.string
+    out = serving(text=tf.constant(["good movie", "최악"]))
+    assert out["probabilities"].shape == (2, 2) and out["probabilities"].dtype == tf.float32
+    assert out["label_id"].dtype == tf.int64
+    assert set(out["label"].numpy().tolist()) <= {b"negative", b"positive"}
+    encoded = loaded.signatures["encoded"].structured_input_signature[1]
+    assert {k: v.dtype for k, v in encoded.items()} == {k: tf.int32 for k in ("input_ids", "attention_mask", "token_type_ids")}
+
+
+def test_warmup_requests_are_prediction_logs(tiny_classifier, tmp_path):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    export_lib.export_classifier(tiny_classifier, tmp_path, model_name="toy", verify=False)
+    records = list(tf.data.TFRecordDataset(str(tmp_path / "1" / "assets.extra" / export_lib.WARMUP_FILE)))
+    assert len(records) == 3
+    log = prediction_log_pb2.PredictionLog.FromString(records[0].numpy())
+    assert log.predict_log.request.model_spec.name == "toy"
+    assert "text" in log.predict_log.request.inputs
+
+
+def test_next_version_and_existing_version_is_refused(tiny_classifier, tmp_path):
+    (tmp_path / "3").mkdir()
+    (tmp_path / "other").mkdir()
+    assert export_lib.next_version(tmp_path) == 4
+    with pytest.raises(BertClsError, match="already exists"):
+        export_lib.export_classifier(tiny_classifier, tmp_path, version=3, verify=False)
+
+
+def test_failed_export_leaves_base_as_it_was(tiny_classifier, tmp_path, monkeypatch):
+    (tmp_path / "1").mkdir()
+
+    def broken(*args, **kwargs):
+        raise BertClsError("verification failed")
+
+    monkeypatch.setattr(export_lib, "verify_export", broken)
+    with pytest.raises(BertClsError, match="verification failed"):
+        export_lib.export_classifier(tiny_classifier, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1"]
+
+
+def test_unwritable_export_dir(tiny_classifier, tmp_path):
+    (tmp_path / "f").write_text("x")  # a path below a file cannot be created, even by root
+    with pytest.raises(BertClsError, match="not writable"):
+        export_lib.export_classifier(tiny_classifier, tmp_path / "f" / "base")
+
+
+def test_export_dir_that_is_a_file(tiny_classifier, tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(BertClsError, match="is a file"):
+        export_lib.export_classifier(tiny_classifier, tmp_path / "f")
