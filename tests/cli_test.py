@@ -1,0 +1,89 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bert_cls.cli import build_parser, main
+from conftest import write_tsv
+
+COMMANDS = ["train", "evaluate", "predict", "quickstart", "export", "serve", "query", "tune", "bench"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args([command, "--help"])
+    assert info.value.code == 0
+    assert "usage: bert-cls " + command in capsys.readouterr().out
+
+
+def test_train_help_lists_the_documented_flags(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--train-file", "--test-file", "--data", "--pretrained", "--output-dir", "--epochs", "--batch-size",
+                 "--max-length", "--learning-rate", "--dropout", "--validation-split", "--max-train-samples", "--seed"):
+        assert flag in text
+
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda p, c: ["train", "--train-file", str(p / "missing.tsv"), "--output-dir", str(p / "o")], "data file not found"),
+        (lambda p, c: ["train", "--train-file", str(write_tsv(p / "x.tsv", [("a", "pos")])), "--output-dir", str(p / "o")],
+         "x.tsv:2: label 'pos' is not an integer"),
+        (lambda p, c: ["train", "--output-dir", str(p / "o")], "no training data"),
+        (lambda p, c: ["train", "--data", "sample", "--pretrained", str(c), "--max-length", "1000", "--output-dir", str(p / "o")],
+         "--max-length 1000 is outside 3..64"),
+        (lambda p, c: ["evaluate", "--model", str(p), "--test-file", str(p / "t.tsv")], "not a trained bert-cls model"),
+        (lambda p, c: ["predict", "--model", str(p)], "no texts"),
+        (lambda p, c: ["serve", "--model-base-path", str(p / "none")], "is not a directory"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_checkpoint, capsys, make_args, message):
+    assert main(make_args(tmp_path, tiny_checkpoint)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_no_traceback_from_the_console_script(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "bert_cls", "train", "--train-file", str(tmp_path / "nope.tsv"), "--output-dir", str(tmp_path / "o")],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: data file not found")
+
+
+@pytest.mark.slow
+def test_minilm_end_to_end_train_evaluate_predict_export(tmp_path, capsys):
+    """The real MiniLM checkpoint on 300 bundled reviews, through the CLI."""
+    out = tmp_path / "run"
+    assert main(["train", "--data", "sample", "--pretrained", "all-MiniLM-L6-v2", "--output-dir", str(out),
+                 "--max-train-samples", "300", "--epochs", "1", "--max-length", "48", "--verbose", "0"]) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert 0.0 <= summary["validation_accuracy"] <= 1.0 and summary["examples_per_second"] > 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_examples"] == 270 and metrics["validation_examples"] == 30
+    assert metrics["test"]["num_examples"] == 1000
+
+    test_file = write_tsv(tmp_path / "t.tsv", [("정말 최고의 영화", 1), ("최악이다", 0), ("", 1)])
+    assert main(["evaluate", "--model", str(out), "--test-file", str(test_file)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("accuracy ") for line in printed)
+    report = json.loads((out / "eval_t.json").read_text())
+    assert report["num_examples"] == 2 and report["dropped_empty_documents"] == 1
+    assert (out / "eval_t_confusion.png").stat().st_size > 1000
+
+    assert main(["predict", "--model", str(out), "--json", "재밌다", "지루하다"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in rows] == ["재밌다", "지루하다"]
+    assert all(r["label"] in ("negative", "positive") and abs(sum(r["probabilities"]) - 1) < 1e-4 for r in rows)
+
+    assert main(["export", "--model", str(out), "--export-dir", str(tmp_path / "export")]) == 0
+    assert "max |diff|" in capsys.readouterr().out
+    assert (tmp_path / "export" / "1" / "saved_model.pb").is_file()
