@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _optional_commands():
     """Subcommands defined next to the code they drive."""
     registrars = []
-    for module in ("bert_cls.export", "bert_cls.serving.cli", "bert_cls.tuning", "bert_cls.bench"):
+    for module in ("bert_cls.export", "bert_cls.serving.cli", "bert_cls.tuning"):
         try:
             imported = __import__(module, fromlist=["register_cli"])
         except ModuleNotFoundError as exc:
