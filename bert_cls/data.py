@@ -220,6 +220,16 @@ def stratified_sample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
 DEFAULT_BUCKET_BOUNDARIES = (16, 32, 48, 64, 96, 128, 192, 256, 384)
 
 
+def tokenize_in_pipeline(ds, tokenizer):
+    """Moves tokenization from the model into the ``tf.data`` graph (still no Python loop).
+
+    Used with XLA, which cannot compile string ops into the training step.
+    """
+    import tensorflow as tf
+
+    return ds.map(lambda features, *label: (tokenizer(features["text"]), *label), num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def make_tf_dataset(
     dataset: TextDataset,
     batch_size: int,

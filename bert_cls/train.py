@@ -249,7 +249,10 @@ def train(config: TrainConfig, overwrite: bool = False, extra_callbacks=()) -> T
             ),
         )
         steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
-        classifier.text_model.compile(
+        # XLA cannot compile string ops: with --jit-compile the step runs on token ids and the
+        # tokenizer runs in the tf.data graph instead (weights are shared with text_model).
+        fit_model = classifier.encoded_model if config.jit_compile else classifier.text_model
+        fit_model.compile(
             optimizer=make_optimizer(config, steps_per_epoch),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
@@ -264,6 +267,14 @@ def train(config: TrainConfig, overwrite: bool = False, extra_callbacks=()) -> T
         train_ds, config.batch_size, shuffle=True, seed=config.seed, bucket_by_length=config.bucket_by_length
     ).with_options(options)
     val_data = data_lib.make_tf_dataset(val_ds, config.batch_size, bucket_by_length=False).with_options(options)
+    if config.jit_compile:
+        from bert_cls.tokenizer import BertTokenizerLayer
+
+        xla_tokenizer = BertTokenizerLayer(
+            classifier.vocabulary, classifier.config.lower_case, config.max_length, pad_to_multiple_of=32
+        )
+        fit_data = data_lib.tokenize_in_pipeline(fit_data, xla_tokenizer)
+        val_data = data_lib.tokenize_in_pipeline(val_data, xla_tokenizer)
 
     history_csv = write_dir / HISTORY_CSV
     callbacks = [
@@ -290,12 +301,14 @@ def train(config: TrainConfig, overwrite: bool = False, extra_callbacks=()) -> T
             flush=True,
         )
     started = time.perf_counter()
-    classifier.text_model.fit(
+    fit_model.fit(
         fit_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose
     )
     train_seconds = time.perf_counter() - started
 
-    classifier.text_model.load_weights(str(write_dir / WEIGHTS_PREFIX)).expect_partial()
+    fit_model.load_weights(str(write_dir / WEIGHTS_PREFIX)).expect_partial()
+    if fit_model is not classifier.text_model and chief:
+        classifier.save(out)  # rewrite the best weights in text_model's layout, which `load` expects
     from bert_cls.evaluate import evaluate_dataset
     from bert_cls.plots import plot_history, read_history
 

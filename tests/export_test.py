@@ -11,7 +11,7 @@ def test_export_writes_verified_versioned_savedmodel(tiny_classifier, tmp_path):
     assert report["version"] == 1 and report["path"] == str(target)
     assert set(report["signatures"]) == {"serving_default", "encoded"}
     assert max(report["max_abs_diff"].values()) < export_lib.PARITY_TOLERANCE
-    assert "WordpieceTokenizeWithOffsets" in report["text_ops"]
+    assert "FastWordpieceTokenizeWithOffsets" in report["text_ops"]
     assert sorted(p.name for p in (tmp_path / "base").iterdir()) == ["1"]  # no staging leftovers
 
     loaded = tf.saved_model.load(str(target))

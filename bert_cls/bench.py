@@ -1,0 +1,309 @@
+"""``bert-cls bench``: this package's pipeline against the reference notebook's, on one machine, in one process.
+
+Measured on the same checkpoint and the same NSMC reviews:
+
+* tokenization: one ``encode_plus`` per review in a Python loop (notebook) vs the in-graph batched tokenizer;
+* training: pre-tokenized, padded to ``max_length``, subclassed model (notebook) vs in-graph tokenization with
+  per-batch padding and length bucketing, at the same max length and batch size, plus the speed options
+  (XLA, mixed precision) on top of ours;
+* inference of the exported SavedModel: batch-64 throughput and single-text latency p50/p99, in process and
+  through the local gRPC server;
+* the machine's dense matmul FLOP/s, and each training figure as a fraction of it (MFU);
+* peak resident memory of this process (training) and of the server.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bert_cls.errors import BertClsError
+
+
+def _percentiles(samples_s) -> dict:
+    ms = np.asarray(samples_s) * 1000.0
+    return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean())}
+
+
+def matmul_flops(seconds: float = 3.0, n: int = 2048) -> float:
+    """Sustained float32 dense matmul FLOP/s (2n^3 per product)."""
+    from bert_cls.keras_compat import tf
+
+    a = tf.random.normal([n, n])
+    b = tf.random.normal([n, n])
+    step = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
+    step(a, b).numpy()
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        step(a, b).numpy()
+        count += 1
+    return 2.0 * n**3 * count / (time.perf_counter() - started)
+
+
+def training_flops_per_token(bert_config, avg_seq_len: float) -> float:
+    """Forward+backward FLOPs per token: 6 x non-embedding parameters + attention scores (12·L·H·S)."""
+    h, layers, inter = bert_config.hidden_size, bert_config.num_hidden_layers, bert_config.intermediate_size
+    params_per_layer = 4 * h * h + 2 * h * inter
+    return 6.0 * layers * params_per_layer + 12.0 * layers * h * avg_seq_len
+
+
+def bench_tokenization(checkpoint, texts, max_length: int) -> dict:
+    from transformers import BertTokenizer
+
+    from bert_cls.keras_compat import tf
+    from bert_cls.tokenizer import BertTokenizerLayer
+
+    reference = BertTokenizer(str(checkpoint.vocab_file), do_lower_case=checkpoint.lower_case)
+    started = time.perf_counter()
+    for text in texts:
+        reference.encode_plus(text, max_length=max_length, padding="max_length", truncation=True)
+    notebook = len(texts) / (time.perf_counter() - started)
+
+    layer = BertTokenizerLayer(checkpoint.vocabulary(), checkpoint.lower_case, max_length)
+    tokenize = tf.function(layer.call)
+    batches = [tf.constant(texts[i : i + 1024]) for i in range(0, len(texts), 1024)]
+    tokenize(batches[0])
+    started = time.perf_counter()
+    for batch in batches:
+        tokenize(batch)["input_ids"].numpy()
+    ours = len(texts) / (time.perf_counter() - started)
+    return {"notebook_texts_per_second": notebook, "ours_texts_per_second": ours, "speedup": ours / notebook}
+
+
+def _time_fit(model, dataset, steps: int, warmup_steps: int = 2):
+    """Seconds for ``steps`` training steps after ``warmup_steps`` (graph tracing excluded)."""
+    from bert_cls.keras_compat import keras
+
+    class Timer(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == warmup_steps - 1:
+                self.start = time.perf_counter()
+            self.end = time.perf_counter()
+
+    timer = Timer()
+    model.fit(dataset.take(steps + warmup_steps), epochs=1, verbose=0, callbacks=[timer])
+    return timer.end - timer.start
+
+
+def bench_training(checkpoint, dataset, max_length: int, batch_size: int, steps: int, options) -> dict:
+    from bert_cls import data as data_lib
+    from bert_cls.keras_compat import keras, tf
+    from bert_cls.model import BertClassifier, ClassifierConfig
+    from bert_cls.pretrained import load_encoder
+    from bert_cls.tokenizer import BertTokenizerLayer
+
+    n = (steps + 2) * batch_size
+    sample = dataset.subset(np.arange(min(n, len(dataset))))
+    texts = list(sample.texts)
+    ids = BertTokenizerLayer(checkpoint.vocabulary(), checkpoint.lower_case, max_length)(tf.constant(texts))
+    real_tokens_per_example = float(ids["attention_mask"].numpy().sum(1).mean())
+    results = {"real_tokens_per_example": real_tokens_per_example, "batch_size": batch_size, "max_length": max_length,
+               "steps": steps}
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    # The notebook's way: everything padded to max_length up front, a subclassed model.
+    encoder = load_encoder(checkpoint)
+
+    class NotebookModel(keras.Model):
+        def __init__(self, bert):
+            super().__init__()
+            self.bert, self.dropout = bert, keras.layers.Dropout(0.1)
+            self.classifier = keras.layers.Dense(2)
+
+        def call(self, inputs, training=False):
+            pooled = self.bert(inputs, training=training).pooler_output
+            return self.classifier(self.dropout(pooled, training=training))
+
+    padded = {k: np.pad(v.numpy(), ((0, 0), (0, max_length - v.shape[1]))) for k, v in ids.items()}
+    notebook_ds = tf.data.Dataset.from_tensor_slices((padded, sample.labels)).batch(batch_size).repeat()
+    notebook = NotebookModel(encoder)
+    notebook.compile(optimizer=keras.optimizers.Adam(2e-6), loss=loss)
+    seconds = _time_fit(notebook, notebook_ds, steps)
+    results["notebook"] = {"examples_per_second": steps * batch_size / seconds,
+                           "real_tokens_per_second": steps * batch_size * real_tokens_per_example / seconds}
+
+    for name, jit, policy in options:
+        keras.mixed_precision.set_global_policy(policy)
+        classifier = BertClassifier(
+            load_encoder(checkpoint), checkpoint.vocabulary(),
+            ClassifierConfig(encoder.config.to_dict(), ["negative", "positive"], checkpoint.lower_case, max_length, 0.1),
+        )
+        ours_ds = data_lib.make_tf_dataset(sample, batch_size, shuffle=True, seed=0).repeat()
+        model = classifier.text_model
+        if jit:  # as `bert-cls train --jit-compile` does it
+            model = classifier.encoded_model
+            ours_ds = data_lib.tokenize_in_pipeline(ours_ds, BertTokenizerLayer(
+                checkpoint.vocabulary(), checkpoint.lower_case, max_length, pad_to_multiple_of=32))
+        model.compile(optimizer=keras.optimizers.Adam(2e-6), loss=loss, jit_compile=jit)
+        seconds = _time_fit(model, ours_ds, steps)
+        results[name] = {"examples_per_second": steps * batch_size / seconds,
+                         "real_tokens_per_second": steps * batch_size * real_tokens_per_example / seconds}
+        keras.mixed_precision.set_global_policy("float32")
+    results["speedup"] = results["ours"]["examples_per_second"] / results["notebook"]["examples_per_second"]
+    return results
+
+
+def bench_inference(checkpoint, texts, max_length: int, latency_samples: int) -> dict:
+    from bert_cls.export import export_classifier
+    from bert_cls.keras_compat import tf
+    from bert_cls.model import BertClassifier, ClassifierConfig
+    from bert_cls.pretrained import load_encoder
+    from bert_cls.serving import ServingClient
+    from bert_cls.serving.process import ServerProcess
+
+    encoder = load_encoder(checkpoint)
+    classifier = BertClassifier(
+        encoder, checkpoint.vocabulary(),
+        ClassifierConfig(encoder.config.to_dict(), ["negative", "positive"], checkpoint.lower_case, max_length, 0.1),
+    )
+    results = {}
+    with tempfile.TemporaryDirectory() as base:
+        report = export_classifier(classifier, base, model_name="bench")
+        results["export_parity_max_abs_diff"] = max(report["max_abs_diff"].values())
+        serving = tf.saved_model.load(report["path"]).signatures["serving_default"]
+        batches = [tf.constant(texts[i : i + 64]) for i in range(0, len(texts) - 63, 64)][:20]
+        serving(text=batches[0])
+        started = time.perf_counter()
+        for batch in batches:
+            serving(text=batch)["probabilities"].numpy()
+        results["batch64_examples_per_second"] = 64 * len(batches) / (time.perf_counter() - started)
+        single = []
+        for text in texts[:latency_samples]:
+            started = time.perf_counter()
+            serving(text=tf.constant([text]))["probabilities"].numpy()
+            single.append(time.perf_counter() - started)
+        results["latency_ms"] = _percentiles(single)
+        with ServerProcess(base, "bench") as server, ServingClient(server.address, "bench", batch_size=64) as client:
+            client.predict(texts[:64])
+            single = []
+            for text in texts[:latency_samples]:
+                started = time.perf_counter()
+                client.predict([text])
+                single.append(time.perf_counter() - started)
+            results["grpc_latency_ms"] = _percentiles(single)
+            started = time.perf_counter()
+            client.predict(texts[: 64 * len(batches)])
+            results["grpc_batch64_examples_per_second"] = 64 * len(batches) / (time.perf_counter() - started)
+            results["server_peak_rss_mb"] = _peak_rss_mb(server.process.pid)
+    return results
+
+
+def _peak_rss_mb(pid=None) -> float:
+    if pid is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def run_bench(args) -> dict:
+    import os
+    import platform
+
+    from bert_cls import data as data_lib
+    from bert_cls.keras_compat import tf
+    from bert_cls.pretrained import resolve_checkpoint
+
+    checkpoint = resolve_checkpoint(args.pretrained)
+    train_file, _, names = data_lib.resolve_data_files(args.data, args.train_file, None)
+    dataset = data_lib.load_tsv(train_file, label_names=names)
+    if args.num_texts > len(dataset):
+        raise BertClsError(f"--num-texts {args.num_texts} exceeds the {len(dataset)} reviews in {train_file}")
+    dataset = dataset.subset(np.random.default_rng(0).permutation(len(dataset))[: args.num_texts])
+    gpus = tf.config.list_physical_devices("GPU")
+    machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+               "cpu_count": os.cpu_count(), "gpus": [g.name for g in gpus], "tensorflow": tf.__version__}
+    print(f"benchmarking {checkpoint.name} on {len(dataset)} reviews from {train_file} ({machine['cpu_count']} CPUs, "
+          f"{len(gpus)} GPUs)", flush=True)
+    result = {"machine": machine, "checkpoint": str(args.pretrained)}
+    print("[1/4] dense matmul FLOP/s", flush=True)
+    result["matmul_flops"] = matmul_flops()
+    print("[2/4] tokenization", flush=True)
+    result["tokenization"] = bench_tokenization(checkpoint, dataset.texts, args.max_length)
+    print("[3/4] training", flush=True)
+    options = [("ours", False, "float32")]
+    if args.speed_options:
+        options += [("ours_xla", True, "float32"),
+                    ("ours_mixed_bfloat16", False, "mixed_bfloat16")]
+        if gpus:
+            options.append(("ours_mixed_float16", False, "mixed_float16"))
+    training = bench_training(checkpoint, dataset, args.max_length, args.batch_size, args.steps, options)
+    per_token = training_flops_per_token(checkpoint.bert_config(), training["real_tokens_per_example"])
+    for key in ["notebook"] + [name for name, _, _ in options]:
+        # MFU counts real tokens: padding work the notebook does is wasted, so it lowers its MFU.
+        training[key]["mfu"] = per_token * training[key]["real_tokens_per_second"] / result["matmul_flops"]
+    training["mfu"] = training["ours"]["mfu"]
+    training["peak_rss_mb"] = _peak_rss_mb()
+    result["training"] = training
+    print("[4/4] inference of the exported SavedModel, in process and through gRPC", flush=True)
+    result["inference"] = bench_inference(checkpoint, dataset.texts, args.max_length, args.latency_samples)
+    return result
+
+
+def format_table(result: dict) -> str:
+    tok, tr, inf = result["tokenization"], result["training"], result["inference"]
+    rows = [
+        ("tokenization (texts/s)", f"{tok['notebook_texts_per_second']:.0f}", f"{tok['ours_texts_per_second']:.0f}", f"{tok['speedup']:.1f}x"),
+        ("training (examples/s)", f"{tr['notebook']['examples_per_second']:.1f}", f"{tr['ours']['examples_per_second']:.1f}", f"{tr['speedup']:.2f}x"),
+        ("training (real tokens/s)", f"{tr['notebook']['real_tokens_per_second']:.0f}", f"{tr['ours']['real_tokens_per_second']:.0f}", ""),
+        ("training MFU", f"{tr['notebook']['mfu']:.1%}", f"{tr['ours']['mfu']:.1%}", ""),
+    ]
+    for name in tr:
+        if name.startswith("ours_"):
+            rows.append((f"training, {name[5:]} (examples/s)", "", f"{tr[name]['examples_per_second']:.1f}",
+                         f"{tr[name]['examples_per_second'] / tr['ours']['examples_per_second']:.2f}x vs ours"))
+    rows += [
+        ("inference batch 64 (examples/s)", "", f"{inf['batch64_examples_per_second']:.0f}", ""),
+        ("single-text latency p50/p99 (ms)", "", f"{inf['latency_ms']['p50']:.1f} / {inf['latency_ms']['p99']:.1f}", "in process"),
+        ("single-text latency p50/p99 (ms)", "", f"{inf['grpc_latency_ms']['p50']:.1f} / {inf['grpc_latency_ms']['p99']:.1f}", "through gRPC"),
+        ("gRPC batch 64 (examples/s)", "", f"{inf['grpc_batch64_examples_per_second']:.0f}", ""),
+        ("peak RSS training / server (MB)", "", f"{tr['peak_rss_mb']:.0f} / {inf['server_peak_rss_mb']:.0f}", ""),
+        ("matmul (GFLOP/s)", "", f"{result['matmul_flops'] / 1e9:.0f}", ""),
+    ]
+    widths = [max(len(r[i]) for r in rows + [("measure", "notebook", "bert-cls", "ratio")]) for i in range(4)]
+    lines = [" | ".join(h.ljust(w) for h, w in zip(("measure", "notebook", "bert-cls", "ratio"), widths))]
+    lines.append("-+-".join("-" * w for w in widths))
+    lines += [" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def cmd_bench(args) -> int:
+    output = Path(args.output) if args.output else None
+    if output and output.exists() and not args.overwrite:
+        raise BertClsError(f"--output {output} exists: pass --overwrite or another path")
+    result = run_bench(args)
+    print(format_table(result))
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(result, indent=2))
+        print(f"wrote {output}")
+    return 0
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser("bench", help="measure speed against the reference notebook's pipeline",
+                       description=__doc__.split("\n\n")[0] + ". Not part of the test suite.")
+    p.add_argument("--pretrained", default="all-MiniLM-L6-v2", help="checkpoint (default: %(default)s)")
+    p.add_argument("--data", default="sample", choices=["sample", "nsmc"], help="reviews to use (default: %(default)s)")
+    p.add_argument("--train-file", help="TSV of reviews instead of --data")
+    p.add_argument("--num-texts", type=int, default=3000, help="reviews for tokenization and inference (default: %(default)s)")
+    p.add_argument("--max-length", type=int, default=128, help="same for both pipelines (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=32, help="training batch size (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=15, help="timed training steps per pipeline (default: %(default)s)")
+    p.add_argument("--latency-samples", type=int, default=200, help="single-text requests timed (default: %(default)s)")
+    p.add_argument("--speed-options", action=argparse_bool(), default=True, help="also time XLA and mixed precision")
+    p.add_argument("--output", help="write the results as JSON here")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    p.set_defaults(func=cmd_bench)
+
+
+def argparse_bool():
+    import argparse
+
+    return argparse.BooleanOptionalAction
