@@ -227,11 +227,14 @@ def train(config: TrainConfig, overwrite: bool = False, extra_callbacks=()) -> T
     from bert_cls.model import BertClassifier, ClassifierConfig, WEIGHTS_PREFIX
     from bert_cls.pretrained import load_encoder
 
+    # The strategy first: multi-worker collectives must be set up before TensorFlow runs any op.
+    strategy = make_strategy(config.strategy)
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy("float32" if config.mixed_precision == "no" else config.mixed_precision)
-    strategy = make_strategy(config.strategy)
     chief = is_chief(strategy)
-    # Non-chief workers of a multi-worker run write their (identical) files aside.
+    # Non-chief workers of a multi-worker run keep their own history aside; checkpoints use the
+    # chief's paths on every worker (Keras redirects non-chief writes to temporary files), so
+    # --output-dir must be on a filesystem all workers share.
     write_dir = out if chief else out / f".worker-{strategy.cluster_resolver.task_id}"
     write_dir.mkdir(parents=True, exist_ok=True)
 
@@ -281,7 +284,7 @@ def train(config: TrainConfig, overwrite: bool = False, extra_callbacks=()) -> T
         _throughput_callback(len(train_ds)),
         keras.callbacks.CSVLogger(str(history_csv), append=True),
         keras.callbacks.ModelCheckpoint(
-            str(write_dir / WEIGHTS_PREFIX),
+            str(out / WEIGHTS_PREFIX),
             monitor="val_accuracy",
             mode="max",
             save_best_only=True,
@@ -289,14 +292,15 @@ def train(config: TrainConfig, overwrite: bool = False, extra_callbacks=()) -> T
             initial_value_threshold=_best_so_far(history_csv) if resuming else None,
         ),
         keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience),
-        keras.callbacks.BackupAndRestore(str(write_dir / BACKUP_DIR)),
+        keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR)),
         *extra_callbacks,
     ]
     if config.verbose:
         dropped = f", {train_ds.dropped_empty} empty documents dropped" if train_ds.dropped_empty else ""
         print(
             f"training on {len(train_ds)} examples, validating on {len(val_ds)}{dropped}; "
-            f"checkpoint {checkpoint.path} ({'uncased' if checkpoint.lower_case else 'cased'})"
+            f"checkpoint {checkpoint.path} ({'uncased' if checkpoint.lower_case else 'cased'}); "
+            f"{strategy.num_replicas_in_sync} replicas in sync"
             + ("; resuming an interrupted run" if resuming else ""),
             flush=True,
         )
@@ -306,7 +310,7 @@ def train(config: TrainConfig, overwrite: bool = False, extra_callbacks=()) -> T
     )
     train_seconds = time.perf_counter() - started
 
-    fit_model.load_weights(str(write_dir / WEIGHTS_PREFIX)).expect_partial()
+    fit_model.load_weights(str(out / WEIGHTS_PREFIX)).expect_partial()
     if fit_model is not classifier.text_model and chief:
         classifier.save(out)  # rewrite the best weights in text_model's layout, which `load` expects
     from bert_cls.evaluate import evaluate_dataset
