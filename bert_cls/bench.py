@@ -172,6 +172,15 @@ def bench_inference(checkpoint, texts, max_length: int, latency_samples: int) ->
         for batch in batches:
             serving(text=batch)["probabilities"].numpy()
         results["batch64_examples_per_second"] = 64 * len(batches) / (time.perf_counter() - started)
+        # Throughput by batch size, to choose TF Serving's max_batch_size (export/batching_parameters.txt).
+        results["examples_per_second_by_batch_size"] = {}
+        for size in (1, 8, 16, 32, 64, 128):
+            chunk = [tf.constant(texts[i : i + size]) for i in range(0, min(len(texts), 1280) - size + 1, size)][:40]
+            serving(text=chunk[0])
+            started = time.perf_counter()
+            for batch in chunk:
+                serving(text=batch)["probabilities"].numpy()
+            results["examples_per_second_by_batch_size"][size] = size * len(chunk) / (time.perf_counter() - started)
         single = []
         for text in texts[:latency_samples]:
             started = time.perf_counter()
@@ -263,6 +272,8 @@ def format_table(result: dict) -> str:
         ("single-text latency p50/p99 (ms)", "", f"{inf['latency_ms']['p50']:.1f} / {inf['latency_ms']['p99']:.1f}", "in process"),
         ("single-text latency p50/p99 (ms)", "", f"{inf['grpc_latency_ms']['p50']:.1f} / {inf['grpc_latency_ms']['p99']:.1f}", "through gRPC"),
         ("gRPC batch 64 (examples/s)", "", f"{inf['grpc_batch64_examples_per_second']:.0f}", ""),
+        ("inference examples/s at batch " + "/".join(map(str, inf["examples_per_second_by_batch_size"])), "",
+         "/".join(f"{v:.0f}" for v in inf["examples_per_second_by_batch_size"].values()), ""),
         ("peak RSS training / server (MB)", "", f"{tr['peak_rss_mb']:.0f} / {inf['server_peak_rss_mb']:.0f}", ""),
         ("matmul (GFLOP/s)", "", f"{result['matmul_flops'] / 1e9:.0f}", ""),
     ]
