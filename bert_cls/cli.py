@@ -28,7 +28,8 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, skip=()) -> No
         meta = field.metadata
         help_text = meta.get("help", "")
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=help_text)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default,
+                                help=help_text + " (default: %(default)s)")
             continue
         kwargs = {"type": kind, "help": help_text + (" (default: %(default)s)" if field.default is not None else "")}
         if meta.get("required"):
@@ -155,23 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a previous quickstart in --output-dir")
     p.set_defaults(func=cmd_quickstart)
 
-    for register in _optional_commands():
+    for register in _other_commands():
         register(sub)
     return parser
 
 
-def _optional_commands():
+def _other_commands():
     """Subcommands defined next to the code they drive."""
-    registrars = []
-    for module in ("bert_cls.export", "bert_cls.serving.cli", "bert_cls.tuning", "bert_cls.bench"):
-        try:
-            imported = __import__(module, fromlist=["register_cli"])
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        registrars.append(imported.register_cli)
-    return registrars
+    from bert_cls import bench, export, tuning
+    from bert_cls.serving import cli as serving_cli
+
+    return [export.register_cli, serving_cli.register_cli, tuning.register_cli, bench.register_cli]
 
 
 def main(argv=None) -> int:

@@ -36,6 +36,7 @@ def plot_history(csv_path, png_path) -> Path:
             if all(v is not None for v in values):
                 ax.plot(epochs, values, style, label=("validation " if prefix else "training ") + metric)
         ax.set_xlabel("epoch")
+        ax.set_xticks(epochs)
         ax.set_title(metric)
         ax.grid(alpha=0.3)
         ax.legend()

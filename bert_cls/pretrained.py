@@ -100,7 +100,7 @@ def resolve_checkpoint(name_or_path: str = DEFAULT_PRETRAINED, cache_dir: Option
 
 def load_encoder(checkpoint: Checkpoint):
     """A ``TFBertModel`` with the checkpoint's weights; fails if any encoder weight is missing."""
-    from bert_cls.keras_compat import tf
+    from bert_cls.keras_compat import keras  # noqa: F401  (tf_keras before transformers)
     from transformers import TFBertModel
     from transformers.utils import logging as hf_logging
 
@@ -128,12 +128,10 @@ def load_encoder(checkpoint: Checkpoint):
     _, info = load_pytorch_state_dict_in_tf2_model(
         encoder, state_dict, allow_missing_keys=True, output_loading_info=True
     )
-    missing = [k for k in info["missing_keys"] if "pooler" not in k or not _has_no_pooler(state_dict)]
+    missing = info["missing_keys"]
+    if not any("pooler" in key for key in state_dict):
+        # Some encoders are published without BERT's pooler; it then starts from scratch like the head.
+        missing = [k for k in missing if "pooler" not in k]
     if missing:
         raise BertClsError(f"checkpoint {safetensors_file} lacks encoder weights: {missing[:5]}")
-    tf.debugging.assert_all_finite(encoder.weights[0], "embedding weights")
     return encoder
-
-
-def _has_no_pooler(state_dict) -> bool:
-    return not any("pooler" in key for key in state_dict)

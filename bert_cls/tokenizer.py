@@ -68,20 +68,22 @@ class BertTokenizerLayer(keras.layers.Layer):
         if self.lower_case:
             texts = self._normalize(texts)
         pieces = self._tokenizer.tokenize(texts)  # ragged [batch, pieces]
-        pieces = pieces[:, : self.max_length - 2]
-        batch = tf.shape(texts)[0]
-        cls = tf.fill([batch, 1], tf.constant(self.cls_id, tf.int64))
-        sep = tf.fill([batch, 1], tf.constant(self.sep_id, tf.int64))
-        ids = tf.concat([cls, pieces, sep], axis=1)
-        input_ids = tf.cast(ids.to_tensor(default_value=self.pad_id), tf.int32)
-        attention_mask = tf.cast(tf.ones_like(ids, dtype=tf.int32).to_tensor(0), tf.int32)
+        # Dense ops from here on: slicing and concatenating ragged tensors cost more than the
+        # WordPiece itself. Truncate and pad in one to_tensor, then place [CLS]/[SEP] by position.
+        lengths = tf.minimum(pieces.row_lengths(), self.max_length - 2)
+        width = tf.reduce_max(tf.concat([lengths, [0]], axis=0))
         if self.pad_to_multiple_of > 1:
-            length = tf.shape(input_ids)[1]
             multiple = self.pad_to_multiple_of
-            target = tf.minimum((length + multiple - 1) // multiple * multiple, self.max_length)
-            padding = [[0, 0], [0, target - length]]
-            input_ids = tf.pad(input_ids, padding, constant_values=self.pad_id)
-            attention_mask = tf.pad(attention_mask, padding)
+            width = tf.minimum((width + 2 + multiple - 1) // multiple * multiple, self.max_length) - 2
+        batch = tf.shape(texts, out_type=tf.int64)[0]
+        body = pieces.to_tensor(default_value=self.pad_id, shape=tf.stack([batch, width]))
+        cls = tf.fill([batch, 1], tf.constant(self.cls_id, tf.int64))
+        pad = tf.fill([batch, 1], tf.constant(self.pad_id, tf.int64))
+        positions = tf.range(width + 2)[tf.newaxis, :]
+        ends = (lengths + 1)[:, tf.newaxis]  # where [SEP] goes
+        ids = tf.where(positions == ends, tf.constant(self.sep_id, tf.int64), tf.concat([cls, body, pad], axis=1))
+        input_ids = tf.cast(ids, tf.int32)
+        attention_mask = tf.cast(positions <= ends, tf.int32)
         return {
             "input_ids": input_ids,
             "attention_mask": attention_mask,

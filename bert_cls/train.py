@@ -29,7 +29,8 @@ CURVES_PNG = "training_curves.png"
 BACKUP_DIR = "backup"
 
 
-def _field(default, help_text, **kwargs):
+def arg_field(default, help_text, **kwargs):
+    """A dataclass field carrying its ``--flag`` help text (see ``cli.add_dataclass_arguments``)."""
     return dataclasses.field(default=default, metadata={"help": help_text, **kwargs})
 
 
@@ -37,31 +38,31 @@ def _field(default, help_text, **kwargs):
 class TrainConfig:
     """Arguments of ``bert-cls train``; the CLI flags are generated from these fields."""
 
-    output_dir: str = _field(None, "directory for the model, history, plots and metrics", required=True)
-    data: Optional[str] = _field(None, "'sample' (bundled 4,000-review NSMC sample) or 'nsmc' (download)", choices=["sample", "nsmc"])
-    train_file: Optional[str] = _field(None, "training TSV with a header row (default: from --data)")
-    test_file: Optional[str] = _field(None, "test TSV evaluated after training (default: from --data)")
-    text_column: str = _field("document", "column holding the text")
-    label_column: str = _field("label", "column holding the integer class id 0..K-1")
-    label_names: Optional[str] = _field(None, "comma-separated class names in id order (NSMC: negative,positive)")
-    pretrained: str = _field("bert-base-multilingual-cased", "Hugging Face id, local checkpoint directory, or all-MiniLM-L6-v2 (offline)")
-    epochs: int = _field(3, "training epochs")
-    batch_size: int = _field(32, "global batch size")
-    max_length: int = _field(128, "max tokens per text, [CLS]/[SEP] included; longer texts are truncated")
-    learning_rate: float = _field(5e-5, "peak learning rate of AdamW")
-    dropout: float = _field(0.1, "dropout rate before the classification layer")
-    weight_decay: float = _field(0.01, "AdamW weight decay (not applied to biases and LayerNorm)")
-    warmup_ratio: float = _field(0.1, "fraction of training steps with linear warmup")
-    validation_split: float = _field(0.1, "fraction of the training file held out (stratified) for validation")
-    max_train_samples: Optional[int] = _field(None, "use at most this many training rows (stratified), before the split")
-    patience: int = _field(2, "early stopping: epochs without validation-accuracy gain")
-    seed: int = _field(42, "seed for the split, shuffling and initialization")
-    bucket_by_length: bool = _field(True, "batch texts of similar length together (less padding)")
-    mixed_precision: str = _field("no", "'no', 'mixed_float16' (GPU) or 'mixed_bfloat16'", choices=["no", "mixed_float16", "mixed_bfloat16"])
-    jit_compile: bool = _field(False, "compile the training step with XLA")
-    strategy: str = _field("default", "tf.distribute: 'default', 'mirrored' (all local GPUs) or 'multi-worker' (TF_CONFIG)", choices=["default", "mirrored", "multi-worker"])
-    cache_dir: Optional[str] = _field(None, "cache for downloads (NSMC, Hugging Face checkpoints)")
-    verbose: int = _field(1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch")
+    output_dir: str = arg_field(None, "directory for the model, history, plots and metrics", required=True)
+    data: Optional[str] = arg_field(None, "'sample' (bundled 4,000-review NSMC sample) or 'nsmc' (download)", choices=["sample", "nsmc"])
+    train_file: Optional[str] = arg_field(None, "training TSV with a header row (default: from --data)")
+    test_file: Optional[str] = arg_field(None, "test TSV evaluated after training (default: from --data)")
+    text_column: str = arg_field("document", "column holding the text")
+    label_column: str = arg_field("label", "column holding the integer class id 0..K-1")
+    label_names: Optional[str] = arg_field(None, "comma-separated class names in id order (NSMC: negative,positive)")
+    pretrained: str = arg_field("bert-base-multilingual-cased", "Hugging Face id, local checkpoint directory, or all-MiniLM-L6-v2 (offline)")
+    epochs: int = arg_field(3, "training epochs")
+    batch_size: int = arg_field(32, "global batch size")
+    max_length: int = arg_field(128, "max tokens per text, [CLS]/[SEP] included; longer texts are truncated")
+    learning_rate: float = arg_field(5e-5, "peak learning rate of AdamW")
+    dropout: float = arg_field(0.1, "dropout rate before the classification layer")
+    weight_decay: float = arg_field(0.01, "AdamW weight decay (not applied to biases and LayerNorm)")
+    warmup_ratio: float = arg_field(0.1, "fraction of training steps with linear warmup")
+    validation_split: float = arg_field(0.1, "fraction of the training file held out (stratified) for validation")
+    max_train_samples: Optional[int] = arg_field(None, "use at most this many training rows (stratified), before the split")
+    patience: int = arg_field(2, "early stopping: epochs without validation-accuracy gain")
+    seed: int = arg_field(42, "seed for the split, shuffling and initialization")
+    bucket_by_length: bool = arg_field(True, "batch texts of similar length together (less padding)")
+    mixed_precision: str = arg_field("no", "'no', 'mixed_float16' (GPU) or 'mixed_bfloat16'", choices=["no", "mixed_float16", "mixed_bfloat16"])
+    jit_compile: bool = arg_field(False, "compile the training step with XLA")
+    strategy: str = arg_field("default", "tf.distribute: 'default', 'mirrored' (all local GPUs) or 'multi-worker' (TF_CONFIG)", choices=["default", "mirrored", "multi-worker"])
+    cache_dir: Optional[str] = arg_field(None, "cache for downloads (NSMC, Hugging Face checkpoints)")
+    verbose: int = arg_field(1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch")
 
     def fingerprint(self) -> dict:
         """What must match for a rerun to resume this run instead of conflicting with it."""
@@ -144,34 +145,12 @@ def is_chief(strategy) -> bool:
     return task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict())
 
 
-class WarmupLinearDecay:
-    """Factory for BERT's schedule: linear warmup to the peak, then linear decay to 0."""
-
-    @staticmethod
-    def build(peak: float, total_steps: int, warmup_steps: int):
-        from bert_cls.keras_compat import keras, tf
-
-        class _Schedule(keras.optimizers.schedules.LearningRateSchedule):
-            def __init__(self, peak, total_steps, warmup_steps):
-                self.peak, self.total_steps, self.warmup_steps = peak, total_steps, warmup_steps
-
-            def __call__(self, step):
-                step = tf.cast(step, tf.float32)
-                warm = self.peak * step / max(1, self.warmup_steps)
-                decay = self.peak * tf.maximum(0.0, (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps))
-                return tf.where(step < self.warmup_steps, warm, decay)
-
-            def get_config(self):
-                return {"peak": self.peak, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps}
-
-        return _Schedule(peak, total_steps, warmup_steps)
-
-
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):
     from bert_cls.keras_compat import keras
+    from bert_cls.schedules import WarmupLinearDecay
 
     total = max(1, steps_per_epoch * config.epochs)
-    schedule = WarmupLinearDecay.build(config.learning_rate, total, int(total * config.warmup_ratio))
+    schedule = WarmupLinearDecay(config.learning_rate, total, int(total * config.warmup_ratio))
     optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay, epsilon=1e-6)
     optimizer.exclude_from_weight_decay(var_names=["LayerNorm", "layer_norm", "bias"])
     return optimizer
@@ -205,14 +184,22 @@ def _best_so_far(history_csv: Path):
     return max(values) if values else None
 
 
-def train(config: TrainConfig, overwrite: bool = False, extra_callbacks=()) -> TrainResult:
-    """Fine-tunes, keeps the best epoch by validation accuracy, evaluates and writes everything."""
+def train(config: TrainConfig, overwrite: bool = False, extra_callbacks=(), evaluate_test: bool = True) -> TrainResult:
+    """Fine-tunes, keeps the best epoch by validation accuracy, evaluates and writes everything.
+
+    ``evaluate_test=False`` skips the test file (tuning trials are judged on validation only).
+    """
     if config.epochs < 1 or config.batch_size < 1:
         raise BertClsError("--epochs and --batch-size must be at least 1")
     if not 0.0 <= config.dropout < 1.0:
         raise BertClsError(f"--dropout must be in [0, 1), got {config.dropout}")
     if config.learning_rate <= 0:
         raise BertClsError(f"--learning-rate must be positive, got {config.learning_rate}")
+    if config.mixed_precision == "mixed_float16":
+        from bert_cls.keras_compat import tf
+
+        if not tf.config.list_physical_devices("GPU"):
+            raise BertClsError("--mixed-precision mixed_float16 needs a GPU (on CPU it is emulated and slow): use no or mixed_bfloat16")
     train_ds, val_ds, test_ds = load_training_data(config)
     from bert_cls.pretrained import resolve_checkpoint
 
@@ -252,9 +239,11 @@ def train(config: TrainConfig, overwrite: bool = False, extra_callbacks=()) -> T
             ),
         )
         steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
-        # XLA cannot compile string ops: with --jit-compile the step runs on token ids and the
-        # tokenizer runs in the tf.data graph instead (weights are shared with text_model).
-        fit_model = classifier.encoded_model if config.jit_compile else classifier.text_model
+        # XLA cannot compile string ops, and on a GPU string ops inside the step would run on the
+        # host mid-step. So with --jit-compile or a GPU the step runs on token ids and the same
+        # tokenizer runs in the tf.data graph, overlapping with training (weights are shared).
+        tokenize_in_pipeline = config.jit_compile or bool(tf.config.list_physical_devices("GPU"))
+        fit_model = classifier.encoded_model if tokenize_in_pipeline else classifier.text_model
         fit_model.compile(
             optimizer=make_optimizer(config, steps_per_epoch),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -270,11 +259,13 @@ def train(config: TrainConfig, overwrite: bool = False, extra_callbacks=()) -> T
         train_ds, config.batch_size, shuffle=True, seed=config.seed, bucket_by_length=config.bucket_by_length
     ).with_options(options)
     val_data = data_lib.make_tf_dataset(val_ds, config.batch_size, bucket_by_length=False).with_options(options)
-    if config.jit_compile:
+    if tokenize_in_pipeline:
         from bert_cls.tokenizer import BertTokenizerLayer
 
         xla_tokenizer = BertTokenizerLayer(
-            classifier.vocabulary, classifier.config.lower_case, config.max_length, pad_to_multiple_of=32
+            classifier.vocabulary, classifier.config.lower_case, config.max_length,
+            # a few sequence shapes instead of one per length, so XLA compiles a handful of programs
+            pad_to_multiple_of=32 if config.jit_compile else 1,
         )
         fit_data = data_lib.tokenize_in_pipeline(fit_data, xla_tokenizer)
         val_data = data_lib.tokenize_in_pipeline(val_data, xla_tokenizer)
@@ -301,6 +292,7 @@ def train(config: TrainConfig, overwrite: bool = False, extra_callbacks=()) -> T
             f"training on {len(train_ds)} examples, validating on {len(val_ds)}{dropped}; "
             f"checkpoint {checkpoint.path} ({'uncased' if checkpoint.lower_case else 'cased'}); "
             f"{strategy.num_replicas_in_sync} replicas in sync"
+            + ("; tokenizing in the tf.data pipeline" if tokenize_in_pipeline else "")
             + ("; resuming an interrupted run" if resuming else ""),
             flush=True,
         )
@@ -328,7 +320,7 @@ def train(config: TrainConfig, overwrite: bool = False, extra_callbacks=()) -> T
         "examples_per_second": float(np.mean([r["examples_per_second"] for r in history])) if history else None,
         "pretrained": str(config.pretrained),
     }
-    if test_ds is not None:
+    if test_ds is not None and evaluate_test:
         metrics["test"] = evaluate_dataset(classifier, test_ds, config.batch_size, verbose=0)
     if chief:
         plot_history(history_csv, out / CURVES_PNG)

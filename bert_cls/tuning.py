@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 from bert_cls.errors import BertClsError
-from bert_cls.train import TrainConfig, train
+from bert_cls.train import TrainConfig, arg_field, train
 
 ALGORITHMS = ("random", "bayesian", "hyperband")
 OBJECTIVES = {"val_accuracy": "max", "val_loss": "min"}
@@ -28,26 +28,22 @@ SEARCH_SPACE_FILE = "search_space.json"
 TRIAL_SUMMARY = "trial_summary.json"
 
 
-def _field(default, help_text, **kwargs):
-    return dataclasses.field(default=default, metadata={"help": help_text, **kwargs})
-
-
 @dataclasses.dataclass
 class TuneConfig:
     """Arguments of ``bert-cls tune`` beyond those of ``bert-cls train``."""
 
-    tuning_dir: str = _field("bert-cls-tuning", "directory for the search state, trials and reports")
-    project_name: str = _field("search", "subdirectory of --tuning-dir for this search")
-    max_trials: int = _field(10, "trials to run (Hyperband sizes its brackets from --epochs instead)")
-    algorithm: str = _field("random", "search algorithm", choices=list(ALGORITHMS))
-    objective: str = _field("val_accuracy", "what to optimize on the validation split", choices=list(OBJECTIVES))
-    learning_rate_min: float = _field(1e-5, "lower end of the log-scale learning-rate range")
-    learning_rate_max: float = _field(1e-4, "upper end of the log-scale learning-rate range")
-    dropout_min: float = _field(0.0, "lower end of the classifier-dropout range")
-    dropout_max: float = _field(0.5, "upper end of the classifier-dropout range")
-    export_dir: Optional[str] = _field(None, "export the best model as a new version under this TF Serving base path")
-    model_name: str = _field("bert_cls", "model name written into the export's warm-up requests")
-    retrain_best: bool = _field(False, "retrain the best hyperparameters on the whole training file before exporting")
+    tuning_dir: str = arg_field("bert-cls-tuning", "directory for the search state, trials and reports")
+    project_name: str = arg_field("search", "subdirectory of --tuning-dir for this search")
+    max_trials: int = arg_field(10, "trials to run (Hyperband sizes its brackets from --epochs instead)")
+    algorithm: str = arg_field("random", "search algorithm", choices=list(ALGORITHMS))
+    objective: str = arg_field("val_accuracy", "what to optimize on the validation split", choices=list(OBJECTIVES))
+    learning_rate_min: float = arg_field(1e-5, "lower end of the log-scale learning-rate range")
+    learning_rate_max: float = arg_field(1e-4, "upper end of the log-scale learning-rate range")
+    dropout_min: float = arg_field(0.0, "lower end of the classifier-dropout range")
+    dropout_max: float = arg_field(0.5, "upper end of the classifier-dropout range")
+    export_dir: Optional[str] = arg_field(None, "export the best model as a new version under this TF Serving base path")
+    model_name: str = arg_field("bert_cls", "model name written into the export's warm-up requests")
+    retrain_best: bool = arg_field(False, "retrain the best hyperparameters on the whole training file before exporting")
 
     def validate(self) -> None:
         if self.max_trials < 1:
@@ -113,7 +109,7 @@ def make_tuner(train_config: TrainConfig, tune: TuneConfig, overwrite: bool = Fa
             )
             started = time.perf_counter()
             try:
-                result = train(config)
+                result = train(config, evaluate_test=False)
             except BertClsError as exc:
                 if "already holds this finished run" in str(exc):  # a finished trial re-queued after a restart
                     return json.loads((Path(config.output_dir).parent / TRIAL_SUMMARY).read_text())["metrics"]

@@ -80,3 +80,26 @@ def test_max_length_above_position_limit_fails_before_writing(tmp_path, tiny_tsv
     with pytest.raises(BertClsError, match="--max-length 100 is outside 3..64"):
         train(tiny_train_config(tmp_path / "run", tiny_tsv[0], pretrained=str(tiny_checkpoint), max_length=100))
     assert not (tmp_path / "run").exists()
+
+
+def test_float16_without_a_gpu_is_refused_not_emulated(tmp_path, tiny_tsv, tiny_checkpoint):
+    from bert_cls.keras_compat import tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a GPU is present: mixed_float16 is allowed")
+    with pytest.raises(BertClsError, match="mixed_float16 needs a GPU"):
+        train(tiny_train_config(tmp_path / "run", tiny_tsv[0], pretrained=str(tiny_checkpoint), mixed_precision="mixed_float16"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_xla_trains_on_ids_and_saves_a_loadable_text_model(tmp_path, tiny_tsv, tiny_checkpoint):
+    """--jit-compile moves tokenization into tf.data; the saved model still takes strings."""
+    from bert_cls.model import BertClassifier
+
+    config = tiny_train_config(tmp_path / "run", tiny_tsv[0], pretrained=str(tiny_checkpoint), epochs=1, jit_compile=True)
+    result = train(config)
+    restored = BertClassifier.load(tmp_path / "run")
+    texts = ["good movie", "최악이고 지루한 영화"]
+    import numpy as np
+
+    np.testing.assert_allclose(restored.predict_proba(texts), result.classifier.predict_proba(texts), atol=1e-5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from bert_cls.serving.constants import DEFAULT_MODEL_NAME, DEFAULT_TIMEOUT_S, SERVING_SIGNATURE
@@ -27,16 +28,10 @@ def cmd_query(args) -> int:
             return 0
         for p in client.predict(_read_texts(args)):
             if args.json:
-                print(json.dumps(dataclass_dict(p), ensure_ascii=False))
+                print(json.dumps(dataclasses.asdict(p), ensure_ascii=False))
             else:
                 print(f"{p.label}\t{max(p.probabilities):.4f}\t{p.text}")
     return 0
-
-
-def dataclass_dict(obj) -> dict:
-    import dataclasses
-
-    return dataclasses.asdict(obj)
 
 
 def register_cli(sub) -> None:
