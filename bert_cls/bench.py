@@ -14,6 +14,7 @@ Measured on the same checkpoint and the same NSMC reviews:
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import tempfile
@@ -23,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from bert_cls.errors import BertClsError
+
+LABELS = ("negative", "positive")  # the head is never trained here: speed only
 
 
 def _percentiles(samples_s) -> dict:
@@ -93,7 +96,7 @@ def _time_fit(model, dataset, steps: int, warmup_steps: int = 2):
 def bench_training(checkpoint, dataset, max_length: int, batch_size: int, steps: int, options) -> dict:
     from bert_cls import data as data_lib
     from bert_cls.keras_compat import keras, tf
-    from bert_cls.model import BertClassifier, ClassifierConfig
+    from bert_cls.model import BertClassifier
     from bert_cls.pretrained import load_encoder
     from bert_cls.tokenizer import BertTokenizerLayer
 
@@ -129,10 +132,7 @@ def bench_training(checkpoint, dataset, max_length: int, batch_size: int, steps:
 
     for name, jit, policy in options:
         keras.mixed_precision.set_global_policy(policy)
-        classifier = BertClassifier(
-            load_encoder(checkpoint), checkpoint.vocabulary(),
-            ClassifierConfig(encoder.config.to_dict(), ["negative", "positive"], checkpoint.lower_case, max_length, 0.1),
-        )
+        classifier = BertClassifier.from_checkpoint(checkpoint, LABELS, max_length)
         ours_ds = data_lib.make_tf_dataset(sample, batch_size, shuffle=True, seed=0).repeat()
         model = classifier.text_model
         if jit:  # as `bert-cls train --jit-compile` does it
@@ -151,16 +151,11 @@ def bench_training(checkpoint, dataset, max_length: int, batch_size: int, steps:
 def bench_inference(checkpoint, texts, max_length: int, latency_samples: int) -> dict:
     from bert_cls.export import export_classifier
     from bert_cls.keras_compat import tf
-    from bert_cls.model import BertClassifier, ClassifierConfig
-    from bert_cls.pretrained import load_encoder
+    from bert_cls.model import BertClassifier
     from bert_cls.serving import ServingClient
     from bert_cls.serving.process import ServerProcess
 
-    encoder = load_encoder(checkpoint)
-    classifier = BertClassifier(
-        encoder, checkpoint.vocabulary(),
-        ClassifierConfig(encoder.config.to_dict(), ["negative", "positive"], checkpoint.lower_case, max_length, 0.1),
-    )
+    classifier = BertClassifier.from_checkpoint(checkpoint, LABELS, max_length)
     results = {}
     with tempfile.TemporaryDirectory() as base:
         report = export_classifier(classifier, base, model_name="bench")
@@ -308,13 +303,9 @@ def register_cli(sub) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="training batch size (default: %(default)s)")
     p.add_argument("--steps", type=int, default=15, help="timed training steps per pipeline (default: %(default)s)")
     p.add_argument("--latency-samples", type=int, default=200, help="single-text requests timed (default: %(default)s)")
-    p.add_argument("--speed-options", action=argparse_bool(), default=True, help="also time XLA and mixed precision")
+    p.add_argument("--speed-options", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time XLA and mixed precision (default: %(default)s)")
     p.add_argument("--output", help="write the results as JSON here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.set_defaults(func=cmd_bench)
 
-
-def argparse_bool():
-    import argparse
-
-    return argparse.BooleanOptionalAction

@@ -48,7 +48,8 @@ def dataclass_from_args(cls, args, **overrides):
     return cls(**values)
 
 
-def _read_texts(args) -> list:
+def read_texts(args) -> list:
+    """Texts from positional arguments plus ``--file`` (one per line; ``-`` is stdin)."""
     texts = list(args.texts)
     if args.file:
         from pathlib import Path
@@ -92,7 +93,7 @@ def cmd_evaluate(args) -> int:
 def cmd_predict(args) -> int:
     from bert_cls.evaluate import predict_texts
 
-    for row in predict_texts(args.model, _read_texts(args), args.batch_size):
+    for row in predict_texts(args.model, read_texts(args), args.batch_size):
         if args.json:
             print(json.dumps(row, ensure_ascii=False))
         else:

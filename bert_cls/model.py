@@ -108,6 +108,18 @@ class BertClassifier:
         self.text_model.save_weights(str(directory / WEIGHTS_PREFIX))
 
     @classmethod
+    def from_checkpoint(cls, checkpoint, label_names, max_length: int = 128, dropout: float = 0.1) -> "BertClassifier":
+        """A classifier on a pretrained checkpoint (``pretrained.Checkpoint``) with a fresh head."""
+        from bert_cls.pretrained import load_encoder
+
+        encoder = load_encoder(checkpoint)
+        config = ClassifierConfig(
+            bert_config=encoder.config.to_dict(), label_names=list(label_names),
+            lower_case=checkpoint.lower_case, max_length=max_length, dropout=dropout,
+        )
+        return cls(encoder, checkpoint.vocabulary(), config)
+
+    @classmethod
     def from_config(cls, config: ClassifierConfig, vocabulary) -> "BertClassifier":
         """A freshly initialized classifier (no pretrained weights); used to restore saved ones."""
         from transformers import BertConfig, TFBertModel

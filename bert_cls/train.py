@@ -211,8 +211,7 @@ def train(config: TrainConfig, overwrite: bool = False, extra_callbacks=(), eval
     out = Path(config.output_dir)
 
     from bert_cls.keras_compat import keras, tf
-    from bert_cls.model import BertClassifier, ClassifierConfig, WEIGHTS_PREFIX
-    from bert_cls.pretrained import load_encoder
+    from bert_cls.model import BertClassifier, WEIGHTS_PREFIX
 
     # The strategy first: multi-worker collectives must be set up before TensorFlow runs any op.
     strategy = make_strategy(config.strategy)
@@ -226,17 +225,8 @@ def train(config: TrainConfig, overwrite: bool = False, extra_callbacks=(), eval
     write_dir.mkdir(parents=True, exist_ok=True)
 
     with strategy.scope():
-        encoder = load_encoder(checkpoint)
-        classifier = BertClassifier(
-            encoder,
-            checkpoint.vocabulary(),
-            ClassifierConfig(
-                bert_config=encoder.config.to_dict(),
-                label_names=list(train_ds.label_names),
-                lower_case=checkpoint.lower_case,
-                max_length=config.max_length,
-                dropout=config.dropout,
-            ),
+        classifier = BertClassifier.from_checkpoint(
+            checkpoint, train_ds.label_names, max_length=config.max_length, dropout=config.dropout
         )
         steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
         # XLA cannot compile string ops, and on a GPU string ops inside the step would run on the

@@ -67,13 +67,14 @@ def tiny_checkpoint(tmp_path_factory):
 
 @pytest.fixture
 def tiny_classifier(tiny_checkpoint):
-    from bert_cls.model import BertClassifier, ClassifierConfig
-    from bert_cls.pretrained import load_encoder, resolve_checkpoint
+    return build_tiny_classifier(tiny_checkpoint)
 
-    checkpoint = resolve_checkpoint(str(tiny_checkpoint))
-    encoder = load_encoder(checkpoint)
-    config = ClassifierConfig(encoder.config.to_dict(), ["negative", "positive"], checkpoint.lower_case, 16, 0.1)
-    return BertClassifier(encoder, checkpoint.vocabulary(), config)
+
+def build_tiny_classifier(checkpoint_dir):
+    from bert_cls.model import BertClassifier
+    from bert_cls.pretrained import resolve_checkpoint
+
+    return BertClassifier.from_checkpoint(resolve_checkpoint(str(checkpoint_dir)), ["negative", "positive"], 16, 0.1)
 
 
 def tiny_train_config(output_dir, train_file, **overrides):

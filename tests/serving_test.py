@@ -15,6 +15,7 @@ from tensorflow_serving.apis import (
 )
 
 from bert_cls.export import export_classifier
+from conftest import build_tiny_classifier
 from bert_cls.serving import ServingClient, ServingError
 from bert_cls.serving.process import ServerProcess, free_port
 
@@ -23,13 +24,7 @@ MODEL = "toy"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, tiny_checkpoint):
-    from bert_cls.model import BertClassifier, ClassifierConfig
-    from bert_cls.pretrained import load_encoder, resolve_checkpoint
-
-    checkpoint = resolve_checkpoint(str(tiny_checkpoint))
-    encoder = load_encoder(checkpoint)
-    config = ClassifierConfig(encoder.config.to_dict(), ["negative", "positive"], True, 16, 0.1)
-    classifier = BertClassifier(encoder, checkpoint.vocabulary(), config)
+    classifier = build_tiny_classifier(tiny_checkpoint)
     base = tmp_path_factory.mktemp("served")
     export_classifier(classifier, base, model_name=MODEL)
     with ServerProcess(base, MODEL, poll_seconds=0.3, log_file=base.parent / "server.log") as server:

@@ -16,7 +16,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_query(args) -> int:
-    from bert_cls.cli import _read_texts
+    from bert_cls.cli import read_texts
     from bert_cls.serving.client import ServingClient
 
     with ServingClient(
@@ -26,7 +26,7 @@ def cmd_query(args) -> int:
         if args.metadata:
             print(json.dumps({"status": client.status(), **client.metadata()}, indent=2))
             return 0
-        for p in client.predict(_read_texts(args)):
+        for p in client.predict(read_texts(args)):
             if args.json:
                 print(json.dumps(dataclasses.asdict(p), ensure_ascii=False))
             else:
