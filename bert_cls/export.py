@@ -137,7 +137,8 @@ def verify_export(export_dir: Path, classifier, texts=PROBE_TEXTS) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     proc = subprocess.run(
-        [sys.executable, "-c", _VERIFY_SCRIPT, str(export_dir), handle.name],
+        # Absolute path: the child runs elsewhere so that the working directory's modules stay invisible.
+        [sys.executable, "-c", _VERIFY_SCRIPT, str(Path(export_dir).resolve()), handle.name],
         capture_output=True, text=True, env=env, cwd=tempfile.gettempdir(),
     )
     os.unlink(handle.name)

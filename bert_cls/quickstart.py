@@ -15,7 +15,7 @@ from pathlib import Path
 from bert_cls.errors import BertClsError
 
 CAVEAT = (
-    "note: all-MiniLM-L6-v2 has an English vocabulary (Korean becomes jamo pieces, ~12% [UNK]), so this accuracy "
+    "note: all-MiniLM-L6-v2 has an English vocabulary (Korean becomes jamo pieces, many of them [UNK]), so this accuracy "
     "says little about BERT on NSMC; for real use train with a Korean-capable checkpoint such as "
     "bert-base-multilingual-cased, klue/bert-base or beomi/kcbert-base on a GPU (see README)."
 )

@@ -66,3 +66,10 @@ def test_export_dir_that_is_a_file(tiny_classifier, tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(BertClsError, match="is a file"):
         export_lib.export_classifier(tiny_classifier, tmp_path / "f")
+
+
+def test_relative_export_dir(tiny_classifier, tmp_path, monkeypatch):
+    """The verification subprocess runs in another directory; a relative base path must still work."""
+    monkeypatch.chdir(tmp_path)
+    report = export_lib.export_classifier(tiny_classifier, "relative_base")
+    assert report["version"] == 1 and (tmp_path / "relative_base" / "1" / "saved_model.pb").is_file()
