@@ -238,6 +238,7 @@ def make_tf_dataset(
     bucket_by_length: bool = True,
     with_labels: bool = True,
     bucket_boundaries: Sequence[int] = DEFAULT_BUCKET_BOUNDARIES,
+    repeat: bool = False,
 ):
     """A ``tf.data`` pipeline of raw-string batches (``text`` and, optionally, labels).
 
@@ -252,6 +253,8 @@ def make_tf_dataset(
     ds = tf.data.Dataset.from_tensor_slices(elements)
     if shuffle:
         ds = ds.shuffle(min(len(dataset), 100_000), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
     if bucket_by_length:
         boundaries = list(bucket_boundaries)
         ds = ds.bucket_by_sequence_length(

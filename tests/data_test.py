@@ -116,3 +116,11 @@ def test_bucketed_pipeline_keeps_every_example_and_groups_lengths():
     for features, _ in batches:
         lengths = {len(t) for t in features["text"]}
         assert len(lengths) == 1  # short and long reviews never share a batch
+
+
+def test_repeated_bucketed_stream_has_only_full_batches():
+    texts = ["짧다"] * 7 + ["아주 " * 40] * 5
+    ds = data_lib.TextDataset(texts, np.array([0, 1] * 6), ("a", "b"))
+    stream = data_lib.make_tf_dataset(ds, 4, shuffle=True, seed=0, repeat=True)
+    sizes = [len(features["text"]) for features, _ in stream.take(20).as_numpy_iterator()]
+    assert sizes == [4] * 20
