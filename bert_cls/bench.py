@@ -98,7 +98,7 @@ def bench_training(checkpoint, dataset, max_length: int, batch_size: int, steps:
     from bert_cls.keras_compat import keras, tf
     from bert_cls.model import BertClassifier
     from bert_cls.pretrained import load_encoder
-    from bert_cls.tokenizer import BertTokenizerLayer
+    from bert_cls.tokenizer import XLA_PAD_MULTIPLE, BertTokenizerLayer
 
     n = (steps + 2) * batch_size
     sample = dataset.subset(np.arange(min(n, len(dataset))))
@@ -138,8 +138,7 @@ def bench_training(checkpoint, dataset, max_length: int, batch_size: int, steps:
         model = classifier.text_model
         if jit:  # as `bert-cls train --jit-compile` does it
             model = classifier.encoded_model
-            ours_ds = data_lib.tokenize_in_pipeline(ours_ds, BertTokenizerLayer(
-                checkpoint.vocabulary(), checkpoint.lower_case, max_length, pad_to_multiple_of=32))
+            ours_ds = data_lib.tokenize_in_pipeline(ours_ds, classifier.pipeline_tokenizer(XLA_PAD_MULTIPLE))
         model.compile(optimizer=keras.optimizers.Adam(2e-6), loss=loss, jit_compile=jit)
         seconds = _time_fit(model, ours_ds, steps)
         results[name] = {"examples_per_second": steps * batch_size / seconds,

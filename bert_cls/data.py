@@ -223,7 +223,8 @@ DEFAULT_BUCKET_BOUNDARIES = (16, 32, 48, 64, 96, 128, 192, 256, 384)
 def tokenize_in_pipeline(ds, tokenizer):
     """Moves tokenization from the model into the ``tf.data`` graph (still no Python loop).
 
-    Used with XLA, which cannot compile string ops into the training step.
+    Used with XLA, which cannot compile string ops into the training step, and on GPUs,
+    where string ops inside the step would run on the host mid-step.
     """
     import tensorflow as tf
 

@@ -84,6 +84,12 @@ class BertClassifier:
         text = keras.Input(shape=(), dtype=tf.string, name="text")
         self.text_model = keras.Model(text, self.encoded_model(self.tokenizer(text)), name="bert_classifier")
 
+    def pipeline_tokenizer(self, pad_to_multiple_of: int = 1) -> BertTokenizerLayer:
+        """This model's tokenizer as a separate layer, for ``data.tokenize_in_pipeline``."""
+        return BertTokenizerLayer(
+            self.vocabulary, self.config.lower_case, self.config.max_length, pad_to_multiple_of=pad_to_multiple_of
+        )
+
     @property
     def dropout_layer(self):
         return self.encoded_model.get_layer("classifier_dropout")

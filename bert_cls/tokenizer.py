@@ -13,6 +13,8 @@ from bert_cls.keras_compat import keras, tf
 import tensorflow_text as tf_text
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
+# Sequence-length multiple under XLA: a few padded shapes instead of one compiled program per length.
+XLA_PAD_MULTIPLE = 32
 # transformers' WordpieceTokenizer maps words longer than this to [UNK].
 MAX_CHARS_PER_WORD = 100
 

@@ -250,15 +250,11 @@ def train(config: TrainConfig, overwrite: bool = False, extra_callbacks=(), eval
     ).with_options(options)
     val_data = data_lib.make_tf_dataset(val_ds, config.batch_size, bucket_by_length=False).with_options(options)
     if tokenize_in_pipeline:
-        from bert_cls.tokenizer import BertTokenizerLayer
+        from bert_cls.tokenizer import XLA_PAD_MULTIPLE
 
-        xla_tokenizer = BertTokenizerLayer(
-            classifier.vocabulary, classifier.config.lower_case, config.max_length,
-            # a few sequence shapes instead of one per length, so XLA compiles a handful of programs
-            pad_to_multiple_of=32 if config.jit_compile else 1,
-        )
-        fit_data = data_lib.tokenize_in_pipeline(fit_data, xla_tokenizer)
-        val_data = data_lib.tokenize_in_pipeline(val_data, xla_tokenizer)
+        pipeline_tokenizer = classifier.pipeline_tokenizer(XLA_PAD_MULTIPLE if config.jit_compile else 1)
+        fit_data = data_lib.tokenize_in_pipeline(fit_data, pipeline_tokenizer)
+        val_data = data_lib.tokenize_in_pipeline(val_data, pipeline_tokenizer)
 
     history_csv = write_dir / HISTORY_CSV
     callbacks = [

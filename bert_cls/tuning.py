@@ -107,12 +107,13 @@ def make_tuner(train_config: TrainConfig, tune: TuneConfig, overwrite: bool = Fa
                 # Hyperband sets a per-bracket budget; the other algorithms train for --epochs.
                 epochs=int(hp.values.get("tuner/epochs", train_config.epochs)),
             )
+            summary_file = Path(self.get_trial_dir(trial.trial_id)) / TRIAL_SUMMARY
+            if summary_file.is_file():  # a finished trial re-queued after a restart: report, don't retrain
+                return json.loads(summary_file.read_text())["metrics"]
             started = time.perf_counter()
             try:
                 result = train(config, evaluate_test=False)
             except BertClsError as exc:
-                if "already holds this finished run" in str(exc):  # a finished trial re-queued after a restart
-                    return json.loads((Path(config.output_dir).parent / TRIAL_SUMMARY).read_text())["metrics"]
                 raise kt.errors.FatalError(str(exc)) from None
             except Exception as exc:  # e.g. out of memory: report, mark failed, go on with the next trial
                 print(f"trial {trial.trial_id} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
@@ -122,8 +123,7 @@ def make_tuner(train_config: TrainConfig, tune: TuneConfig, overwrite: bool = Fa
             summary = {"trial_id": trial.trial_id, "tuner_id": self.tuner_id, "learning_rate": config.learning_rate,
                        "dropout": config.dropout, "epochs": config.epochs, "seconds": time.perf_counter() - started,
                        "metrics": metrics, "model_dir": config.output_dir}
-            (Path(config.output_dir).parent / TRIAL_SUMMARY).write_text(json.dumps(summary, indent=2))
-            self.last_result = result
+            summary_file.write_text(json.dumps(summary, indent=2))
             return metrics
 
     return BertTuner(oracle=oracle, directory=tune.tuning_dir, project_name=tune.project_name, overwrite=overwrite)
