@@ -39,6 +39,9 @@ def test_train_help_lists_the_documented_flags(capsys):
         (lambda p, c: ["evaluate", "--model", str(p), "--test-file", str(p / "t.tsv")], "not a trained bert-cls model"),
         (lambda p, c: ["predict", "--model", str(p)], "no texts"),
         (lambda p, c: ["serve", "--model-base-path", str(p / "none")], "is not a directory"),
+        (lambda p, c: ["quickstart", "--output-dir", str(write_tsv(p / "x.tsv", [("a", 0)]).parent)],
+         "already holds a quickstart"),
+        (lambda p, c: ["bench", "--output", str(write_tsv(p / "x.tsv", [("a", 0)]))], "exists: pass --overwrite"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_checkpoint, capsys, make_args, message):

@@ -195,3 +195,19 @@ def test_tensorflow_serving_container_serves_the_export(served):
         np.testing.assert_allclose([p.probabilities for p in predictions], classifier.predict_proba(TEXTS), atol=1e-4)
     finally:
         subprocess.run(["docker", "stop", name], capture_output=True)
+
+
+def test_serve_on_a_busy_port_is_one_clear_error(served):
+    """Not a second server silently sharing the port (gRPC's default SO_REUSEPORT)."""
+    import sys
+
+    server, _, base = served
+    proc = subprocess.run(
+        [sys.executable, "-m", "bert_cls", "serve", "--model-base-path", str(base), "--model-name", MODEL,
+         "--port", str(server.port)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == f"error: cannot bind 127.0.0.1:{server.port} (in use?): pass another --port"
+    assert "Traceback" not in proc.stderr

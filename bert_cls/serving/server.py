@@ -255,12 +255,18 @@ def make_server(model_base_path, model_name: str, host: str = "127.0.0.1", port:
         options=[
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            # gRPC's default SO_REUSEPORT would let a second server share a busy port and
+            # split traffic with it silently; a taken port must be an error instead.
+            ("grpc.so_reuseport", 0),
         ],
     )
     prediction, model = _servicers(registry)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(model, server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpcio raises when the address is taken (older releases returned 0)
+        bound = 0
     if bound == 0:
         from bert_cls.errors import BertClsError
 
