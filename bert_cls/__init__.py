@@ -1,10 +1,16 @@
 """bert-cls: fine-tune BERT for text classification with in-graph tokenization.
 
-Importing the package is cheap: TensorFlow, tf_keras and transformers are loaded
-by the submodules that need them (see ``bert_cls.keras_compat``), so the gRPC
-client in ``bert_cls.serving`` stays usable without transformers installed.
+Importing the package is cheap: the public names below are loaded on first use
+(``from bert_cls import train`` imports TensorFlow then, ``import bert_cls`` does not), so
+the command line's ``--help`` is fast and the gRPC client works without transformers.
+
+Layout, by stage: ``data/`` (files, splits, tf.data pipelines), ``modeling/`` (tokenizer,
+checkpoints, classifier), ``training/`` (configs, the three-step run, evaluation),
+``tuning/`` (Keras Tuner), ``serving/`` (contract, export, server, client), ``apps/``
+(quickstart, bench) and ``cli/`` (the ``bert-cls`` command).
 """
 
+import importlib
 import os
 
 # Set before TensorFlow or transformers is first imported, whichever module of
@@ -16,7 +22,43 @@ os.environ.setdefault("USE_TF", "1")
 os.environ.setdefault("USE_TORCH", "0")
 # Silences transformers' "TensorFlow classes are deprecated" banner on every run.
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
+# TensorFlow's C++ log lines (CUDA probing on CPU machines) are noise to a user; the CLI's -v shows them.
+# A value we set is marked, so child processes (the local server, the export check) still know it
+# was not the user's choice.
+USER_SET_TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ and "BERT_CLS_DEFAULT_TF_LOG_LEVEL" not in os.environ
+if not USER_SET_TF_LOG_LEVEL:
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    os.environ["BERT_CLS_DEFAULT_TF_LOG_LEVEL"] = "1"
 
 __version__ = "0.1.0"
+
+_PUBLIC = {
+    "BertClsError": "bert_cls.errors",
+    "TextDataset": "bert_cls.data.files",
+    "load_tsv": "bert_cls.data.files",
+    "BertTokenizerLayer": "bert_cls.modeling.tokenizer",
+    "BertClassifier": "bert_cls.modeling.classifier",
+    "ClassifierConfig": "bert_cls.modeling.classifier",
+    "TrainConfig": "bert_cls.training.config",
+    "EvaluateConfig": "bert_cls.training.config",
+    "PredictConfig": "bert_cls.training.config",
+    "train": "bert_cls.training.run",
+    "TrainResult": "bert_cls.training.run",
+    "evaluate_file": "bert_cls.training.evaluate",
+    "predict_texts": "bert_cls.training.evaluate",
+    "TuneConfig": "bert_cls.tuning.config",
+    "tune": "bert_cls.tuning.tuner",
+    "ExportConfig": "bert_cls.serving.config",
+    "export_classifier": "bert_cls.serving.export",
+    "ServingClient": "bert_cls.serving.client",
+    "ServingError": "bert_cls.serving.client",
+    "Prediction": "bert_cls.serving.client",
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'bert_cls' has no attribute {name!r}")

@@ -1,4 +1,6 @@
-"""Exceptions that the CLI turns into a one-line message and a non-zero exit."""
+"""Exceptions that the CLI turns into a one-line message and a non-zero exit, and one-line warnings."""
+
+import sys
 
 
 class BertClsError(Exception):
@@ -6,3 +8,8 @@ class BertClsError(Exception):
 
     The CLI prints ``error: <message>`` and exits with status 2, without a traceback.
     """
+
+
+def warn(message: str) -> None:
+    """One ``warning: ...`` line on stderr: something the user should know that does not stop the command."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)

@@ -1,4 +1,8 @@
-"""Shared fixtures: tiny BERT checkpoints (2 layers, hidden 32) and tiny NSMC-format files in tmp_path."""
+"""Shared fixtures: tiny BERT checkpoints (2 layers, hidden 32), a tiny classifier built once per session,
+tiny NSMC-format files, and factories for TSV files and training configs.
+
+Tests use these as fixtures (never ``from conftest import``); what several tests can share
+read-only is session-scoped, so the suite builds each tiny model once."""
 
 import json
 import random
@@ -24,7 +28,7 @@ POSITIVE = ["정말 재밌다", "감동 연기 좋은 영화", "good movie", "�
 NEGATIVE = ["최악이고 지루한 영화", "시간 아깝네요", "bad movie", "별로 지루한 스토리", "최악 bad"]
 
 
-def write_tsv(path, rows):
+def _write_tsv(path, rows):
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("id\tdocument\tlabel\n")
         for i, (text, label) in enumerate(rows):
@@ -32,18 +36,31 @@ def write_tsv(path, rows):
     return path
 
 
-@pytest.fixture
-def tiny_tsv(tmp_path):
-    """(train, test) TSVs of a toy sentiment task the tiny model can learn."""
+@pytest.fixture(scope="session")
+def write_tsv():
+    """``write_tsv(path, [(text, label), ...])`` writes an NSMC-format file and returns its path."""
+    return _write_tsv
+
+
+@pytest.fixture(scope="session")
+def vocab():
+    """``vocab(cased)``: the tiny WordPiece vocabulary of the tiny checkpoints."""
+    return tiny_vocab
+
+
+@pytest.fixture(scope="session")
+def tiny_tsv(tmp_path_factory):
+    """(train, test) TSVs of a toy sentiment task the tiny model can learn (read-only: shared)."""
     rng = random.Random(0)
     rows = [(t, 1) for t in POSITIVE] * 12 + [(t, 0) for t in NEGATIVE] * 12
     rng.shuffle(rows)
-    return write_tsv(tmp_path / "train.tsv", rows), write_tsv(tmp_path / "test.tsv", rows[:20])
+    directory = tmp_path_factory.mktemp("tiny_tsv")
+    return _write_tsv(directory / "train.tsv", rows), _write_tsv(directory / "test.tsv", rows[:20])
 
 
 def make_tiny_checkpoint(directory, cased=False, max_position_embeddings=64):
     """A tiny checkpoint directory (config.json, vocab.txt, tokenizer_config.json, tf_model.h5)."""
-    from bert_cls.keras_compat import keras  # noqa: F401
+    from bert_cls.modeling.keras_compat import keras  # noqa: F401
     from transformers import BertConfig, TFBertModel
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -65,24 +82,27 @@ def tiny_checkpoint(tmp_path_factory):
     return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny_bert"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_classifier(tiny_checkpoint):
-    return build_tiny_classifier(tiny_checkpoint)
+    """One untrained tiny classifier for the session: tests may read and export it, not train it."""
+    from bert_cls.modeling.classifier import BertClassifier
+    from bert_cls.modeling.pretrained import resolve_checkpoint
+
+    return BertClassifier.from_checkpoint(resolve_checkpoint(str(tiny_checkpoint)), ["negative", "positive"], 16, 0.1)
 
 
-def build_tiny_classifier(checkpoint_dir):
-    from bert_cls.model import BertClassifier
-    from bert_cls.pretrained import resolve_checkpoint
+@pytest.fixture(scope="session")
+def train_config(tiny_tsv, tiny_checkpoint):
+    """``train_config(output_dir, **overrides)``: a ``TrainConfig`` for the tiny task and checkpoint."""
+    from bert_cls.training.config import TrainConfig
 
-    return BertClassifier.from_checkpoint(resolve_checkpoint(str(checkpoint_dir)), ["negative", "positive"], 16, 0.1)
+    def make(output_dir, **overrides):
+        values = dict(
+            output_dir=str(output_dir), train_file=str(tiny_tsv[0]), pretrained=str(tiny_checkpoint), epochs=2,
+            batch_size=8, max_length=16, learning_rate=1e-3, validation_split=0.2, seed=1, verbose=0,
+            label_names="negative,positive",
+        )
+        values.update(overrides)
+        return TrainConfig(**values)
 
-
-def tiny_train_config(output_dir, train_file, **overrides):
-    from bert_cls.train import TrainConfig
-
-    values = dict(
-        output_dir=str(output_dir), train_file=str(train_file), pretrained=None, epochs=2, batch_size=8,
-        max_length=16, learning_rate=1e-3, validation_split=0.2, seed=1, verbose=0, label_names="negative,positive",
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
+    return make

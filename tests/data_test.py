@@ -3,12 +3,12 @@ import urllib.error
 import numpy as np
 import pytest
 
-from bert_cls import data as data_lib
+from bert_cls.data import files as data_lib
+from bert_cls.data import pipeline, splits
 from bert_cls.errors import BertClsError
-from conftest import write_tsv
 
 
-def test_load_tsv_drops_and_counts_empty_documents(tmp_path):
+def test_load_tsv_drops_and_counts_empty_documents(tmp_path, write_tsv):
     path = write_tsv(tmp_path / "d.tsv", [("좋다", 1), ("   ", 0), ("나쁘다", 0), ("", 1)])
     ds = data_lib.load_tsv(path, label_names=["neg", "pos"])
     assert ds.texts == ["좋다", "나쁘다"]
@@ -17,7 +17,7 @@ def test_load_tsv_drops_and_counts_empty_documents(tmp_path):
     assert ds.label_names == ("neg", "pos")
 
 
-def test_non_integer_label_names_file_and_line(tmp_path):
+def test_non_integer_label_names_file_and_line(tmp_path, write_tsv):
     path = write_tsv(tmp_path / "d.tsv", [("좋다", 1), ("나쁘다", "positive")])
     with pytest.raises(BertClsError, match=r"d\.tsv:3: label 'positive' is not an integer"):
         data_lib.load_tsv(path)
@@ -48,7 +48,7 @@ def test_missing_file_and_bad_encoding(tmp_path):
         data_lib.load_tsv(path)
 
 
-def test_multiclass_and_label_names(tmp_path):
+def test_multiclass_and_label_names(tmp_path, write_tsv):
     path = write_tsv(tmp_path / "d.tsv", [("a", 0), ("b", 2), ("c", 1)])
     assert data_lib.load_tsv(path).label_names == ("0", "1", "2")
     with pytest.raises(BertClsError, match="only 2 label names"):
@@ -57,15 +57,15 @@ def test_multiclass_and_label_names(tmp_path):
 
 def test_stratified_split_is_reproducible_and_stratified():
     labels = np.array([0] * 80 + [1] * 20)
-    train_a, val_a = data_lib.stratified_split(labels, 0.25, seed=3)
-    train_b, val_b = data_lib.stratified_split(labels, 0.25, seed=3)
+    train_a, val_a = splits.stratified_split(labels, 0.25, seed=3)
+    train_b, val_b = splits.stratified_split(labels, 0.25, seed=3)
     assert train_a.tolist() == train_b.tolist() and val_a.tolist() == val_b.tolist()
     assert sorted(np.concatenate([train_a, val_a]).tolist()) == list(range(100))
     assert (labels[val_a] == 0).sum() == 20 and (labels[val_a] == 1).sum() == 5
-    _, val_c = data_lib.stratified_split(labels, 0.25, seed=4)
+    _, val_c = splits.stratified_split(labels, 0.25, seed=4)
     assert val_c.tolist() != val_a.tolist()
     with pytest.raises(BertClsError, match="between 0 and 1"):
-        data_lib.stratified_split(labels, 1.5, seed=0)
+        splits.stratified_split(labels, 1.5, seed=0)
 
 
 def test_bundled_sample_is_balanced_nsmc():
@@ -110,7 +110,7 @@ def test_download_rejects_a_corrupt_file(tmp_path, monkeypatch):
 def test_bucketed_pipeline_keeps_every_example_and_groups_lengths():
     texts = ["짧다"] * 50 + ["아주 " * 40] * 50
     ds = data_lib.TextDataset(texts, np.array([0, 1] * 50), ("a", "b"))
-    batches = list(data_lib.make_tf_dataset(ds, 10, shuffle=True, seed=0).as_numpy_iterator())
+    batches = list(pipeline.make_tf_dataset(ds, 10, shuffle=True, seed=0).as_numpy_iterator())
     seen = sum(len(b[0]["text"]) for b in batches)
     assert seen == 100
     for features, _ in batches:
@@ -121,6 +121,6 @@ def test_bucketed_pipeline_keeps_every_example_and_groups_lengths():
 def test_repeated_bucketed_stream_has_only_full_batches():
     texts = ["짧다"] * 7 + ["아주 " * 40] * 5
     ds = data_lib.TextDataset(texts, np.array([0, 1] * 6), ("a", "b"))
-    stream = data_lib.make_tf_dataset(ds, 4, shuffle=True, seed=0, repeat=True)
+    stream = pipeline.make_tf_dataset(ds, 4, shuffle=True, seed=0, repeat=True)
     sizes = [len(features["text"]) for features, _ in stream.take(20).as_numpy_iterator()]
     assert sizes == [4] * 20

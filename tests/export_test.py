@@ -1,14 +1,17 @@
 import pytest
 import tensorflow as tf
 
-from bert_cls import export as export_lib
+from bert_cls.serving import export as export_lib
 from bert_cls.errors import BertClsError
 
 
-def test_export_writes_verified_versioned_savedmodel(tiny_classifier, tmp_path):
-    report = export_lib.export_classifier(tiny_classifier, tmp_path / "base", model_name="toy")
+def test_export_writes_verified_versioned_savedmodel(tiny_classifier, tmp_path, monkeypatch):
+    """The one test that runs the verification process (the others pass verify=False). The base path is
+    relative: the check's subprocess runs in another directory and must still find the export."""
+    monkeypatch.chdir(tmp_path)
+    report = export_lib.export_classifier(tiny_classifier, "base", model_name="toy")
     target = tmp_path / "base" / "1"
-    assert report["version"] == 1 and report["path"] == str(target)
+    assert report["version"] == 1 and report["path"] == "base/1"
     assert set(report["signatures"]) == {"serving_default", "encoded"}
     assert max(report["max_abs_diff"].values()) < export_lib.PARITY_TOLERANCE
     assert "FastWordpieceTokenizeWithOffsets" in report["text_ops"]
@@ -44,7 +47,7 @@ def test_next_version_and_existing_version_is_refused(tiny_classifier, tmp_path)
         export_lib.export_classifier(tiny_classifier, tmp_path, version=3, verify=False)
 
 
-def test_failed_export_leaves_base_as_it_was(tiny_classifier, tmp_path, monkeypatch):
+def test_failed_verification_leaves_base_as_it_was(tiny_classifier, tmp_path, monkeypatch):
     (tmp_path / "1").mkdir()
 
     def broken(*args, **kwargs):
@@ -59,17 +62,30 @@ def test_failed_export_leaves_base_as_it_was(tiny_classifier, tmp_path, monkeypa
 def test_unwritable_export_dir(tiny_classifier, tmp_path):
     (tmp_path / "f").write_text("x")  # a path below a file cannot be created, even by root
     with pytest.raises(BertClsError, match="not writable"):
-        export_lib.export_classifier(tiny_classifier, tmp_path / "f" / "base")
+        export_lib.export_classifier(tiny_classifier, tmp_path / "f" / "base", verify=False)
 
 
 def test_export_dir_that_is_a_file(tiny_classifier, tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(BertClsError, match="is a file"):
-        export_lib.export_classifier(tiny_classifier, tmp_path / "f")
+        export_lib.export_classifier(tiny_classifier, tmp_path / "f", verify=False)
 
 
-def test_relative_export_dir(tiny_classifier, tmp_path, monkeypatch):
-    """The verification subprocess runs in another directory; a relative base path must still work."""
-    monkeypatch.chdir(tmp_path)
-    report = export_lib.export_classifier(tiny_classifier, "relative_base")
-    assert report["version"] == 1 and (tmp_path / "relative_base" / "1" / "saved_model.pb").is_file()
+def test_verification_reports_what_the_child_process_found(tiny_classifier, tmp_path, monkeypatch):
+    """An export whose fresh-process load pulls in transformers, or uses an op TF Serving lacks, is refused.
+    The check module runs in this process here (same code as in the child, without its start-up cost)."""
+    from bert_cls.serving import verify_export
+
+    def tampered(export_dir, request, **changes):
+        result = verify_export.run(str(export_dir), request)
+        assert result["unknown_ops"] == []  # the real result: every op is TensorFlow's or TF Text's
+        result.update(changes)
+        return result
+
+    monkeypatch.setattr(export_lib, "_run_verify_process", lambda d, r: tampered(d, r, modules_loaded=["transformers"]))
+    with pytest.raises(BertClsError, match=r"imported \['transformers'\]"):
+        export_lib.export_classifier(tiny_classifier, tmp_path / "a")
+    monkeypatch.setattr(export_lib, "_run_verify_process", lambda d, r: tampered(d, r, unknown_ops=["PyFunc"]))
+    with pytest.raises(BertClsError, match="ops TF Serving does not link"):
+        export_lib.export_classifier(tiny_classifier, tmp_path / "b")
+    assert not (tmp_path / "a" / "1").exists() and not (tmp_path / "b" / "1").exists()

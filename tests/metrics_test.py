@@ -1,6 +1,6 @@
 import pytest
 
-from bert_cls.metrics import classification_metrics
+from bert_cls.training.metrics import classification_metrics
 
 
 def test_metrics_by_hand():

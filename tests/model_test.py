@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from bert_cls.errors import BertClsError
-from bert_cls.keras_compat import tf
-from bert_cls.model import BertClassifier, ClassifierConfig
+from bert_cls.modeling.keras_compat import tf
+from bert_cls.modeling.classifier import BertClassifier, ClassifierConfig
 
 
 def test_strings_in_logits_out(tiny_classifier):

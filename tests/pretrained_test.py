@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from bert_cls import pretrained
+from bert_cls.modeling import pretrained
 from bert_cls.errors import BertClsError
 
 
@@ -21,12 +21,10 @@ def test_directory_without_vocab(tmp_path):
 
 
 def test_unknown_hub_id_offline_is_one_clear_error(monkeypatch):
-    import huggingface_hub
-
     def offline(*args, **kwargs):
         raise OSError("We couldn't connect to 'https://huggingface.co'")
 
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    monkeypatch.setattr(pretrained, "snapshot_download", offline)
     with pytest.raises(BertClsError, match="cannot get checkpoint 'no-such/model'.*all-MiniLM-L6-v2"):
         pretrained.resolve_checkpoint("no-such/model")
 

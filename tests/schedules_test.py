@@ -1,6 +1,6 @@
 import pytest
 
-from bert_cls.schedules import WarmupLinearDecay
+from bert_cls.modeling.schedules import WarmupLinearDecay
 
 
 def test_warmup_then_linear_decay():

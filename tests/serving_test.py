@@ -14,19 +14,18 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from bert_cls.export import export_classifier
-from conftest import build_tiny_classifier
 from bert_cls.serving import ServingClient, ServingError
+from bert_cls.serving.export import export_classifier
 from bert_cls.serving.process import ServerProcess, free_port
 
 MODEL = "toy"
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, tiny_checkpoint):
-    classifier = build_tiny_classifier(tiny_checkpoint)
+def served(tmp_path_factory, tiny_classifier):
+    classifier = tiny_classifier
     base = tmp_path_factory.mktemp("served")
-    export_classifier(classifier, base, model_name=MODEL)
+    export_classifier(classifier, base, model_name=MODEL, verify=False)  # export_test verifies; here the server is tested
     with ServerProcess(base, MODEL, poll_seconds=0.3, log_file=base.parent / "server.log") as server:
         yield server, classifier, base
 

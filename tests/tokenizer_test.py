@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from bert_cls.keras_compat import tf
-from bert_cls.tokenizer import BertTokenizerLayer
-from conftest import tiny_vocab
+from bert_cls.modeling.keras_compat import tf
+from bert_cls.modeling.tokenizer import BertTokenizerLayer
 
 
 def _hf_ids(vocab, tmp_path, lower, texts, max_length):
@@ -25,14 +24,14 @@ TEXTS = ["정말 재밌다!!", "The Movie was GOOD", "bad,bad movie?", "최악�
 
 
 @pytest.mark.parametrize("cased", [False, True])
-def test_ids_match_transformers_tokenizer(tmp_path, cased):
-    vocab = tiny_vocab(cased)
+def test_ids_match_transformers_tokenizer(tmp_path, cased, vocab):
+    vocab = vocab(cased)
     layer = BertTokenizerLayer(vocab, lower_case=not cased, max_length=32)
     assert _layer_ids(layer, TEXTS) == _hf_ids(vocab, tmp_path, not cased, TEXTS, 32)
 
 
-def test_truncation_and_per_batch_padding():
-    layer = BertTokenizerLayer(tiny_vocab(), lower_case=True, max_length=8)
+def test_truncation_and_per_batch_padding(vocab):
+    layer = BertTokenizerLayer(vocab(), lower_case=True, max_length=8)
     out = layer(tf.constant(["a b", "a b c d e f g h i j k"]))
     assert out["input_ids"].shape == (2, 8)
     assert out["attention_mask"].numpy().sum(1).tolist() == [4, 8]
@@ -42,8 +41,8 @@ def test_truncation_and_per_batch_padding():
     assert short["token_type_ids"].numpy().max() == 0
 
 
-def test_invalid_utf8_and_empty_batch():
-    layer = BertTokenizerLayer(tiny_vocab(), lower_case=True, max_length=8)
+def test_invalid_utf8_and_empty_batch(vocab):
+    layer = BertTokenizerLayer(vocab(), lower_case=True, max_length=8)
     out = layer(tf.constant([b"\xff\xfe good", b""]))
     assert out["input_ids"].shape[0] == 2
     empty = layer(tf.constant([], dtype=tf.string))
@@ -55,8 +54,8 @@ def test_rejects_vocab_without_special_tokens():
         BertTokenizerLayer(["a", "b"], lower_case=True)
 
 
-def test_get_config_round_trip():
-    layer = BertTokenizerLayer(tiny_vocab(), lower_case=True, max_length=12)
+def test_get_config_round_trip(vocab):
+    layer = BertTokenizerLayer(vocab(), lower_case=True, max_length=12)
     clone = BertTokenizerLayer.from_config(layer.get_config())
     assert _layer_ids(clone, TEXTS) == _layer_ids(layer, TEXTS)
 
@@ -67,8 +66,8 @@ def test_ids_match_on_1000_nsmc_reviews_with_minilm_vocab(lower):
     """The uncased MiniLM vocab, also read as cased, against transformers on real reviews."""
     from transformers import BertTokenizer
 
-    from bert_cls.data import load_tsv, sample_path
-    from bert_cls.pretrained import resolve_checkpoint
+    from bert_cls.data.files import load_tsv, sample_path
+    from bert_cls.modeling.pretrained import resolve_checkpoint
 
     checkpoint = resolve_checkpoint("all-MiniLM-L6-v2")
     texts = load_tsv(sample_path("train")).texts[:1000]

@@ -1,21 +1,29 @@
 import csv
 import json
 
+import numpy as np
 import pytest
 
 from bert_cls.errors import BertClsError
-from bert_cls.train import train
-from conftest import tiny_train_config, write_tsv
+from bert_cls.modeling.classifier import BertClassifier
+from bert_cls.modeling.keras_compat import keras, tf
+from bert_cls.training import callbacks as callbacks_lib
+from bert_cls.training import run as run_lib
+from bert_cls.training.run import train
+from bert_cls.training.state import RunState
 
 
-def test_train_writes_model_history_plot_and_metrics(tmp_path, tiny_tsv, tiny_checkpoint):
-    train_file, test_file = tiny_tsv
-    config = tiny_train_config(tmp_path / "run", train_file, pretrained=str(tiny_checkpoint),
-                               test_file=str(test_file), epochs=6, patience=6)
+def _history_epochs(out):
+    with open(out / "history.csv") as handle:
+        return [int(r["epoch"]) for r in csv.DictReader(handle)]
+
+
+def test_train_writes_model_history_plot_and_metrics(tmp_path, tiny_tsv, train_config):
+    config = train_config(tmp_path / "run", test_file=str(tiny_tsv[1]), epochs=6, patience=6)
     result = train(config)
     out = tmp_path / "run"
     for name in ("classifier_config.json", "vocab.txt", "run_config.json", "history.csv",
-                 "training_curves.png", "metrics.json"):
+                 "training_curves.png", "metrics.json", "train_state.json"):
         assert (out / name).is_file(), name
     with open(out / "history.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -27,79 +35,174 @@ def test_train_writes_model_history_plot_and_metrics(tmp_path, tiny_tsv, tiny_ch
     # the toy task is learnable: the best epoch beats chance on validation
     assert metrics["validation"]["accuracy"] > 0.6
     assert result.classifier.dropout_layer.rate == pytest.approx(config.dropout)
+    # the reported validation accuracy is the best epoch's, and the saved model is that epoch's
+    best = max(float(r["val_accuracy"]) for r in rows)
+    assert metrics["validation"]["accuracy"] == pytest.approx(best, abs=1e-6)
+    assert float(rows[metrics["best_epoch"] - 1]["val_accuracy"]) == pytest.approx(best)
+    # per-epoch checkpoints are gone once the run is finished; the model loads
+    assert not (out / "backup").exists() and not list((out / "weights").glob("epoch-*"))
+    texts = ["good movie", "최악이고 지루한 영화"]
+    np.testing.assert_allclose(BertClassifier.load(out).predict_proba(texts), result.classifier.predict_proba(texts), atol=1e-6)
 
 
-def test_killed_run_resumes_instead_of_starting_over(tmp_path, tiny_tsv, tiny_checkpoint):
-    from bert_cls.keras_compat import keras
+class Kill(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt at a chosen moment of a chosen epoch."""
 
-    class Kill(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            if epoch == 2:
-                raise KeyboardInterrupt
+    def __init__(self, epoch, moment="begin"):
+        super().__init__()
+        self.epoch, self.moment = epoch, moment
 
-    config = tiny_train_config(tmp_path / "run", tiny_tsv[0], pretrained=str(tiny_checkpoint), epochs=4, patience=10)
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.moment == "begin" and epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+class Record(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def test_killed_run_resumes_instead_of_starting_over(tmp_path, train_config):
+    config = train_config(tmp_path / "run", epochs=4, patience=10)
     with pytest.raises(KeyboardInterrupt):
-        train(config, extra_callbacks=[Kill()])
+        train(config, extra_callbacks=[Kill(2)])
     assert not (tmp_path / "run" / "metrics.json").exists()
+    record = Record()
+    result = train(config, extra_callbacks=[record])
+    assert record.epochs == [2, 3]  # epochs 0 and 1 were not redone
+    assert [int(r["epoch"]) for r in result.history] == [0, 1, 2, 3]
+    assert _history_epochs(tmp_path / "run") == [0, 1, 2, 3]
 
-    class Record(keras.callbacks.Callback):
-        epochs = []
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epochs.append(epoch)
+# The moments of an epoch's end at which a kill used to leave a run inconsistent, as (object,
+# method, which call to kill after): after the backup and the commit of epoch 1, after epoch 0's
+# best weights (the first epoch always improves), after epoch 1's history.csv (the first write
+# is the repair pass before fitting).
+KILL_POINTS = {
+    "after_backup": (tf.train.Checkpoint, "write", 2),
+    "after_best_weights": (keras.Model, "save_weights", 1),
+    "after_commit": (RunState, "save", 3),
+    "after_history": (callbacks_lib, "write_history_csv", 3),
+}
 
-    result = train(config, extra_callbacks=[Record()])
-    assert Record.epochs == [2, 3]  # epochs 0 and 1 were not redone
+
+@pytest.mark.parametrize("point", sorted(KILL_POINTS))
+def test_kill_between_the_steps_of_an_epoch_commit_resumes_exactly(tmp_path, train_config, monkeypatch, point):
+    """Killed at any step of epoch 1's commit, the rerun never repeats a committed epoch, history.csv has
+    one row per epoch, and early stopping's counter and best value continue."""
+    config = train_config(tmp_path / "run", epochs=4, patience=10, learning_rate=1e-3)
+    owner, name, nth = KILL_POINTS[point]
+    real = getattr(owner, name)
+    calls = []
+
+    def killing(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == nth:
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(owner, name, killing)
+    with pytest.raises(KeyboardInterrupt):
+        train(config)
+    monkeypatch.setattr(owner, name, real)
+    committed = RunState.load(tmp_path / "run").epochs_finished
+    assert committed in (0, 1, 2)
+    rows = _history_epochs(tmp_path / "run")
+    assert rows == list(range(len(rows))) and len(rows) <= committed  # never a row the state does not hold
+    record = Record()
+    result = train(config, extra_callbacks=[record])
+    assert record.epochs == list(range(committed, 4))  # resumes after the last committed epoch
+    assert _history_epochs(tmp_path / "run") == [0, 1, 2, 3]
     assert [int(r["epoch"]) for r in result.history] == [0, 1, 2, 3]
 
 
-def test_output_dir_with_other_run_is_not_touched(tmp_path, tiny_tsv, tiny_checkpoint):
-    config = tiny_train_config(tmp_path / "run", tiny_tsv[0], pretrained=str(tiny_checkpoint), epochs=1)
+def test_early_stopping_counter_survives_a_restart(tmp_path, train_config):
+    """Patience counts across a kill: with patience 1 and no gain after the restart, training stops
+    after one more epoch instead of starting the count again."""
+    config = train_config(tmp_path / "run", epochs=6, patience=2)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, extra_callbacks=[Kill(2)])
+    state = RunState.load(tmp_path / "run")
+    state.wait, state.best_value = 1, 2.0  # pretend: one epoch without gain, a best no epoch can beat
+    state.save(tmp_path / "run")
+    record = Record()
+    train(config, extra_callbacks=[record])
+    assert record.epochs == [2]  # one more epoch without gain reaches patience 2
+    final = RunState.load(tmp_path / "run")
+    assert final.stopped_early and final.wait == 2 and final.epochs_finished == 3
+
+
+def test_unfinished_run_loads_with_one_warning_and_unstarted_run_is_an_error(tmp_path, train_config, capsys):
+    config = train_config(tmp_path / "run", epochs=3, patience=10)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, extra_callbacks=[Kill(2)])
+    capsys.readouterr()
+    BertClassifier.load(tmp_path / "run")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: ") and "interrupted after epoch 2 of 3" in err[0]
+
+    with pytest.raises(KeyboardInterrupt):
+        train(train_config(tmp_path / "early", epochs=3), extra_callbacks=[Kill(0)])
+    with pytest.raises(BertClsError, match="interrupted before its first epoch finished"):
+        BertClassifier.load(tmp_path / "early")
+
+
+def test_output_dir_with_other_run_is_not_touched(tmp_path, train_config):
+    config = train_config(tmp_path / "run", epochs=1)
     train(config)
     before = (tmp_path / "run" / "metrics.json").read_bytes()
     with pytest.raises(BertClsError, match="differs in learning_rate"):
-        train(tiny_train_config(tmp_path / "run", tiny_tsv[0], pretrained=str(tiny_checkpoint), epochs=1, learning_rate=0.5))
+        train(train_config(tmp_path / "run", epochs=1, learning_rate=0.5))
     with pytest.raises(BertClsError, match="already holds this finished run"):
         train(config)
     assert (tmp_path / "run" / "metrics.json").read_bytes() == before
-    train(config, overwrite=True)
+    train(train_config(tmp_path / "run", epochs=1, overwrite=True))
 
 
-def test_foreign_directory_and_single_class(tmp_path, tiny_tsv, tiny_checkpoint):
+def test_foreign_directory_and_single_class(tmp_path, train_config, write_tsv):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     with pytest.raises(BertClsError, match="not empty and holds no bert-cls run"):
-        train(tiny_train_config(tmp_path / "mine", tiny_tsv[0], pretrained=str(tiny_checkpoint)))
+        train(train_config(tmp_path / "mine"))
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
     one_class = write_tsv(tmp_path / "one.tsv", [("좋다", 1)] * 10)
     with pytest.raises(BertClsError, match="single class"):
-        train(tiny_train_config(tmp_path / "x", one_class, pretrained=str(tiny_checkpoint)))
+        train(train_config(tmp_path / "x", train_file=str(one_class)))
 
 
-def test_max_length_above_position_limit_fails_before_writing(tmp_path, tiny_tsv, tiny_checkpoint):
+def test_max_length_above_position_limit_fails_before_writing(tmp_path, train_config):
     with pytest.raises(BertClsError, match="--max-length 100 is outside 3..64"):
-        train(tiny_train_config(tmp_path / "run", tiny_tsv[0], pretrained=str(tiny_checkpoint), max_length=100))
+        train(train_config(tmp_path / "run", max_length=100))
     assert not (tmp_path / "run").exists()
 
 
-def test_float16_without_a_gpu_is_refused_not_emulated(tmp_path, tiny_tsv, tiny_checkpoint):
-    from bert_cls.keras_compat import tf
-
+def test_float16_without_a_gpu_is_refused_not_emulated(tmp_path, train_config):
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("a GPU is present: mixed_float16 is allowed")
     with pytest.raises(BertClsError, match="mixed_float16 needs a GPU"):
-        train(tiny_train_config(tmp_path / "run", tiny_tsv[0], pretrained=str(tiny_checkpoint), mixed_precision="mixed_float16"))
+        train(train_config(tmp_path / "run", mixed_precision="mixed_float16"))
     assert not (tmp_path / "run").exists()
 
 
-def test_xla_trains_on_ids_and_saves_a_loadable_text_model(tmp_path, tiny_tsv, tiny_checkpoint):
+def test_xla_trains_on_ids_and_saves_a_loadable_text_model(tmp_path, train_config):
     """--jit-compile moves tokenization into tf.data; the saved model still takes strings."""
-    from bert_cls.model import BertClassifier
-
-    config = tiny_train_config(tmp_path / "run", tiny_tsv[0], pretrained=str(tiny_checkpoint), epochs=1, jit_compile=True)
-    result = train(config)
+    result = train(train_config(tmp_path / "run", epochs=1, jit_compile=True))
     restored = BertClassifier.load(tmp_path / "run")
     texts = ["good movie", "최악이고 지루한 영화"]
-    import numpy as np
-
     np.testing.assert_allclose(restored.predict_proba(texts), result.classifier.predict_proba(texts), atol=1e-5)
+
+
+def test_three_steps_compose_to_train(tmp_path, train_config):
+    """prepare once, then fit and report: what the tuner does for each trial."""
+    data = run_lib.prepare_data(train_config(tmp_path / "a"))
+    run = run_lib.prepare_run(train_config(tmp_path / "a", epochs=1), data)
+    assert not run.resuming and run.state.epochs_finished == 0
+    fitted = run_lib.fit_run(run)
+    assert fitted.state.epochs_finished == 1 and fitted.state.best_weights == "weights/epoch-1"
+    result = run_lib.report_run(run, fitted)
+    assert result.metrics["epochs_run"] == 1 and (tmp_path / "a" / "metrics.json").is_file()

@@ -1,3 +1,4 @@
+import functools
 import json
 import os
 import subprocess
@@ -5,19 +6,24 @@ import sys
 
 import pytest
 
-from bert_cls import tuning
 from bert_cls.errors import BertClsError
-from conftest import tiny_train_config
+from bert_cls.tuning import tuner as tuning
+from bert_cls.tuning.config import TuneConfig
 
 
-def _configs(tmp_path, tiny_tsv, tiny_checkpoint, **tune_overrides):
-    train_config = tiny_train_config("(per trial)", tiny_tsv[0], pretrained=str(tiny_checkpoint), epochs=2)
-    values = dict(tuning_dir=str(tmp_path / "tuning"), max_trials=3, learning_rate_min=1e-4, learning_rate_max=3e-3)
-    values.update(tune_overrides)
-    return train_config, tuning.TuneConfig(**values)
+@pytest.fixture
+def configs(tmp_path, train_config):
+    """``configs(**tune_overrides)``: (TrainConfig, TuneConfig) of a small search on the tiny task."""
+
+    def make(**tune_overrides):
+        values = dict(tuning_dir=str(tmp_path / "tuning"), max_trials=3, learning_rate_min=1e-4, learning_rate_max=3e-3)
+        values.update(tune_overrides)
+        return train_config("(per trial)", epochs=2), TuneConfig(**values)
+
+    return make
 
 
-def test_three_trial_search_picks_the_best_and_hyperparameters_reach_the_model(tmp_path, tiny_tsv, tiny_checkpoint, monkeypatch):
+def test_three_trial_search_picks_the_best_and_hyperparameters_reach_the_model(tmp_path, configs, monkeypatch):
     seen = []
     real_train = tuning.train
 
@@ -33,7 +39,9 @@ def test_three_trial_search_picks_the_best_and_hyperparameters_reach_the_model(t
         return result
 
     monkeypatch.setattr(tuning, "train", recording_train)
-    train_config, tune_config = _configs(tmp_path, tiny_tsv, tiny_checkpoint, export_dir=str(tmp_path / "export"))
+    # export_test runs the export check; here the best model only has to land as version 1
+    monkeypatch.setattr(tuning, "export_classifier", functools.partial(tuning.export_classifier, verify=False))
+    train_config, tune_config = configs(export_dir=str(tmp_path / "export"))
     outcome = tuning.tune(train_config, tune_config)
 
     assert len(seen) == 3
@@ -54,7 +62,7 @@ def test_three_trial_search_picks_the_best_and_hyperparameters_reach_the_model(t
     assert outcome["export"]["version"] == 1 and (tmp_path / "export" / "1" / "saved_model.pb").is_file()
 
 
-def test_interrupted_search_resumes_with_the_remaining_trials(tmp_path, tiny_tsv, tiny_checkpoint, monkeypatch):
+def test_interrupted_search_resumes_with_the_remaining_trials(configs, monkeypatch):
     calls = []
     real_train = tuning.train
 
@@ -65,7 +73,7 @@ def test_interrupted_search_resumes_with_the_remaining_trials(tmp_path, tiny_tsv
         return real_train(config, *args, **kwargs)
 
     monkeypatch.setattr(tuning, "train", flaky_train)
-    train_config, tune_config = _configs(tmp_path, tiny_tsv, tiny_checkpoint)
+    train_config, tune_config = configs()
     with pytest.raises(KeyboardInterrupt):
         tuning.tune(train_config, tune_config)
     first_trial_dir = calls[0]
@@ -74,8 +82,8 @@ def test_interrupted_search_resumes_with_the_remaining_trials(tmp_path, tiny_tsv
     assert len([r for r in outcome["trials"] if r["status"] == "COMPLETED"]) == 3
 
 
-def test_failed_trial_is_reported_and_the_search_goes_on(tmp_path, tiny_tsv, tiny_checkpoint, monkeypatch, capsys):
-    from bert_cls.keras_compat import tf
+def test_failed_trial_is_reported_and_the_search_goes_on(configs, monkeypatch, capsys):
+    from bert_cls.modeling.keras_compat import tf
 
     real_train = tuning.train
     calls = []
@@ -87,7 +95,7 @@ def test_failed_trial_is_reported_and_the_search_goes_on(tmp_path, tiny_tsv, tin
         return real_train(config, *args, **kwargs)
 
     monkeypatch.setattr(tuning, "train", oom_once)
-    outcome = tuning.tune(*_configs(tmp_path, tiny_tsv, tiny_checkpoint))
+    outcome = tuning.tune(*configs())
     statuses = sorted(r["status"] for r in outcome["trials"])
     assert statuses == ["COMPLETED", "COMPLETED", "FAILED"]
     assert "failed: ResourceExhaustedError" in capsys.readouterr().out
@@ -103,22 +111,22 @@ def test_failed_trial_is_reported_and_the_search_goes_on(tmp_path, tiny_tsv, tin
         (dict(algorithm="grid"), "unknown --algorithm"),
     ],
 )
-def test_bad_search_settings(tmp_path, tiny_tsv, tiny_checkpoint, overrides, message):
+def test_bad_search_settings(configs, overrides, message):
     with pytest.raises(BertClsError, match=message):
-        tuning.tune(*_configs(tmp_path, tiny_tsv, tiny_checkpoint, max_trials=overrides.pop("max_trials", 1), **overrides))
+        tuning.tune(*configs(max_trials=overrides.pop("max_trials", 1), **overrides))
 
 
-def test_tuning_dir_from_another_search_space(tmp_path, tiny_tsv, tiny_checkpoint):
-    train_config, tune_config = _configs(tmp_path, tiny_tsv, tiny_checkpoint, max_trials=1)
+def test_tuning_dir_from_another_search_space(configs):
+    train_config, tune_config = configs(max_trials=1)
     tuning.tune(train_config, tune_config)
-    _, other = _configs(tmp_path, tiny_tsv, tiny_checkpoint, max_trials=1, dropout_max=0.3)
+    _, other = configs(max_trials=1, dropout_max=0.3)
     with pytest.raises(BertClsError, match="different dropout"):
         tuning.tune(train_config, other)
 
 
 @pytest.mark.parametrize("algorithm", ["bayesian", "hyperband"])
-def test_other_algorithms_run(tmp_path, tiny_tsv, tiny_checkpoint, algorithm):
-    train_config, tune_config = _configs(tmp_path, tiny_tsv, tiny_checkpoint, max_trials=2, algorithm=algorithm)
+def test_other_algorithms_run(configs, algorithm):
+    train_config, tune_config = configs(max_trials=2, algorithm=algorithm)
     outcome = tuning.tune(train_config, tune_config)
     assert any(r["status"] == "COMPLETED" for r in outcome["trials"])
 

@@ -1,24 +1,23 @@
-"""TF Serving side of bert-cls: a gRPC client helper and a TF-Serving-compatible local server.
+"""TF Serving side of bert-cls: export, a TF-Serving-compatible local server and a gRPC client helper.
 
-Importable without transformers: ``from bert_cls.serving import ServingClient``.
-Production serving uses the ``tensorflow/serving`` container; ``bert-cls serve``
-is for development and tests where Docker is not available.
+``from bert_cls.serving import ServingClient`` does not import transformers. The names below
+are loaded on first use, so the light modules here (``contract``, ``config``) can be imported
+by the command line without loading gRPC or TensorFlow. Production serving uses the
+``tensorflow/serving`` container; ``bert-cls serve`` is for development and tests.
 """
 
-from bert_cls.serving.client import Prediction, ServingClient, ServingError
-from bert_cls.serving.constants import (
-    DEFAULT_MODEL_NAME,
-    ENCODED_SIGNATURE,
-    SERVING_SIGNATURE,
-    TEXT_INPUT,
-)
+import importlib
 
-__all__ = [
-    "Prediction",
-    "ServingClient",
-    "ServingError",
-    "DEFAULT_MODEL_NAME",
-    "ENCODED_SIGNATURE",
-    "SERVING_SIGNATURE",
-    "TEXT_INPUT",
-]
+from bert_cls.serving.contract import DEFAULT_MODEL_NAME, ENCODED_SIGNATURE, SERVING_SIGNATURE, TEXT_INPUT
+
+_LAZY = {"Prediction": "bert_cls.serving.client", "ServingClient": "bert_cls.serving.client",
+         "ServingError": "bert_cls.serving.client"}
+
+__all__ = ["Prediction", "ServingClient", "ServingError", "DEFAULT_MODEL_NAME", "ENCODED_SIGNATURE",
+           "SERVING_SIGNATURE", "TEXT_INPUT"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'bert_cls.serving' has no attribute {name!r}")

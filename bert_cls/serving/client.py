@@ -14,11 +14,24 @@ import time
 from typing import Optional, Sequence
 
 import grpc
+import numpy as np
+import tensorflow as tf  # tensorflow_serving's protos import it anyway
+from tensorflow.core.framework import types_pb2
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from bert_cls.errors import BertClsError
-from bert_cls.serving.constants import (
+from bert_cls.serving.contract import (
     DEFAULT_TIMEOUT_S,
+    LABEL,
+    LABEL_ID,
     MAX_MESSAGE_BYTES,
+    PROBABILITIES,
     SERVING_SIGNATURE,
     TEXT_INPUT,
 )
@@ -68,7 +81,7 @@ class ServingClient:
         root_certificates=None,
     ):
         if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+            raise BertClsError(f"--batch-size must be at least 1, got {batch_size}")
         self.server, self.model_name, self.signature = server, model_name, signature
         self.version, self.timeout, self.batch_size = version, timeout, batch_size
         self.max_retries, self.backoff = max_retries, backoff
@@ -84,8 +97,6 @@ class ServingClient:
             self._channel = grpc.secure_channel(server, credentials, options=options)
         else:
             self._channel = grpc.insecure_channel(server, options=options)
-        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
-
         self._predict_stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._model_stub = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
@@ -129,10 +140,6 @@ class ServingClient:
 
     def predict(self, texts: Sequence[str]) -> list:
         """One ``Prediction`` per text, in order; an empty list for no texts."""
-        import numpy as np
-        import tensorflow as tf
-        from tensorflow_serving.apis import predict_pb2
-
         texts = list(texts)
         results = []
         for start in range(0, len(texts), self.batch_size):
@@ -143,13 +150,13 @@ class ServingClient:
             request.inputs[TEXT_INPUT].CopyFrom(tf.make_tensor_proto(payload, dtype=tf.string, shape=[len(payload)]))
             response = self._call(self._predict_stub.Predict, request, "Predict")
             outputs = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
-            probabilities = np.asarray(outputs["probabilities"])
+            probabilities = np.asarray(outputs[PROBABILITIES])
             for i, text in enumerate(chunk):
                 results.append(
                     Prediction(
                         text=text,
-                        label=outputs["label"][i].decode("utf-8"),
-                        label_id=int(outputs["label_id"][i]),
+                        label=outputs[LABEL][i].decode("utf-8"),
+                        label_id=int(outputs[LABEL_ID][i]),
                         probabilities=probabilities[i].tolist(),
                     )
                 )
@@ -157,15 +164,11 @@ class ServingClient:
 
     def metadata(self) -> dict:
         """``{"model_spec": {...}, "signatures": {name: {"inputs": {...}, "outputs": {...}}}}``."""
-        from tensorflow_serving.apis import get_model_metadata_pb2
-
         request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
         self._model_spec(request.model_spec)
         response = self._call(self._predict_stub.GetModelMetadata, request, "GetModelMetadata")
         signature_map = get_model_metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(signature_map)
-
-        from tensorflow.core.framework import types_pb2
 
         def describe(tensors):
             return {
@@ -183,8 +186,6 @@ class ServingClient:
 
     def status(self) -> list:
         """``[{"version", "state", "error_code", "error_message"}]`` for each version the server knows."""
-        from tensorflow_serving.apis import get_model_status_pb2
-
         request = get_model_status_pb2.GetModelStatusRequest()
         self._model_spec(request.model_spec)
         response = self._call(self._model_stub.GetModelStatus, request, "GetModelStatus")

@@ -8,6 +8,7 @@ import sys
 import time
 
 from bert_cls.errors import BertClsError
+from bert_cls.serving.client import ServingClient, ServingError
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -29,8 +30,6 @@ class ServerProcess:
         self.process = None
 
     def start(self) -> "ServerProcess":
-        from bert_cls.serving.client import ServingClient, ServingError
-
         output = open(self.log_file, "w") if self.log_file else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bert_cls", "serve", "--model-base-path", self.model_base_path,

@@ -19,8 +19,21 @@ from concurrent import futures
 from pathlib import Path
 
 import grpc
+import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the tokenizer ops the exports use)
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
-from bert_cls.serving.constants import MAX_MESSAGE_BYTES, SERVING_SIGNATURE
+from bert_cls.errors import BertClsError
+from bert_cls.serving.config import ServeConfig
+from bert_cls.serving.contract import MAX_MESSAGE_BYTES, SERVING_SIGNATURE
 
 log = logging.getLogger("bert_cls.serving")
 
@@ -103,10 +116,6 @@ class ModelRegistry:
 
     @staticmethod
     def _load(path: Path):
-        import tensorflow as tf
-        import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
-        from tensorflow.core.protobuf import saved_model_pb2
-
         proto = saved_model_pb2.SavedModel()
         proto.ParseFromString((path / "saved_model.pb").read_bytes())
         return tf.saved_model.load(str(path)), proto.meta_graphs[0]
@@ -128,9 +137,6 @@ def _set_spec(out_spec, name, version, signature=None):
 
 
 def _run_predict(registry: ModelRegistry, request, response):
-    import numpy as np
-    import tensorflow as tf
-
     registry.check_name(request.model_spec.name)
     version, model, meta_graph = registry.get(_version_of(request.model_spec))
     signature_name = request.model_spec.signature_name or SERVING_SIGNATURE
@@ -176,79 +182,77 @@ def _run_predict(registry: ModelRegistry, request, response):
     _set_spec(response.model_spec, registry.name, version, signature_name)
 
 
-def _servicers(registry: ModelRegistry):
-    from tensorflow_serving.apis import (
-        get_model_metadata_pb2,
-        get_model_status_pb2,
-        model_service_pb2_grpc,
-        predict_pb2,
-        prediction_service_pb2_grpc,
-    )
+def _guarded(handler):
+    """A servicer method that turns errors into gRPC status codes and never takes the server down."""
 
-    def guarded(handler):
-        def wrapper(self, request, context):
-            try:
-                return handler(request)
-            except _RequestError as exc:
-                context.abort(exc.code, str(exc))
-            except Exception as exc:  # never take the server down with one request
-                log.exception("request failed")
-                context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+    def wrapper(self, request, context):
+        try:
+            return handler(self, request)
+        except _RequestError as exc:
+            context.abort(exc.code, str(exc))
+        except Exception as exc:  # never take the server down with one request
+            log.exception("request failed")
+            context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
 
-        return wrapper
+    return wrapper
 
-    class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-        @guarded
-        def Predict(request):
-            response = predict_pb2.PredictResponse()
-            _run_predict(registry, request, response)
-            return response
 
-        @guarded
-        def GetModelMetadata(request):
-            registry.check_name(request.model_spec.name)
-            fields = set(request.metadata_field)
-            if fields != {"signature_def"}:
-                raise _RequestError(
-                    grpc.StatusCode.INVALID_ARGUMENT, "Metadata field signature_def is the only one supported"
-                )
-            version, _, meta_graph = registry.get(_version_of(request.model_spec))
-            signature_map = get_model_metadata_pb2.SignatureDefMap()
-            for name, signature in meta_graph.signature_def.items():
-                if not name.startswith("__"):
-                    signature_map.signature_def[name].CopyFrom(signature)
-            response = get_model_metadata_pb2.GetModelMetadataResponse()
-            _set_spec(response.model_spec, registry.name, version)
-            response.metadata["signature_def"].Pack(signature_map)
-            return response
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """``Predict`` and ``GetModelMetadata`` over a ``ModelRegistry``."""
 
-    class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-        @guarded
-        def GetModelStatus(request):
-            registry.check_name(request.model_spec.name)
-            wanted = _version_of(request.model_spec)
-            versions = registry.versions
-            if wanted is not None and wanted not in versions:
-                raise _RequestError(
-                    grpc.StatusCode.NOT_FOUND, f"Could not find version {wanted} of model {registry.name}"
-                )
-            if not versions:
-                raise _RequestError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {registry.name}")
-            response = get_model_status_pb2.GetModelStatusResponse()
-            for version in versions if wanted is None else [wanted]:
-                status = response.model_version_status.add()
-                status.version = version
-                status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
-            return response
+    def __init__(self, registry: ModelRegistry):
+        self.registry = registry
 
-    return PredictionService(), ModelService()
+    @_guarded
+    def Predict(self, request):
+        response = predict_pb2.PredictResponse()
+        _run_predict(self.registry, request, response)
+        return response
+
+    @_guarded
+    def GetModelMetadata(self, request):
+        registry = self.registry
+        registry.check_name(request.model_spec.name)
+        if set(request.metadata_field) != {"signature_def"}:
+            raise _RequestError(grpc.StatusCode.INVALID_ARGUMENT, "Metadata field signature_def is the only one supported")
+        version, _, meta_graph = registry.get(_version_of(request.model_spec))
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        for name, signature in meta_graph.signature_def.items():
+            if not name.startswith("__"):
+                signature_map.signature_def[name].CopyFrom(signature)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        _set_spec(response.model_spec, registry.name, version)
+        response.metadata["signature_def"].Pack(signature_map)
+        return response
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    """``GetModelStatus`` over a ``ModelRegistry``."""
+
+    def __init__(self, registry: ModelRegistry):
+        self.registry = registry
+
+    @_guarded
+    def GetModelStatus(self, request):
+        registry = self.registry
+        registry.check_name(request.model_spec.name)
+        wanted = _version_of(request.model_spec)
+        versions = registry.versions
+        if wanted is not None and wanted not in versions:
+            raise _RequestError(grpc.StatusCode.NOT_FOUND, f"Could not find version {wanted} of model {registry.name}")
+        if not versions:
+            raise _RequestError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {registry.name}")
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for version in versions if wanted is None else [wanted]:
+            status = response.model_version_status.add()
+            status.version = version
+            status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+        return response
 
 
 def make_server(model_base_path, model_name: str, host: str = "127.0.0.1", port: int = 8500,
                 poll_seconds: float = 1.0, workers: int = 8):
     """A started ``grpc.Server`` and its ``ModelRegistry``; ``port=0`` picks a free port (see ``server.port``)."""
-    from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
-
     registry = ModelRegistry(model_name, model_base_path, poll_seconds)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers),
@@ -260,16 +264,13 @@ def make_server(model_base_path, model_name: str, host: str = "127.0.0.1", port:
             ("grpc.so_reuseport", 0),
         ],
     )
-    prediction, model = _servicers(registry)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(model, server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(registry), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(registry), server)
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError:  # grpcio raises when the address is taken (older releases returned 0)
         bound = 0
     if bound == 0:
-        from bert_cls.errors import BertClsError
-
         raise BertClsError(f"cannot bind {host}:{port} (in use?): pass another --port")
     server.port = bound
     server.start()
@@ -277,17 +278,16 @@ def make_server(model_base_path, model_name: str, host: str = "127.0.0.1", port:
     return server, registry
 
 
-def serve_forever(model_base_path, model_name, host="127.0.0.1", port=8500, poll_seconds=1.0) -> None:
-    base = Path(model_base_path)
+def serve_forever(config: ServeConfig) -> None:
+    """``bert-cls serve``: serves until interrupted."""
+    base = Path(config.model_base_path)
     if not base.is_dir():
-        from bert_cls.errors import BertClsError
-
         raise BertClsError(f"--model-base-path {base} is not a directory: export a model there first (bert-cls export)")
     started = time.perf_counter()
-    server, registry = make_server(base, model_name, host, port, poll_seconds)
+    server, registry = make_server(base, config.model_name, config.host, config.port, config.poll_seconds)
     print(
-        f"serving model {model_name!r} versions {registry.versions or '(none yet)'} from {base} "
-        f"on {host}:{server.port} (gRPC; loaded in {time.perf_counter() - started:.1f}s). "
+        f"serving model {config.model_name!r} versions {registry.versions or '(none yet)'} from {base} "
+        f"on {config.host}:{server.port} (gRPC; loaded in {time.perf_counter() - started:.1f}s). "
         "This is the development server; production uses the tensorflow/serving container.",
         flush=True,
     )

@@ -5,14 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import matplotlib
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+matplotlib.use("Agg")  # files only: no display is needed (or present on servers)
+import matplotlib.pyplot as plt  # noqa: E402
 
 
 def read_history(csv_path) -> list:
@@ -27,7 +23,6 @@ def read_history(csv_path) -> list:
 def plot_history(csv_path, png_path) -> Path:
     """Loss and accuracy per epoch for training and validation, as in the reference notebook."""
     rows = read_history(csv_path)
-    plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     epochs = [r["epoch"] + 1 for r in rows]
     for ax, metric in zip(axes, ("loss", "accuracy")):
@@ -47,7 +42,6 @@ def plot_history(csv_path, png_path) -> Path:
 
 
 def plot_confusion_matrix(matrix, label_names, png_path, title="confusion matrix") -> Path:
-    plt = _pyplot()
     size = max(4, 0.8 * len(label_names) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
     image = ax.imshow(matrix, cmap="Blues")
@@ -69,7 +63,6 @@ def plot_confusion_matrix(matrix, label_names, png_path, title="confusion matrix
 
 def plot_trials(trials, objective, png_path) -> Path:
     """Objective against learning rate (log x) and dropout, one point per finished trial."""
-    plt = _pyplot()
     done = [t for t in trials if t.get(objective) is not None]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, key, log in ((axes[0], "learning_rate", True), (axes[1], "dropout", False)):

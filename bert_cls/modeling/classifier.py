@@ -14,14 +14,21 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from bert_cls.errors import BertClsError
-from bert_cls.keras_compat import keras, tf
-from bert_cls.tokenizer import BertTokenizerLayer
+import numpy as np
+from transformers import BertConfig, TFBertModel
+
+from bert_cls.errors import BertClsError, warn
+from bert_cls.modeling.keras_compat import keras, tf
+from bert_cls.modeling.pretrained import load_encoder, read_vocab
+from bert_cls.modeling.tokenizer import BertTokenizerLayer
+from bert_cls.training.state import RunState
 
 ENCODED_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 CLASSIFIER_CONFIG = "classifier_config.json"
 VOCAB_FILE = "vocab.txt"
 WEIGHTS_PREFIX = "weights/best"
+# Written by `report_run` when a training run has finished (see bert_cls/training/run.py).
+FINISHED_MARK = "metrics.json"
 
 
 @dataclasses.dataclass
@@ -96,8 +103,6 @@ class BertClassifier:
 
     def predict_proba(self, texts, batch_size: int = 64):
         """Class probabilities for a list of strings, in order."""
-        import numpy as np
-
         outputs = []
         for start in range(0, len(texts), batch_size):
             logits = self.text_model(tf.constant(list(texts[start : start + batch_size])), training=False)
@@ -106,18 +111,18 @@ class BertClassifier:
 
     # ---- persistence: config + vocab + TF checkpoint of the weights ----------
 
-    def save(self, directory) -> None:
+    def save(self, directory, weights: bool = True) -> None:
+        """Config, vocabulary and (unless ``weights=False``) the weights, as ``load`` reads them."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / CLASSIFIER_CONFIG).write_text(json.dumps(dataclasses.asdict(self.config), indent=2))
         (directory / VOCAB_FILE).write_text("\n".join(self.vocabulary) + "\n", encoding="utf-8")
-        self.text_model.save_weights(str(directory / WEIGHTS_PREFIX))
+        if weights:
+            self.text_model.save_weights(str(directory / WEIGHTS_PREFIX))
 
     @classmethod
     def from_checkpoint(cls, checkpoint, label_names, max_length: int = 128, dropout: float = 0.1) -> "BertClassifier":
         """A classifier on a pretrained checkpoint (``pretrained.Checkpoint``) with a fresh head."""
-        from bert_cls.pretrained import load_encoder
-
         encoder = load_encoder(checkpoint)
         config = ClassifierConfig(
             bert_config=encoder.config.to_dict(), label_names=list(label_names),
@@ -128,8 +133,6 @@ class BertClassifier:
     @classmethod
     def from_config(cls, config: ClassifierConfig, vocabulary) -> "BertClassifier":
         """A freshly initialized classifier (no pretrained weights); used to restore saved ones."""
-        from transformers import BertConfig, TFBertModel
-
         encoder = TFBertModel(BertConfig.from_dict(copy.deepcopy(config.bert_config)), name="bert")
         return cls(encoder, vocabulary, config)
 
@@ -144,9 +147,25 @@ class BertClassifier:
         config = ClassifierConfig(**json.loads(config_file.read_text()))
         if max_length is not None:
             config.max_length = max_length
-        from bert_cls.pretrained import read_vocab
-
+        weights = _weights_to_load(directory)
         classifier = cls.from_config(config, read_vocab(directory / VOCAB_FILE))
         # expect_partial: the checkpoint also holds optimizer slots we do not need here.
-        classifier.text_model.load_weights(str(directory / WEIGHTS_PREFIX)).expect_partial()
+        classifier.text_model.load_weights(str(weights)).expect_partial()
         return classifier
+
+
+def _weights_to_load(directory: Path) -> Path:
+    """The final weights of a finished run; of an interrupted one, its best epoch so far, with a warning."""
+    state = RunState.load(directory)
+    if state is None or (directory / FINISHED_MARK).is_file():
+        return directory / WEIGHTS_PREFIX
+    if state.best_weights is None:
+        raise BertClsError(
+            f"{directory} is a training run that was interrupted before its first epoch finished: "
+            "rerun its `bert-cls train` command to resume it"
+        )
+    warn(
+        f"{directory} is an unfinished training run (interrupted after epoch {state.epochs_finished} of "
+        f"{state.epochs_planned}): using its best epoch so far ({state.best_epoch + 1}); rerun its train command to finish it"
+    )
+    return directory / state.best_weights

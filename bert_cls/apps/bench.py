@@ -14,16 +14,29 @@ Measured on the same checkpoint and the same NSMC reviews:
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
+import platform
 import resource
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from transformers import BertTokenizer
 
+from bert_cls.apps.config import BenchConfig
+from bert_cls.data import files as data_files
+from bert_cls.data import pipeline
 from bert_cls.errors import BertClsError
+from bert_cls.modeling.classifier import BertClassifier
+from bert_cls.modeling.keras_compat import keras, tf
+from bert_cls.modeling.pretrained import load_encoder, resolve_checkpoint
+from bert_cls.modeling.tokenizer import XLA_PAD_MULTIPLE, BertTokenizerLayer
+from bert_cls.serving.client import ServingClient
+from bert_cls.serving.contract import PROBABILITIES, SERVING_SIGNATURE, TEXT_INPUT
+from bert_cls.serving.export import export_classifier
+from bert_cls.serving.process import ServerProcess
 
 LABELS = ("negative", "positive")  # the head is never trained here: speed only
 
@@ -35,8 +48,6 @@ def _percentiles(samples_s) -> dict:
 
 def matmul_flops(seconds: float = 3.0, n: int = 2048) -> float:
     """Sustained float32 dense matmul FLOP/s (2n^3 per product)."""
-    from bert_cls.keras_compat import tf
-
     a = tf.random.normal([n, n])
     b = tf.random.normal([n, n])
     step = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
@@ -56,11 +67,6 @@ def training_flops_per_token(bert_config, avg_seq_len: float) -> float:
 
 
 def bench_tokenization(checkpoint, texts, max_length: int) -> dict:
-    from transformers import BertTokenizer
-
-    from bert_cls.keras_compat import tf
-    from bert_cls.tokenizer import BertTokenizerLayer
-
     reference = BertTokenizer(str(checkpoint.vocab_file), do_lower_case=checkpoint.lower_case)
     started = time.perf_counter()
     for text in texts:
@@ -78,28 +84,40 @@ def bench_tokenization(checkpoint, texts, max_length: int) -> dict:
     return {"notebook_texts_per_second": notebook, "ours_texts_per_second": ours, "speedup": ours / notebook}
 
 
+class StepTimer(keras.callbacks.Callback):
+    """Wall time from the end of the warm-up steps to the end of the last step."""
+
+    def __init__(self, warmup_steps: int):
+        super().__init__()
+        self.warmup_steps = warmup_steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == self.warmup_steps - 1:
+            self.start = time.perf_counter()
+        self.end = time.perf_counter()
+
+
+class NotebookModel(keras.Model):
+    """The reference notebook's subclassed model: BERT's pooled output, dropout, dense."""
+
+    def __init__(self, bert):
+        super().__init__()
+        self.bert, self.dropout = bert, keras.layers.Dropout(0.1)
+        self.classifier = keras.layers.Dense(2)
+
+    def call(self, inputs, training=False):
+        pooled = self.bert(inputs, training=training).pooler_output
+        return self.classifier(self.dropout(pooled, training=training))
+
+
 def _time_fit(model, dataset, steps: int, warmup_steps: int = 2):
     """Seconds for ``steps`` training steps after ``warmup_steps`` (graph tracing excluded)."""
-    from bert_cls.keras_compat import keras
-
-    class Timer(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            if batch == warmup_steps - 1:
-                self.start = time.perf_counter()
-            self.end = time.perf_counter()
-
-    timer = Timer()
+    timer = StepTimer(warmup_steps)
     model.fit(dataset.take(steps + warmup_steps), epochs=1, verbose=0, callbacks=[timer])
     return timer.end - timer.start
 
 
 def bench_training(checkpoint, dataset, max_length: int, batch_size: int, steps: int, options) -> dict:
-    from bert_cls import data as data_lib
-    from bert_cls.keras_compat import keras, tf
-    from bert_cls.model import BertClassifier
-    from bert_cls.pretrained import load_encoder
-    from bert_cls.tokenizer import XLA_PAD_MULTIPLE, BertTokenizerLayer
-
     n = (steps + 2) * batch_size
     sample = dataset.subset(np.arange(min(n, len(dataset))))
     texts = list(sample.texts)
@@ -111,17 +129,6 @@ def bench_training(checkpoint, dataset, max_length: int, batch_size: int, steps:
 
     # The notebook's way: everything padded to max_length up front, a subclassed model.
     encoder = load_encoder(checkpoint)
-
-    class NotebookModel(keras.Model):
-        def __init__(self, bert):
-            super().__init__()
-            self.bert, self.dropout = bert, keras.layers.Dropout(0.1)
-            self.classifier = keras.layers.Dense(2)
-
-        def call(self, inputs, training=False):
-            pooled = self.bert(inputs, training=training).pooler_output
-            return self.classifier(self.dropout(pooled, training=training))
-
     padded = {k: np.pad(v.numpy(), ((0, 0), (0, max_length - v.shape[1]))) for k, v in ids.items()}
     notebook_ds = tf.data.Dataset.from_tensor_slices((padded, sample.labels)).batch(batch_size).repeat()
     notebook = NotebookModel(encoder)
@@ -134,11 +141,11 @@ def bench_training(checkpoint, dataset, max_length: int, batch_size: int, steps:
         keras.mixed_precision.set_global_policy(policy)
         classifier = BertClassifier.from_checkpoint(checkpoint, LABELS, max_length)
         # repeat before bucketing: every timed batch holds batch_size reviews, as the notebook's do.
-        ours_ds = data_lib.make_tf_dataset(sample, batch_size, shuffle=True, seed=0, repeat=True)
+        ours_ds = pipeline.make_tf_dataset(sample, batch_size, shuffle=True, seed=0, repeat=True)
         model = classifier.text_model
         if jit:  # as `bert-cls train --jit-compile` does it
             model = classifier.encoded_model
-            ours_ds = data_lib.tokenize_in_pipeline(ours_ds, classifier.pipeline_tokenizer(XLA_PAD_MULTIPLE))
+            ours_ds = pipeline.tokenize_in_pipeline(ours_ds, classifier.pipeline_tokenizer(XLA_PAD_MULTIPLE))
         model.compile(optimizer=keras.optimizers.Adam(2e-6), loss=loss, jit_compile=jit)
         seconds = _time_fit(model, ours_ds, steps)
         results[name] = {"examples_per_second": steps * batch_size / seconds,
@@ -149,37 +156,31 @@ def bench_training(checkpoint, dataset, max_length: int, batch_size: int, steps:
 
 
 def bench_inference(checkpoint, texts, max_length: int, latency_samples: int) -> dict:
-    from bert_cls.export import export_classifier
-    from bert_cls.keras_compat import tf
-    from bert_cls.model import BertClassifier
-    from bert_cls.serving import ServingClient
-    from bert_cls.serving.process import ServerProcess
-
     classifier = BertClassifier.from_checkpoint(checkpoint, LABELS, max_length)
     results = {}
     with tempfile.TemporaryDirectory() as base:
         report = export_classifier(classifier, base, model_name="bench")
         results["export_parity_max_abs_diff"] = max(report["max_abs_diff"].values())
-        serving = tf.saved_model.load(report["path"]).signatures["serving_default"]
+        serving = tf.saved_model.load(report["path"]).signatures[SERVING_SIGNATURE]
         batches = [tf.constant(texts[i : i + 64]) for i in range(0, len(texts) - 63, 64)][:20]
-        serving(text=batches[0])
+        serving(**{TEXT_INPUT: batches[0]})
         started = time.perf_counter()
         for batch in batches:
-            serving(text=batch)["probabilities"].numpy()
+            serving(**{TEXT_INPUT: batch})[PROBABILITIES].numpy()
         results["batch64_examples_per_second"] = 64 * len(batches) / (time.perf_counter() - started)
         # Throughput by batch size, to choose TF Serving's max_batch_size (export/batching_parameters.txt).
         results["examples_per_second_by_batch_size"] = {}
         for size in (1, 8, 16, 32, 64, 128):
             chunk = [tf.constant(texts[i : i + size]) for i in range(0, min(len(texts), 1280) - size + 1, size)][:40]
-            serving(text=chunk[0])
+            serving(**{TEXT_INPUT: chunk[0]})
             started = time.perf_counter()
             for batch in chunk:
-                serving(text=batch)["probabilities"].numpy()
+                serving(**{TEXT_INPUT: batch})[PROBABILITIES].numpy()
             results["examples_per_second_by_batch_size"][size] = size * len(chunk) / (time.perf_counter() - started)
         single = []
         for text in texts[:latency_samples]:
             started = time.perf_counter()
-            serving(text=tf.constant([text]))["probabilities"].numpy()
+            serving(**{TEXT_INPUT: tf.constant([text])})[PROBABILITIES].numpy()
             single.append(time.perf_counter() - started)
         results["latency_ms"] = _percentiles(single)
         with ServerProcess(base, "bench") as server, ServingClient(server.address, "bench", batch_size=64) as client:
@@ -206,38 +207,31 @@ def _peak_rss_mb(pid=None) -> float:
     return float("nan")
 
 
-def run_bench(args) -> dict:
-    import os
-    import platform
-
-    from bert_cls import data as data_lib
-    from bert_cls.keras_compat import tf
-    from bert_cls.pretrained import resolve_checkpoint
-
-    checkpoint = resolve_checkpoint(args.pretrained)
-    train_file, _, names = data_lib.resolve_data_files(args.data, args.train_file, None)
-    dataset = data_lib.load_tsv(train_file, label_names=names)
-    if args.num_texts > len(dataset):
-        raise BertClsError(f"--num-texts {args.num_texts} exceeds the {len(dataset)} reviews in {train_file}")
-    dataset = dataset.subset(np.random.default_rng(0).permutation(len(dataset))[: args.num_texts])
+def run_bench(config: BenchConfig) -> dict:
+    checkpoint = resolve_checkpoint(config.pretrained)
+    train_file, _, names = data_files.resolve_data_files(config.data, config.train_file, None)
+    dataset = data_files.load_tsv(train_file, label_names=names)
+    if config.num_texts > len(dataset):
+        raise BertClsError(f"--num-texts {config.num_texts} exceeds the {len(dataset)} reviews in {train_file}")
+    dataset = dataset.subset(np.random.default_rng(0).permutation(len(dataset))[: config.num_texts])
     gpus = tf.config.list_physical_devices("GPU")
     machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                "cpu_count": os.cpu_count(), "gpus": [g.name for g in gpus], "tensorflow": tf.__version__}
     print(f"benchmarking {checkpoint.name} on {len(dataset)} reviews from {train_file} ({machine['cpu_count']} CPUs, "
           f"{len(gpus)} GPUs)", flush=True)
-    result = {"machine": machine, "checkpoint": str(args.pretrained)}
+    result = {"machine": machine, "checkpoint": str(config.pretrained)}
     print("[1/4] dense matmul FLOP/s", flush=True)
     result["matmul_flops"] = matmul_flops()
     print("[2/4] tokenization", flush=True)
-    result["tokenization"] = bench_tokenization(checkpoint, dataset.texts, args.max_length)
+    result["tokenization"] = bench_tokenization(checkpoint, dataset.texts, config.max_length)
     print("[3/4] training", flush=True)
     options = [("ours", False, "float32")]
-    if args.speed_options:
+    if config.speed_options:
         options += [("ours_xla", True, "float32"),
                     ("ours_mixed_bfloat16", False, "mixed_bfloat16")]
         if gpus:
             options.append(("ours_mixed_float16", False, "mixed_float16"))
-    training = bench_training(checkpoint, dataset, args.max_length, args.batch_size, args.steps, options)
+    training = bench_training(checkpoint, dataset, config.max_length, config.batch_size, config.steps, options)
     per_token = training_flops_per_token(checkpoint.bert_config(), training["real_tokens_per_example"])
     for key in ["notebook"] + [name for name, _, _ in options]:
         # MFU counts real tokens: padding work the notebook does is wasted, so it lowers its MFU.
@@ -246,7 +240,7 @@ def run_bench(args) -> dict:
     training["peak_rss_mb"] = _peak_rss_mb()
     result["training"] = training
     print("[4/4] inference of the exported SavedModel, in process and through gRPC", flush=True)
-    result["inference"] = bench_inference(checkpoint, dataset.texts, args.max_length, args.latency_samples)
+    result["inference"] = bench_inference(checkpoint, dataset.texts, config.max_length, config.latency_samples)
     return result
 
 
@@ -279,33 +273,15 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def cmd_bench(args) -> int:
-    output = Path(args.output) if args.output else None
-    if output and output.exists() and not args.overwrite:
+def run_and_report(config: BenchConfig) -> dict:
+    """``bert-cls bench``: runs, prints the table and writes ``--output``."""
+    output = Path(config.output) if config.output else None
+    if output and output.exists() and not config.overwrite:
         raise BertClsError(f"--output {output} exists: pass --overwrite or another path")
-    result = run_bench(args)
+    result = run_bench(config)
     print(format_table(result))
     if output:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(result, indent=2))
         print(f"wrote {output}")
-    return 0
-
-
-def register_cli(sub) -> None:
-    p = sub.add_parser("bench", help="measure speed against the reference notebook's pipeline",
-                       description=__doc__.split("\n\n")[0] + ". Not part of the test suite.")
-    p.add_argument("--pretrained", default="all-MiniLM-L6-v2", help="checkpoint (default: %(default)s)")
-    p.add_argument("--data", default="sample", choices=["sample", "nsmc"], help="reviews to use (default: %(default)s)")
-    p.add_argument("--train-file", help="TSV of reviews instead of --data")
-    p.add_argument("--num-texts", type=int, default=3000, help="reviews for tokenization and inference (default: %(default)s)")
-    p.add_argument("--max-length", type=int, default=128, help="same for both pipelines (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=32, help="training batch size (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=15, help="timed training steps per pipeline (default: %(default)s)")
-    p.add_argument("--latency-samples", type=int, default=200, help="single-text requests timed (default: %(default)s)")
-    p.add_argument("--speed-options", action=argparse.BooleanOptionalAction, default=True,
-                   help="also time XLA and mixed precision (default: %(default)s)")
-    p.add_argument("--output", help="write the results as JSON here")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
-    p.set_defaults(func=cmd_bench)
-
+    return result

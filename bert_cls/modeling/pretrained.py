@@ -14,6 +14,13 @@ from pathlib import Path
 from typing import Optional
 
 from bert_cls.errors import BertClsError
+from bert_cls.modeling.keras_compat import keras  # noqa: F401, I001  (selects tf_keras before transformers loads)
+
+from huggingface_hub import snapshot_download
+from safetensors.numpy import load_file
+from transformers import BertConfig, TFBertModel
+from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
+from transformers.utils import logging as hf_logging
 
 DEFAULT_PRETRAINED = "bert-base-multilingual-cased"
 MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
@@ -33,9 +40,6 @@ class Checkpoint:
         return self.path / "vocab.txt"
 
     def bert_config(self):
-        from bert_cls.keras_compat import keras  # noqa: F401  (selects tf_keras first)
-        from transformers import BertConfig
-
         return BertConfig.from_json_file(str(self.path / "config.json"))
 
     def vocabulary(self) -> list:
@@ -70,8 +74,6 @@ def _infer_lower_case(path: Path, name: str) -> bool:
 
 def _download(model_id: str, cache_dir: Optional[str]) -> Path:
     try:
-        from huggingface_hub import snapshot_download
-
         return Path(snapshot_download(model_id, allow_patterns=HUB_FILES, cache_dir=cache_dir))
     except Exception as exc:  # offline, unknown id, gated model: all end the same way for the user
         raise BertClsError(
@@ -100,10 +102,6 @@ def resolve_checkpoint(name_or_path: str = DEFAULT_PRETRAINED, cache_dir: Option
 
 def load_encoder(checkpoint: Checkpoint):
     """A ``TFBertModel`` with the checkpoint's weights; fails if any encoder weight is missing."""
-    from bert_cls.keras_compat import keras  # noqa: F401  (tf_keras before transformers)
-    from transformers import TFBertModel
-    from transformers.utils import logging as hf_logging
-
     # transformers' TF deprecation banner and "weights not used" notes are noise here:
     # missing encoder weights are checked below and raised as an error.
     hf_logging.set_verbosity_error()
@@ -119,9 +117,6 @@ def load_encoder(checkpoint: Checkpoint):
         )
     # TFBertModel.from_pretrained crashes on safetensors-only directories in
     # transformers 4.57.6, so the PyTorch state dict is loaded as NumPy arrays.
-    from safetensors.numpy import load_file
-    from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
-
     encoder = TFBertModel(config)
     encoder(encoder.dummy_inputs, training=False)
     state_dict = load_file(str(safetensors_file))

@@ -1,6 +1,6 @@
 """BERT's learning-rate schedule: linear warmup to the peak, then linear decay to zero."""
 
-from bert_cls.keras_compat import keras, tf
+from bert_cls.modeling.keras_compat import keras, tf
 
 
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):

@@ -12,7 +12,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from bert_cls.apps.config import QuickstartConfig
+from bert_cls.data.files import sample_path
 from bert_cls.errors import BertClsError
+from bert_cls.serving.client import ServingClient
+from bert_cls.serving.export import export_classifier
+from bert_cls.serving.process import ServerProcess
+from bert_cls.training.config import EvaluateConfig, TrainConfig
+from bert_cls.training.evaluate import evaluate_file
+from bert_cls.training.run import train
 
 CAVEAT = (
     "note: all-MiniLM-L6-v2 has an English vocabulary (Korean becomes jamo pieces, many of them [UNK]), so this accuracy "
@@ -22,39 +30,28 @@ CAVEAT = (
 QUERY_TEXTS = ["정말 재밌게 봤어요 최고의 영화", "돈 아깝다 최악", "배우들 연기는 좋았는데 스토리가 아쉽다"]
 
 
-def run_quickstart(args) -> None:
-    from bert_cls.evaluate import evaluate_file
-    from bert_cls.train import TrainConfig, train
-
-    out = Path(args.output_dir)
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
+def run_quickstart(config: QuickstartConfig) -> None:
+    out = Path(config.output_dir)
+    if out.exists() and any(out.iterdir()) and not config.overwrite:
         raise BertClsError(f"{out} already holds a quickstart: pass --overwrite or another --output-dir")
     started = time.perf_counter()
     model_dir, export_dir = out / "model", out / "export"
-    print(f"[1/5] fine-tuning all-MiniLM-L6-v2 on {args.max_train_samples} reviews of the bundled NSMC sample", flush=True)
+    print(f"[1/5] fine-tuning all-MiniLM-L6-v2 on {config.max_train_samples} reviews of the bundled NSMC sample", flush=True)
     result = train(
         TrainConfig(
-            output_dir=str(model_dir), data="sample", pretrained="all-MiniLM-L6-v2", epochs=args.epochs,
-            max_train_samples=args.max_train_samples, max_length=args.max_length, learning_rate=args.learning_rate,
-            batch_size=32, verbose=2,
-        ),
-        overwrite=args.overwrite,
+            output_dir=str(model_dir), data="sample", pretrained="all-MiniLM-L6-v2", epochs=config.epochs,
+            max_train_samples=config.max_train_samples, max_length=config.max_length,
+            learning_rate=config.learning_rate, batch_size=32, verbose=2, overwrite=config.overwrite,
+        )
     )
     print("[2/5] evaluating on the bundled 1,000-review test sample", flush=True)
-    from bert_cls.data import sample_path
-
-    metrics = evaluate_file(model_dir, sample_path("test"), batch_size=64)
+    metrics = evaluate_file(EvaluateConfig(model=str(model_dir), test_file=str(sample_path("test")), batch_size=64))
     print(f"      test accuracy {metrics['accuracy']:.4f} (validation {result.metrics['validation']['accuracy']:.4f})")
     print("      " + CAVEAT)
     print("[3/5] exporting for TensorFlow Serving", flush=True)
-    from bert_cls.export import export_classifier
-
     report = export_classifier(result.classifier, export_dir, model_name="nsmc")
     print(f"      {report['path']} (parity with the in-memory model: max |diff| {max(report['max_abs_diff'].values()):.1e})")
     print("[4/5] starting the local TF-Serving-compatible server", flush=True)
-    from bert_cls.serving import ServingClient
-    from bert_cls.serving.process import ServerProcess
-
     with ServerProcess(export_dir, "nsmc", log_file=out / "server.log") as server:
         print(f"[5/5] querying {server.address} over gRPC", flush=True)
         with ServingClient(server.address, "nsmc") as client:

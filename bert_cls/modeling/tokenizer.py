@@ -8,7 +8,7 @@ longest sequence.
 
 from __future__ import annotations
 
-from bert_cls.keras_compat import keras, tf
+from bert_cls.modeling.keras_compat import keras, tf
 
 import tensorflow_text as tf_text
 

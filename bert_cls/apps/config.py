@@ -1,0 +1,39 @@
+"""Configs of ``bert-cls quickstart`` and ``bert-cls bench`` (light: no TensorFlow)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+from bert_cls import config as cfg
+from bert_cls.config import arg
+
+
+@dataclasses.dataclass
+class QuickstartConfig(cfg.Config):
+    """Arguments of ``bert-cls quickstart``."""
+
+    output_dir: str = arg("bert-cls-quickstart", "where everything goes")
+    epochs: int = cfg.epochs(2)
+    max_train_samples: int = cfg.max_train_samples(2000)
+    max_length: int = cfg.max_length(128)
+    # 1e-4 and above left MiniLM at chance on this sample (measured); 3e-5..5e-5 learned.
+    learning_rate: float = cfg.learning_rate(5e-5)
+    overwrite: bool = cfg.overwrite("a previous quickstart in --output-dir")
+
+
+@dataclasses.dataclass
+class BenchConfig(cfg.Config):
+    """Arguments of ``bert-cls bench``."""
+
+    pretrained: str = cfg.pretrained("all-MiniLM-L6-v2")
+    data: str = cfg.data("sample")
+    train_file: Optional[str] = arg(None, "TSV of reviews instead of --data")
+    num_texts: int = arg(3000, "reviews for tokenization and inference", check=cfg.at_least(64))
+    max_length: int = cfg.max_length(128, "same for both pipelines")
+    batch_size: int = cfg.batch_size(32, "training batch size")
+    steps: int = arg(15, "timed training steps per pipeline", check=cfg.at_least(1))
+    latency_samples: int = arg(200, "single-text requests timed", check=cfg.at_least(1))
+    speed_options: bool = arg(True, "also time XLA and mixed precision")
+    output: Optional[str] = arg(None, "write the results as JSON here")
+    overwrite: bool = cfg.overwrite("an existing --output")

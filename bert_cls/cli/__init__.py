@@ -1,0 +1,124 @@
+"""The ``bert-cls`` command line: train, evaluate, predict, quickstart, export, serve, query, tune, bench.
+
+Each subcommand is declared once in ``COMMANDS``: its config dataclass(es), which carry the
+flags (``bert_cls.cli.parser``), and the function in ``bert_cls.cli.commands`` that runs it.
+Every subcommand has ``--help``. Problems with input print one line (``error: ...``) and
+exit with status 2; nothing is overwritten without ``--overwrite``. TensorFlow's C++ start-up
+log lines are hidden unless ``bert-cls -v`` (or your own ``TF_CPP_MIN_LOG_LEVEL``) asks for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import warnings
+from typing import Callable
+
+import bert_cls
+from bert_cls.apps.config import BenchConfig, QuickstartConfig
+from bert_cls.cli import commands
+from bert_cls.cli.parser import add_config_arguments, config_from_args
+from bert_cls.errors import BertClsError
+from bert_cls.serving.config import ExportConfig, QueryConfig, ServeConfig
+from bert_cls.training.config import EvaluateConfig, PredictConfig, TrainConfig
+from bert_cls.tuning.config import PER_TRIAL_FIELDS, TuneConfig
+
+
+@dataclasses.dataclass
+class Command:
+    name: str
+    configs: tuple  # ((config class, fields to leave out), ...), passed to run in this order
+    run: Callable
+    help: str
+    description: str = ""
+
+
+COMMANDS = (
+    Command("train", ((TrainConfig, ()),), commands.train, "fine-tune a BERT checkpoint on a TSV file",
+            "Fine-tune BERT (AdamW, warmup + linear decay, early stopping on validation accuracy). "
+            "Rerunning the same command after an interruption resumes the run from its last finished epoch."),
+    Command("evaluate", ((EvaluateConfig, ()),), commands.evaluate,
+            "accuracy, per-class P/R/F1 and confusion matrix on a labelled TSV"),
+    Command("predict", ((PredictConfig, ()),), commands.predict, "classify texts from the command line, a file or stdin"),
+    Command("quickstart", ((QuickstartConfig, ()),), commands.quickstart,
+            "offline demo: fine-tune MiniLM on the bundled sample, export, serve, query",
+            "Fine-tunes all-MiniLM-L6-v2 (English vocabulary: it reads Korean as jamo pieces, so accuracy is far "
+            "below a Korean-capable checkpoint) on the bundled NSMC sample, evaluates, exports for TF Serving, "
+            "serves it locally and queries it over gRPC."),
+    Command("export", ((ExportConfig, ()),), commands.export, "export a trained model as a SavedModel for TensorFlow Serving",
+            "Export a trained classifier as a versioned SavedModel that TensorFlow Serving loads as is. The export "
+            "is verified in a fresh process before it is moved into place."),
+    Command("serve", ((ServeConfig, ()),), commands.serve,
+            "serve exported versions over TF Serving's gRPC API (development server)",
+            "A TF-Serving-compatible gRPC server (Predict, GetModelMetadata, GetModelStatus) for development and "
+            "tests where Docker is unavailable. Production: the tensorflow/serving container."),
+    Command("query", ((QueryConfig, ()),), commands.query,
+            "classify texts with a TF Serving (or bert-cls serve) endpoint over gRPC"),
+    Command("tune", ((TrainConfig, PER_TRIAL_FIELDS), (TuneConfig, ())), commands.tune,
+            "Keras Tuner search over learning rate and dropout; export the best model",
+            "Searches learning rate (log scale) and classifier dropout with Keras Tuner, each trial running "
+            "`bert-cls train`'s training. Rerunning the same command resumes the search. Distributed: set "
+            "KERASTUNER_TUNER_ID (chief/tuner0/...), KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT."),
+    Command("bench", ((BenchConfig, ()),), commands.bench, "measure speed against the reference notebook's pipeline",
+            "bert-cls bench: this package's pipeline against the reference notebook's, on one machine, in one "
+            "process. Not part of the test suite."),
+)
+
+# Set for a tuning search: each trial sets its own output directory.
+_TUNE_OUTPUT_DIR = "(per trial)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bert-cls",
+        description="Fine-tune BERT for text classification with in-graph tokenization, tune it with "
+        "Keras Tuner, export it for TensorFlow Serving and query it over gRPC.",
+    )
+    parser.add_argument("--version", action="version", version=f"bert-cls {bert_cls.__version__}")
+    parser.add_argument("-v", "--verbose", dest="show_runtime_logs", action="store_true",
+                        help="show TensorFlow's C++ start-up log lines and dependencies' warnings (hidden by default)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        p = sub.add_parser(command.name, help=command.help, description=command.description or command.help)
+        for cls, skip in command.configs:
+            add_config_arguments(p, cls, skip=skip)
+        p.set_defaults(command_spec=command)
+    return parser
+
+
+def _configs(command: Command, args: argparse.Namespace) -> list:
+    configs = []
+    for cls, skip in command.configs:
+        overrides = {"output_dir": _TUNE_OUTPUT_DIR} if "output_dir" in skip else {}
+        configs.append(config_from_args(cls, args, **overrides))
+    return configs
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.show_runtime_logs:
+        if not bert_cls.USER_SET_TF_LOG_LEVEL:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+            os.environ.pop("BERT_CLS_DEFAULT_TF_LOG_LEVEL", None)  # children log as verbosely
+    else:
+        # Dependencies' warnings are nothing a user of the command can act on; ours stay visible
+        # (later filters take precedence).
+        warnings.filterwarnings("ignore")
+        warnings.filterwarnings("default", module="bert_cls")
+    commands.QUIET = not args.show_runtime_logs
+    command = args.command_spec
+    try:
+        return command.run(*_configs(command, args))
+    except BertClsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

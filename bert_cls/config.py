@@ -1,0 +1,144 @@
+"""Command configs: the base class every command's config dataclass derives from, and the shared fields.
+
+Each subcommand's arguments are one dataclass next to the code that runs it
+(``TrainConfig`` in ``training/config.py``, ``ExportConfig`` in ``serving/config.py``, ...);
+``bert_cls.cli.parser`` turns its fields into ``--flags``. A field that several
+commands share (``--batch-size``, ``--overwrite``, ``--model`` ...) is declared
+once here, with its help text and its check, and each command picks its default.
+``Config.__post_init__`` runs every field's check, so ``--batch-size 0`` is the
+same one-line error in every command and in the Python API.
+
+This module is light (no TensorFlow): ``bert-cls --help`` imports it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Optional
+
+from bert_cls.errors import BertClsError
+
+MISSING = dataclasses.MISSING
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def arg(default=MISSING, help: str = "", *, check: Optional[Callable] = None, choices=None,
+        positional: bool = False, cli: bool = True, default_factory=MISSING):
+    """A config field with its ``--flag`` help text, allowed choices and value check.
+
+    ``check(value)`` returns an error fragment (``"must be at least 1"``) or ``None``.
+    No default means the flag is required. ``cli=False`` keeps a field out of the parser.
+    """
+    metadata = {"help": help, "check": check, "choices": choices, "positional": positional, "cli": cli}
+    if default_factory is not MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+# ---- checks -----------------------------------------------------------------------------------------
+
+
+def at_least(low):
+    def check(value):
+        return None if value is None or value >= low else f"must be at least {low}"
+
+    return check
+
+
+def positive(value):
+    return None if value is None or value > 0 else "must be positive"
+
+
+def fraction_open(value):
+    return None if 0.0 < value < 1.0 else "must be between 0 and 1"
+
+
+def in_unit_interval(value):
+    return None if 0.0 <= value < 1.0 else "must be in [0, 1)"
+
+
+@dataclasses.dataclass
+class Config:
+    """Base of every command config: validates each field that declares a check."""
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            check = field.metadata.get("check")
+            value = getattr(self, field.name)
+            problem = check(value) if check is not None else None
+            if problem:
+                raise BertClsError(f"{flag(field.name)} {problem}, got {value}")
+
+
+# ---- fields shared by several commands (one declaration each) ---------------------------------------
+
+
+def batch_size(default: int, what: str = "examples per batch"):
+    return arg(default, what, check=at_least(1))
+
+
+def overwrite(what: str):
+    return arg(False, f"replace {what}")
+
+
+def model_dir():
+    return arg(help="output directory of `bert-cls train`")
+
+
+def model_name(default: str):
+    return arg(default, "name the model is served under")
+
+
+def max_length(default: Optional[int] = 128, help: str = "max tokens per text, [CLS]/[SEP] included; longer texts are truncated"):
+    return arg(default, help, check=at_least(3))
+
+
+def version(help: str):
+    return arg(None, help, check=at_least(1))
+
+
+def epochs(default: int):
+    return arg(default, "training epochs", check=at_least(1))
+
+
+def learning_rate(default: float):
+    return arg(default, "peak learning rate of AdamW", check=positive)
+
+
+def max_train_samples(default: Optional[int]):
+    return arg(default, "use at most this many training rows (stratified), before the split", check=at_least(1))
+
+
+def pretrained(default: Optional[str]):
+    return arg(default, "Hugging Face id, local checkpoint directory, or all-MiniLM-L6-v2 (offline)")
+
+
+def data(default: Optional[str]):
+    return arg(default, "'sample' (bundled 4,000-review NSMC sample) or 'nsmc' (download)", choices=["sample", "nsmc"])
+
+
+def train_file():
+    return arg(None, "training TSV with a header row (default: from --data)")
+
+
+def text_column():
+    return arg("document", "column holding the text")
+
+
+def label_column():
+    return arg("label", "column holding the integer class id 0..K-1")
+
+
+def texts():
+    return arg(help="texts to classify", positional=True, default_factory=list)
+
+
+def text_file():
+    return arg(None, "file with one text per line ('-' for stdin)")
+
+
+def json_lines():
+    return arg(False, "print one JSON object per text")

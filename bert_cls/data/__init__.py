@@ -1,0 +1,1 @@
+"""Data: reading labelled files (``files``), validation splits (``splits``), ``tf.data`` pipelines (``pipeline``)."""

@@ -1,0 +1,51 @@
+"""Configs of ``bert-cls export``, ``serve`` and ``query`` (light: no TensorFlow)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+from bert_cls import config as cfg
+from bert_cls.config import arg
+from bert_cls.serving.contract import DEFAULT_MODEL_NAME, DEFAULT_TIMEOUT_S, SERVING_SIGNATURE
+
+
+@dataclasses.dataclass
+class ExportConfig(cfg.Config):
+    """Arguments of ``bert-cls export``."""
+
+    model: str = cfg.model_dir()
+    export_dir: str = arg(help="model base path that TF Serving watches; versions go in numbered subdirectories")
+    model_name: str = cfg.model_name(DEFAULT_MODEL_NAME)
+    version: Optional[int] = cfg.version("version number (default: one above the highest present)")
+    max_length: Optional[int] = cfg.max_length(None, "override the model's max sequence length for serving")
+    verify: bool = arg(True, "load the export in a fresh TensorFlow + TF Text process and compare (--no-verify skips it: not recommended)")
+
+
+@dataclasses.dataclass
+class ServeConfig(cfg.Config):
+    """Arguments of ``bert-cls serve``."""
+
+    model_base_path: str = arg(help="directory with numbered SavedModel versions")
+    model_name: str = cfg.model_name(DEFAULT_MODEL_NAME)
+    port: int = arg(8500, "gRPC port", check=cfg.at_least(0))
+    host: str = arg("127.0.0.1", "address to bind (0.0.0.0 exposes it)")
+    poll_seconds: float = arg(1.0, "how often to look for new versions", check=cfg.positive)
+
+
+@dataclasses.dataclass
+class QueryConfig(cfg.Config):
+    """Arguments of ``bert-cls query``."""
+
+    server: str = arg("localhost:8500", "host:port of the gRPC endpoint")
+    model_name: str = cfg.model_name(DEFAULT_MODEL_NAME)
+    signature: str = arg(SERVING_SIGNATURE, "signature to call")
+    version: Optional[int] = cfg.version("model version (default: latest)")
+    timeout: float = arg(DEFAULT_TIMEOUT_S, "deadline per call in seconds", check=cfg.positive)
+    batch_size: int = cfg.batch_size(64, "texts per request")
+    retries: int = arg(3, "retries when the server is unavailable", check=cfg.at_least(0))
+    root_cert: Optional[str] = arg(None, "PEM root certificates: use TLS")
+    file: Optional[str] = cfg.text_file()
+    json: bool = cfg.json_lines()
+    metadata: bool = arg(False, "print the model's status and signatures instead")
+    texts: list = cfg.texts()

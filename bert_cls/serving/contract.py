@@ -1,0 +1,20 @@
+"""The serving contract, defined once: signature, input and output names, shared by the exporter,
+the export check, the local server, the client, evaluation and the bench (as TF Serving's clients
+keep them). Light: no TensorFlow."""
+
+DEFAULT_MODEL_NAME = "bert_cls"
+
+SERVING_SIGNATURE = "serving_default"  # raw texts in
+ENCODED_SIGNATURE = "encoded"  # token ids in, for clients that tokenize themselves
+
+TEXT_INPUT = "text"
+ENCODED_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+PROBABILITIES = "probabilities"  # float32 [batch, num_labels]
+LABEL_ID = "label_id"  # int64 [batch]
+LABEL = "label"  # string [batch]
+OUTPUTS = (PROBABILITIES, LABEL_ID, LABEL)
+
+DEFAULT_TIMEOUT_S = 10.0
+# TF Serving's own gRPC message limit is configurable; 64 MiB covers 10,000-text batches.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024

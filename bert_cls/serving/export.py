@@ -1,0 +1,178 @@
+"""Export a trained classifier as a versioned SavedModel that TensorFlow Serving loads as is.
+
+Signatures (names are constants below, shared with the server and the client):
+
+* ``serving_default``: ``text`` (``tf.string [None]``) -> ``probabilities``
+  (``float32 [None, num_labels]``), ``label_id`` (``int64 [None]``), ``label`` (``tf.string [None]``).
+* ``encoded``: ``input_ids``/``attention_mask``/``token_type_ids`` (``int32 [None, None]``) -> same outputs.
+
+``assets.extra/tf_serving_warmup_requests`` holds a few ``PredictionLog`` records.
+The version is written beside ``BASE`` under a temporary name, verified in a
+fresh process that imports only TensorFlow and TF Text, and renamed into place,
+so a polling server never sees half a model and a failed export changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+from bert_cls.errors import BertClsError
+from bert_cls.modeling.classifier import BertClassifier
+from bert_cls.modeling.keras_compat import tf
+from bert_cls.serving import verify_export as verify_module
+from bert_cls.serving.config import ExportConfig
+from bert_cls.serving.contract import (
+    DEFAULT_MODEL_NAME, ENCODED_INPUTS, ENCODED_SIGNATURE, LABEL, LABEL_ID, PROBABILITIES, SERVING_SIGNATURE,
+    TEXT_INPUT,
+)
+
+WARMUP_FILE = "tf_serving_warmup_requests"
+PARITY_TOLERANCE = 1e-4
+# Reviews in the style the model serves, used for warm-up and the parity check.
+PROBE_TEXTS = (
+    "정말 재밌게 봤어요. 배우들 연기가 최고!",
+    "시간 낭비였다... 스토리가 엉망",
+    "This movie was surprisingly good",
+    "",
+    "ㅋㅋㅋㅋ 그냥 그럼",
+    "지루하다 " * 80,
+)
+
+
+class ServingModule(tf.Module):
+    """The exported object: a classifier's two models behind the two signatures."""
+
+    def __init__(self, classifier: BertClassifier):
+        super().__init__(name="bert_cls_serving")
+        self.text_model = classifier.text_model
+        self.encoded_model = classifier.encoded_model
+        self.label_names = tf.constant(list(classifier.config.label_names))
+
+    def _outputs(self, logits):
+        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
+        return {PROBABILITIES: probabilities, LABEL_ID: label_id, LABEL: tf.gather(self.label_names, label_id)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TEXT_INPUT)])
+    def serve_text(self, text):
+        return self._outputs(self.text_model(text, training=False))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name=n) for n in ENCODED_INPUTS])
+    def serve_encoded(self, input_ids, attention_mask, token_type_ids):
+        inputs = dict(zip(ENCODED_INPUTS, (input_ids, attention_mask, token_type_ids)))
+        return self._outputs(self.encoded_model(inputs, training=False))
+
+
+def next_version(base: Path) -> int:
+    versions = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()] if base.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def _write_warmup(path: Path, model_name: str, texts) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for batch in ([texts[0]], list(texts[:4]), list(texts)):
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name=SERVING_SIGNATURE)
+            )
+            request.inputs[TEXT_INPUT].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+
+
+def _run_verify_process(export_dir: Path, request: dict) -> dict:
+    """Runs ``verify_export.py`` by path in an isolated interpreter (``-I``: no script dir, no PYTHONPATH)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(request, handle)
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        proc = subprocess.run(
+            # Absolute paths: the child runs elsewhere so that the working directory's modules stay invisible.
+            [sys.executable, "-I", verify_module.__file__, str(Path(export_dir).resolve()), handle.name],
+            capture_output=True, text=True, env=env, cwd=tempfile.gettempdir(),
+        )
+    finally:
+        os.unlink(handle.name)
+    marker = [line for line in proc.stdout.splitlines() if line.startswith(verify_module.MARKER)]
+    if proc.returncode != 0 or not marker:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BertClsError(f"the export at {export_dir} does not load in plain TensorFlow + TF Text: {tail}")
+    return json.loads(marker[0][len(verify_module.MARKER):])
+
+
+def verify_export(export_dir: Path, classifier: BertClassifier, texts=PROBE_TEXTS) -> dict:
+    """Loads the export as TF Serving would (fresh process, TensorFlow + TF Text only) and compares outputs."""
+    texts = list(texts)
+    encoded = {k: v.numpy().tolist() for k, v in classifier.tokenizer(tf.constant(texts)).items()}
+    expected = classifier.predict_proba(texts)
+    expected_encoded = tf.nn.softmax(classifier.encoded_model(
+        {k: tf.constant(v, tf.int32) for k, v in encoded.items()}, training=False)).numpy()
+    result = _run_verify_process(export_dir, {
+        "signatures": {"text": SERVING_SIGNATURE, "encoded": ENCODED_SIGNATURE}, "text_input": TEXT_INPUT,
+        "texts": texts, "encoded": encoded,
+    })
+    if result["unknown_ops"]:
+        raise BertClsError(f"the export uses ops TF Serving does not link: {result['unknown_ops']}")
+    if result["modules_loaded"]:
+        raise BertClsError(f"loading the export imported {result['modules_loaded']}; it must need only TensorFlow")
+    diffs = {
+        SERVING_SIGNATURE: float(np.abs(np.array(result["text"][PROBABILITIES]) - expected).max()),
+        ENCODED_SIGNATURE: float(np.abs(np.array(result["encoded"][PROBABILITIES]) - expected_encoded).max()),
+    }
+    label_names = classifier.config.label_names
+    if result["text"][LABEL] != [label_names[i] for i in expected.argmax(-1)]:
+        raise BertClsError("the exported model's labels differ from the in-memory model's")
+    if max(diffs.values()) >= PARITY_TOLERANCE:
+        raise BertClsError(f"exported outputs differ from the in-memory model by {diffs} (tolerance {PARITY_TOLERANCE})")
+    return {"max_abs_diff": diffs, "ops": len(result["ops"]), "text_ops": result["text_ops"],
+            "signatures": result["signatures"]}
+
+
+def export_classifier(classifier, export_base, version=None, model_name=DEFAULT_MODEL_NAME, verify=True) -> dict:
+    """Writes ``export_base/<version>`` atomically; returns the path, version and verification figures."""
+    base = Path(export_base)
+    if base.exists() and not base.is_dir():
+        raise BertClsError(f"--export-dir {base} is a file: pass a directory")
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=base, prefix=".write-test-")
+        probe.close()
+    except OSError as exc:
+        raise BertClsError(f"--export-dir {base} is not writable ({exc.strerror}): choose a writable directory") from None
+    version = next_version(base) if version is None else int(version)
+    if version < 1:
+        raise BertClsError(f"--version must be a positive integer, got {version}")
+    target = base / str(version)
+    if target.exists():
+        raise BertClsError(f"{target} already exists: TF Serving versions are immutable, export with a new --version")
+    staging = Path(tempfile.mkdtemp(dir=base, prefix=f".export-{version}-"))
+    try:
+        module = ServingModule(classifier)
+        tf.saved_model.save(
+            module, str(staging),
+            signatures={SERVING_SIGNATURE: module.serve_text, ENCODED_SIGNATURE: module.serve_encoded},
+        )
+        _write_warmup(staging / "assets.extra" / WARMUP_FILE, model_name, PROBE_TEXTS)
+        report = verify_export(staging, classifier) if verify else {}
+        staging.chmod(0o755)  # mkdtemp's 0700 would hide it from a container running as another user
+        os.rename(staging, target)  # atomic on one filesystem
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return {"path": str(target), "version": version, "model_name": model_name, **report}
+
+
+def export_model(config: ExportConfig) -> dict:
+    """``bert-cls export``: loads a trained model and exports it."""
+    classifier = BertClassifier.load(config.model, max_length=config.max_length)
+    return export_classifier(classifier, config.export_dir, config.version, config.model_name, verify=config.verify)

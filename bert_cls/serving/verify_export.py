@@ -1,0 +1,77 @@
+"""Loads an export the way TF Serving would and prints what it computes: the export check's child process.
+
+``bert_cls.serving.export.verify_export`` runs this file by path in a fresh, isolated
+interpreter (``python -I``), so nothing but TensorFlow and TF Text is importable in the
+sense that matters: the file imports no ``bert_cls`` module, and the result reports
+whether ``transformers``, ``bert_cls`` or ``torch`` got loaded anyway.
+
+    python -I verify_export.py EXPORT_DIR REQUEST_JSON
+
+``REQUEST_JSON`` holds ``{"signatures": {"text": NAME, "encoded": NAME}, "text_input": NAME,
+"texts": [...], "encoded": {input: ids}}``. The last stdout line is ``VERIFY_JSON`` followed
+by ``{"ops", "text_ops", "unknown_ops", "signatures", "modules_loaded", "text": outputs,
+"encoded": outputs}``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.python.framework import op_def_registry
+
+MARKER = "VERIFY_JSON"
+WATCHED_MODULES = ("transformers", "bert_cls", "torch")
+
+
+def graph_ops(export_dir: str) -> set:
+    """Every op type in the SavedModel's graphs and functions (function names themselves excluded)."""
+    proto = saved_model_pb2.SavedModel()
+    with open(f"{export_dir}/saved_model.pb", "rb") as handle:
+        proto.ParseFromString(handle.read())
+    ops, function_names = set(), set()
+    for meta in proto.meta_graphs:
+        ops.update(n.op for n in meta.graph_def.node)
+        for function in meta.graph_def.library.function:
+            ops.update(n.op for n in function.node_def)
+            function_names.add(function.signature.name)
+    return ops - function_names
+
+
+def classify_ops(ops: set) -> dict:
+    """Core TensorFlow ops, TF Text ops (registered by importing tensorflow_text) and anything else."""
+    core = {op for op in ops if op_def_registry.get(op) is not None}
+    import tensorflow_text  # noqa: F401  (registers TF Text ops, as TF Serving's binary links them)
+
+    text_ops = {op for op in ops - core if op_def_registry.get(op) is not None}
+    return {"ops": sorted(ops), "text_ops": sorted(text_ops), "unknown_ops": sorted(ops - core - text_ops)}
+
+
+def _plain(outputs: dict) -> dict:
+    return {k: [x.decode() for x in v.numpy()] if v.dtype == tf.string else v.numpy().tolist() for k, v in outputs.items()}
+
+
+def run(export_dir: str, request: dict) -> dict:
+    result = classify_ops(graph_ops(export_dir))
+    loaded = tf.saved_model.load(export_dir)
+    names = request["signatures"]
+    result["signatures"] = sorted(loaded.signatures.keys())
+    result["text"] = _plain(loaded.signatures[names["text"]](**{request["text_input"]: tf.constant(request["texts"])}))
+    encoded = {k: tf.constant(v, tf.int32) for k, v in request["encoded"].items()}
+    result["encoded"] = _plain(loaded.signatures[names["encoded"]](**encoded))
+    result["modules_loaded"] = sorted(m for m in WATCHED_MODULES if m in sys.modules)
+    return result
+
+
+def main(argv) -> int:
+    export_dir, request_file = argv
+    with open(request_file) as handle:
+        request = json.load(handle)
+    print(MARKER + json.dumps(run(export_dir, request)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

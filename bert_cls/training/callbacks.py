@@ -1,0 +1,122 @@
+"""Training callbacks: throughput, and the per-epoch commit that makes resuming exact.
+
+Keras' own ``CSVLogger``, ``ModelCheckpoint``, ``EarlyStopping`` and ``BackupAndRestore``
+each write their own file at their own moment, so a run killed between two of them
+resumes inconsistently (a ``history.csv`` row for an epoch that is then redone, a patience
+counter back at zero). ``EpochCommit`` does their four jobs with one commit point instead:
+
+1. the model and optimizer state go to ``backup/epoch-N`` (a new checkpoint: the last
+   committed one stays intact);
+2. if the monitored value improved, the weights go to ``weights/epoch-N``;
+3. ``train_state.json`` is replaced atomically: the epoch is now finished;
+4. ``history.csv`` is rewritten from the state and checkpoints of older epochs are deleted.
+
+Killed before step 3, the epoch is redone from the previous backup and leaves no trace;
+killed after it, the run resumes at the next epoch and step 4 is repeated.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bert_cls.modeling.keras_compat import keras, tf
+from bert_cls.training.state import RunState
+
+HISTORY_CSV = "history.csv"
+BACKUP_DIR = "backup"
+EPOCH_WEIGHTS_DIR = "weights"
+
+
+class Throughput(keras.callbacks.Callback):
+    """Adds ``examples_per_second`` (training steps only, validation excluded) to the epoch logs."""
+
+    def __init__(self, num_examples: int):
+        super().__init__()
+        self.num_examples = num_examples
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = self.last = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.last = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["examples_per_second"] = self.num_examples / max(self.last - self.start, 1e-9)
+
+
+def write_history_csv(rows: list, path: Path) -> None:
+    """``history.csv`` (one row per finished epoch), replaced atomically."""
+    fields = ["epoch"] + sorted({k for row in rows for k in row if k != "epoch"})
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    partial.replace(path)
+
+
+class EpochCommit(keras.callbacks.Callback):
+    """Best checkpoint, early stopping, backup and history in one atomic commit per epoch.
+
+    Args:
+        directory: where this worker writes (the output directory on the chief).
+        state: the committed state to continue from (a fresh ``RunState`` for a new run).
+        weights_model: the model whose weights are "the classifier" (``text_model``).
+        checkpoint: a ``tf.train.Checkpoint`` of the fitted model and its optimizer.
+        monitor, patience: as ``EarlyStopping``'s (mode max).
+    """
+
+    def __init__(self, directory, state: RunState, weights_model, checkpoint, monitor="val_accuracy", patience=2):
+        super().__init__()
+        self.directory, self.state = Path(directory), state
+        self.weights_model, self.checkpoint = weights_model, checkpoint
+        self.monitor, self.patience = monitor, patience
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        state, out = self.state, self.directory
+        backup = f"{BACKUP_DIR}/epoch-{epoch + 1}"
+        self.checkpoint.write(str(out / backup))  # 1
+        current = logs.get(self.monitor)
+        improved = current is not None and (state.best_value is None or current > state.best_value)
+        if improved:
+            weights = f"{EPOCH_WEIGHTS_DIR}/epoch-{epoch + 1}"
+            self.weights_model.save_weights(str(out / weights))  # 2
+            state.best_value, state.best_epoch, state.best_weights, state.wait = float(current), epoch, weights, 0
+        else:
+            state.wait += 1
+        row = {"epoch": epoch, **{k: float(np.asarray(v)) for k, v in logs.items()}}
+        state.history = [r for r in state.history if r["epoch"] != epoch] + [row]
+        state.epochs_finished, state.backup = epoch + 1, backup
+        state.stopped_early = state.wait >= self.patience and state.epochs_finished < state.epochs_planned
+        state.save(out)  # 3: the commit
+        self.finish_commit()  # 4
+        if state.stopped_early:
+            self.model.stop_training = True
+
+    def finish_commit(self) -> None:
+        """Step 4, also run on resume: history from the state; checkpoints the state does not name deleted."""
+        write_history_csv(self.state.history, self.directory / HISTORY_CSV)
+        keep = {self.state.backup, self.state.best_weights}
+        for path in [*(self.directory / BACKUP_DIR).glob("epoch-*"), *(self.directory / EPOCH_WEIGHTS_DIR).glob("epoch-*")]:
+            prefix = f"{path.parent.name}/{path.name.split('.')[0]}"
+            if prefix not in keep:
+                path.unlink(missing_ok=True)
+
+    def restore(self) -> None:
+        """Model and optimizer as the last committed epoch left them."""
+        if self.state.backup:
+            self.checkpoint.read(str(self.directory / self.state.backup)).assert_existing_objects_matched()
+
+
+def remove_training_checkpoints(directory: Path) -> None:
+    """After the final save: the backups and per-epoch weights are no longer needed."""
+    shutil.rmtree(directory / BACKUP_DIR, ignore_errors=True)
+    for path in (directory / EPOCH_WEIGHTS_DIR).glob("epoch-*"):
+        path.unlink(missing_ok=True)

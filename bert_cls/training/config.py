@@ -1,0 +1,78 @@
+"""Configs of ``bert-cls train``, ``evaluate`` and ``predict`` (light: no TensorFlow, so ``--help`` is fast)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+from bert_cls import config as cfg
+from bert_cls.config import arg
+
+RUN_CONFIG = "run_config.json"
+METRICS_JSON = "metrics.json"
+
+
+@dataclasses.dataclass
+class TrainConfig(cfg.Config):
+    """Arguments of ``bert-cls train`` (and of each tuning trial); the CLI flags are generated from these fields."""
+
+    output_dir: str = arg(help="directory for the model, history, plots and metrics")
+    data: Optional[str] = cfg.data(None)
+    train_file: Optional[str] = cfg.train_file()
+    test_file: Optional[str] = arg(None, "test TSV evaluated after training (default: from --data)")
+    text_column: str = cfg.text_column()
+    label_column: str = cfg.label_column()
+    label_names: Optional[str] = arg(None, "comma-separated class names in id order (NSMC: negative,positive)")
+    pretrained: Optional[str] = cfg.pretrained("bert-base-multilingual-cased")
+    epochs: int = cfg.epochs(3)
+    batch_size: int = cfg.batch_size(32, "global batch size")
+    max_length: int = cfg.max_length()
+    learning_rate: float = cfg.learning_rate(5e-5)
+    dropout: float = arg(0.1, "dropout rate before the classification layer", check=cfg.in_unit_interval)
+    weight_decay: float = arg(0.01, "AdamW weight decay (not applied to biases and LayerNorm)")
+    warmup_ratio: float = arg(0.1, "fraction of training steps with linear warmup")
+    validation_split: float = arg(0.1, "fraction of the training file held out (stratified) for validation",
+                                  check=cfg.fraction_open)
+    max_train_samples: Optional[int] = cfg.max_train_samples(None)
+    patience: int = arg(2, "early stopping: epochs without validation-accuracy gain", check=cfg.at_least(1))
+    seed: int = arg(42, "seed for the split, shuffling and initialization")
+    bucket_by_length: bool = arg(True, "batch texts of similar length together (less padding)")
+    mixed_precision: str = arg("no", "'no', 'mixed_float16' (GPU) or 'mixed_bfloat16'",
+                               choices=["no", "mixed_float16", "mixed_bfloat16"])
+    jit_compile: bool = arg(False, "compile the training step with XLA")
+    strategy: str = arg("default", "tf.distribute: 'default', 'mirrored' (all local GPUs) or 'multi-worker' (TF_CONFIG)",
+                        choices=["default", "mirrored", "multi-worker"])
+    cache_dir: Optional[str] = arg(None, "cache for downloads (NSMC, Hugging Face checkpoints)")
+    verbose: int = arg(1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch")
+    overwrite: bool = cfg.overwrite("whatever --output-dir holds")
+
+    def fingerprint(self) -> dict:
+        """What must match for a rerun to resume this run instead of conflicting with it."""
+        skip = {"verbose", "cache_dir", "output_dir", "overwrite"}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+
+    def parsed_label_names(self):
+        return [n.strip() for n in self.label_names.split(",")] if self.label_names else None
+
+
+@dataclasses.dataclass
+class EvaluateConfig(cfg.Config):
+    """Arguments of ``bert-cls evaluate``."""
+
+    model: str = cfg.model_dir()
+    test_file: str = arg(help="labelled TSV (same columns as training)")
+    output_dir: Optional[str] = arg(None, "where to write eval_<file>.json and the PNG (default: --model)")
+    batch_size: int = cfg.batch_size(64, "inference batch size")
+    text_column: str = cfg.text_column()
+    label_column: str = cfg.label_column()
+
+
+@dataclasses.dataclass
+class PredictConfig(cfg.Config):
+    """Arguments of ``bert-cls predict``."""
+
+    model: str = cfg.model_dir()
+    texts: list = cfg.texts()
+    file: Optional[str] = cfg.text_file()
+    batch_size: int = cfg.batch_size(64, "inference batch size")
+    json: bool = cfg.json_lines()

@@ -1,0 +1,301 @@
+"""A training run in three steps: prepare, fit, report. ``train()`` is the three in a row.
+
+* ``prepare_data``: the validated datasets and the pretrained checkpoint (shared by every
+  trial of a search: the tuner calls it once).
+* ``prepare_run``: the output directory (new, or the committed state of an interrupted run).
+* ``fit_run``: strategy, model, ``tf.data`` pipelines, callbacks, ``fit``, best weights.
+* ``report_run``: evaluation, plots and ``metrics.json``.
+
+An output directory holds a loadable model (``classifier_config.json``, ``vocab.txt``,
+``weights/``), ``run_config.json``, ``train_state.json``, ``history.csv``,
+``training_curves.png`` and ``metrics.json``. Rerunning a killed run's command resumes
+it from its last committed epoch (see ``training/callbacks.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from bert_cls.data import files as data_files
+from bert_cls.data import pipeline, splits
+from bert_cls.errors import BertClsError
+from bert_cls.modeling.classifier import BertClassifier, check_max_length
+from bert_cls.modeling.keras_compat import keras, tf
+from bert_cls.modeling.pretrained import Checkpoint, resolve_checkpoint
+from bert_cls.modeling.schedules import WarmupLinearDecay
+from bert_cls.modeling.tokenizer import XLA_PAD_MULTIPLE
+from bert_cls.training import callbacks as callbacks_lib
+from bert_cls.training.config import RUN_CONFIG, METRICS_JSON, TrainConfig
+from bert_cls.training.evaluate import evaluate_dataset
+from bert_cls.training.plots import plot_history
+from bert_cls.training.state import RunState
+
+CURVES_PNG = "training_curves.png"
+MONITOR = "val_accuracy"
+
+
+@dataclasses.dataclass
+class PreparedData:
+    """Datasets and checkpoint of a config: what every trial of a search shares."""
+
+    train: data_files.TextDataset
+    validation: data_files.TextDataset
+    test: Optional[data_files.TextDataset]
+    checkpoint: Checkpoint
+
+
+@dataclasses.dataclass
+class PreparedRun:
+    config: TrainConfig
+    data: PreparedData
+    output_dir: Path
+    state: RunState
+    resuming: bool
+
+
+@dataclasses.dataclass
+class FittedRun:
+    classifier: BertClassifier
+    state: RunState
+    chief: bool
+    train_seconds: float
+
+
+@dataclasses.dataclass
+class TrainResult:
+    metrics: dict
+    output_dir: Path
+    classifier: object = None
+    history: list = dataclasses.field(default_factory=list)
+
+
+# ---- 1. prepare --------------------------------------------------------------------------------------
+
+
+def load_training_data(config: TrainConfig):
+    """(train, validation, test-or-None) datasets for a config, with the same split every time."""
+    train_file, test_file, default_names = data_files.resolve_data_files(
+        config.data, config.train_file, config.test_file, config.cache_dir or data_files.DEFAULT_CACHE_DIR
+    )
+    names = config.parsed_label_names() or default_names
+    kwargs = dict(text_column=config.text_column, label_column=config.label_column, label_names=names)
+    full = data_files.load_tsv(train_file, **kwargs)
+    if len(np.unique(full.labels)) < 2:
+        raise BertClsError(f"{train_file} has a single class ({full.labels[0]}): a classifier needs at least two")
+    if config.max_train_samples:
+        full = full.subset(splits.stratified_sample(full.labels, config.max_train_samples, config.seed))
+    train_idx, val_idx = splits.stratified_split(full.labels, config.validation_split, config.seed)
+    train, val = full.subset(train_idx), full.subset(val_idx)
+    train.dropped_empty = full.dropped_empty
+    test = data_files.load_tsv(test_file, **kwargs) if test_file else None
+    if test is not None and test.labels.max() >= full.num_labels:
+        raise BertClsError(f"{test_file} has label {test.labels.max()}, unseen in {train_file}")
+    return train, val, test
+
+
+def prepare_data(config: TrainConfig) -> PreparedData:
+    """Everything that can be wrong with the input, checked before anything is written."""
+    if config.mixed_precision == "mixed_float16" and not tf.config.list_physical_devices("GPU"):
+        raise BertClsError("--mixed-precision mixed_float16 needs a GPU (on CPU it is emulated and slow): use no or mixed_bfloat16")
+    train_ds, val_ds, test_ds = load_training_data(config)
+    checkpoint = resolve_checkpoint(config.pretrained, config.cache_dir)
+    check_max_length(config.max_length, checkpoint.bert_config())
+    return PreparedData(train_ds, val_ds, test_ds, checkpoint)
+
+
+def prepare_output_dir(config: TrainConfig) -> Optional[RunState]:
+    """Creates the output directory; returns the committed state when resuming an interrupted run."""
+    out = Path(config.output_dir)
+    if out.exists() and not out.is_dir():
+        raise BertClsError(f"--output-dir {out} is a file: pass a directory")
+    existing = out / RUN_CONFIG
+    if out.is_dir() and any(out.iterdir()) and not config.overwrite:
+        if not existing.is_file():
+            raise BertClsError(f"--output-dir {out} is not empty and holds no bert-cls run: choose another directory or pass --overwrite")
+        previous, current = json.loads(existing.read_text()), config.fingerprint()
+        if previous != current:
+            changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+            raise BertClsError(
+                f"--output-dir {out} holds a different run (differs in {', '.join(changed)}): use another directory or --overwrite"
+            )
+        if (out / METRICS_JSON).is_file():
+            raise BertClsError(f"--output-dir {out} already holds this finished run: pass --overwrite to train it again")
+        return RunState.load(out)
+    if config.overwrite and out.is_dir():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RUN_CONFIG).write_text(json.dumps(config.fingerprint(), indent=2))
+    return None
+
+
+def prepare_run(config: TrainConfig, data: Optional[PreparedData] = None) -> PreparedRun:
+    data = data or prepare_data(config)
+    state = prepare_output_dir(config)
+    resuming = state is not None
+    if state is None:
+        state = RunState(epochs_planned=config.epochs)
+        state.save(config.output_dir)  # a started run: `load` can tell it from a finished one
+    return PreparedRun(config, data, Path(config.output_dir), state, resuming)
+
+
+# ---- 2. fit ------------------------------------------------------------------------------------------
+
+
+def make_strategy(name: str):
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi-worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+    total = max(1, steps_per_epoch * config.epochs)
+    schedule = WarmupLinearDecay(config.learning_rate, total, int(total * config.warmup_ratio))
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay, epsilon=1e-6)
+    optimizer.exclude_from_weight_decay(var_names=["LayerNorm", "layer_norm", "bias"])
+    return optimizer
+
+
+def tokenizes_in_pipeline(config: TrainConfig) -> bool:
+    # XLA cannot compile string ops, and on a GPU string ops inside the step would run on the
+    # host mid-step. So with --jit-compile or a GPU the step runs on token ids and the same
+    # tokenizer runs in the tf.data graph, overlapping with training (weights are shared).
+    return config.jit_compile or bool(tf.config.list_physical_devices("GPU"))
+
+
+def _build_model(run: PreparedRun, strategy):
+    """(classifier, the model to fit) with the optimizer built, so a checkpoint restores into it."""
+    config, data = run.config, run.data
+    with strategy.scope():
+        classifier = BertClassifier.from_checkpoint(
+            data.checkpoint, data.train.label_names, max_length=config.max_length, dropout=config.dropout
+        )
+        fit_model = classifier.encoded_model if tokenizes_in_pipeline(config) else classifier.text_model
+        optimizer = make_optimizer(config, math.ceil(len(data.train) / config.batch_size))
+        fit_model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            jit_compile=config.jit_compile,
+        )
+        optimizer.build(fit_model.trainable_variables)
+    return classifier, fit_model
+
+
+def _datasets(run: PreparedRun, classifier: BertClassifier):
+    config = run.config
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    fit_data = pipeline.make_tf_dataset(
+        run.data.train, config.batch_size, shuffle=True, seed=config.seed, bucket_by_length=config.bucket_by_length
+    ).with_options(options)
+    val_data = pipeline.make_tf_dataset(run.data.validation, config.batch_size, bucket_by_length=False).with_options(options)
+    if tokenizes_in_pipeline(config):
+        tokenizer = classifier.pipeline_tokenizer(XLA_PAD_MULTIPLE if config.jit_compile else 1)
+        fit_data = pipeline.tokenize_in_pipeline(fit_data, tokenizer)
+        val_data = pipeline.tokenize_in_pipeline(val_data, tokenizer)
+    return fit_data, val_data
+
+
+def _announce(run: PreparedRun, strategy) -> None:
+    train_ds, val_ds, checkpoint = run.data.train, run.data.validation, run.data.checkpoint
+    dropped = f", {train_ds.dropped_empty} empty documents dropped" if train_ds.dropped_empty else ""
+    resuming = f"; resuming after epoch {run.state.epochs_finished}" if run.resuming else ""
+    print(
+        f"training on {len(train_ds)} examples, validating on {len(val_ds)}{dropped}; "
+        f"checkpoint {checkpoint.path} ({'uncased' if checkpoint.lower_case else 'cased'}); "
+        f"{strategy.num_replicas_in_sync} replicas in sync"
+        + ("; tokenizing in the tf.data pipeline" if tokenizes_in_pipeline(run.config) else "") + resuming,
+        flush=True,
+    )
+
+
+def fit_run(run: PreparedRun, extra_callbacks=()) -> FittedRun:
+    """Fits from the last committed epoch and leaves the classifier with the best epoch's weights."""
+    config, out = run.config, run.output_dir
+    # The strategy first: multi-worker collectives must be set up before TensorFlow runs any op.
+    strategy = make_strategy(config.strategy)
+    keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_global_policy("float32" if config.mixed_precision == "no" else config.mixed_precision)
+    chief = is_chief(strategy)
+    # Every worker commits its own epochs; non-chief workers of a multi-worker run write
+    # theirs aside, so --output-dir must be on a filesystem all workers share.
+    write_dir = out if chief else out / f".worker-{strategy.cluster_resolver.task_id}"
+    write_dir.mkdir(parents=True, exist_ok=True)
+    state = run.state if chief else (RunState.load(write_dir) or RunState(epochs_planned=config.epochs))
+    classifier, fit_model = _build_model(run, strategy)
+    if chief:
+        classifier.save(out, weights=False)  # config + vocab now; the weights come from the best epoch
+    commit = callbacks_lib.EpochCommit(
+        write_dir, state, classifier.text_model, tf.train.Checkpoint(model=fit_model, optimizer=fit_model.optimizer),
+        monitor=MONITOR, patience=config.patience,
+    )
+    commit.restore()
+    commit.finish_commit()  # completes a commit that a kill interrupted
+    if config.verbose:
+        _announce(run, strategy)
+    started = time.perf_counter()
+    if not state.done:
+        fit_data, val_data = _datasets(run, classifier)
+        fit_model.fit(
+            fit_data, validation_data=val_data, epochs=config.epochs, initial_epoch=state.epochs_finished,
+            callbacks=[callbacks_lib.Throughput(len(run.data.train)), commit, *extra_callbacks], verbose=config.verbose,
+        )
+    train_seconds = time.perf_counter() - started
+    classifier.text_model.load_weights(str(write_dir / state.best_weights)).expect_partial()
+    if chief:
+        classifier.save(out)
+    return FittedRun(classifier, state, chief, train_seconds)
+
+
+# ---- 3. report ---------------------------------------------------------------------------------------
+
+
+def report_run(run: PreparedRun, fitted: FittedRun, evaluate_test: bool = True) -> TrainResult:
+    """Evaluates the best weights, writes plots and ``metrics.json`` (the run's "finished" mark)."""
+    config, out, history = run.config, run.output_dir, fitted.state.history
+    metrics = {
+        "validation": evaluate_dataset(fitted.classifier, run.data.validation, config.batch_size, verbose=0),
+        "train_examples": len(run.data.train),
+        "validation_examples": len(run.data.validation),
+        "dropped_empty_documents": run.data.train.dropped_empty,
+        "epochs_run": len(history),
+        "best_epoch": fitted.state.best_epoch + 1,
+        "train_seconds_this_invocation": fitted.train_seconds,
+        "examples_per_second": float(np.mean([r["examples_per_second"] for r in history])) if history else None,
+        "pretrained": str(config.pretrained),
+    }
+    if run.data.test is not None and evaluate_test:
+        metrics["test"] = evaluate_dataset(fitted.classifier, run.data.test, config.batch_size, verbose=0)
+    if fitted.chief:
+        plot_history(out / callbacks_lib.HISTORY_CSV, out / CURVES_PNG)
+        (out / METRICS_JSON).write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
+        callbacks_lib.remove_training_checkpoints(out)
+    return TrainResult(metrics=metrics, output_dir=out, classifier=fitted.classifier, history=history)
+
+
+def train(config: TrainConfig, data: Optional[PreparedData] = None, extra_callbacks=(), evaluate_test: bool = True) -> TrainResult:
+    """Fine-tunes, keeps the best epoch by validation accuracy, evaluates and writes everything.
+
+    ``data`` skips loading when the caller already prepared it (the tuner, once per search);
+    ``evaluate_test=False`` skips the test file (tuning trials are judged on validation only).
+    """
+    run = prepare_run(config, data)
+    return report_run(run, fit_run(run, extra_callbacks), evaluate_test)

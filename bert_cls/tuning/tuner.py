@@ -1,0 +1,201 @@
+"""Keras Tuner search over learning rate and classifier dropout, and export of the best model.
+
+keras-tuner 1.4 is built on Keras 3 and rejects ``tf_keras`` models in its
+build/fit path, so ``BertTuner`` subclasses ``keras_tuner.BaseTuner`` and
+overrides ``run_trial``, the documented extension point: it reads the trial's
+hyperparameters, calls the same ``train()`` as ``bert-cls train`` and returns
+the metrics dict. Random search, Bayesian optimization and Hyperband oracles,
+resumable searches and Keras Tuner's distributed mode (``KERASTUNER_TUNER_ID``,
+``KERASTUNER_ORACLE_IP``, ``KERASTUNER_ORACLE_PORT``) all come from Keras Tuner.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Optional
+
+import keras_tuner as kt
+from keras_tuner.engine import base_tuner  # public path of BaseTuner, the tuner without Keras model handling
+from keras_tuner.src import config as kt_config
+
+from bert_cls.errors import BertClsError
+from bert_cls.modeling.classifier import BertClassifier
+from bert_cls.serving.export import export_classifier
+from bert_cls.training.config import TrainConfig
+from bert_cls.training.plots import plot_trials
+from bert_cls.training.run import PreparedData, prepare_data, train
+from bert_cls.tuning.config import OBJECTIVES, TuneConfig
+
+SEARCH_SPACE_FILE = "search_space.json"
+TRIAL_SUMMARY = "trial_summary.json"
+
+
+def _hyperparameters(tune: TuneConfig):
+    hp = kt.HyperParameters()
+    hp.Float("learning_rate", tune.learning_rate_min, tune.learning_rate_max, sampling="log")
+    hp.Float("dropout", tune.dropout_min, tune.dropout_max)
+    return hp
+
+
+class BertTuner(base_tuner.BaseTuner):
+    """Runs each trial through ``bert_cls.training.run.train`` on data prepared once per search."""
+
+    def __init__(self, train_config: TrainConfig, data: PreparedData, **kwargs):
+        super().__init__(**kwargs)
+        self.train_config, self.data = train_config, data
+
+    def run_trial(self, trial, *args, **kwargs):
+        trial_dir = Path(self.get_trial_dir(trial.trial_id))
+        summary_file = trial_dir / TRIAL_SUMMARY
+        if summary_file.is_file():  # a finished trial re-queued after a restart: report, don't retrain
+            return json.loads(summary_file.read_text())["metrics"]
+        hp = trial.hyperparameters
+        config = dataclasses.replace(
+            self.train_config, output_dir=str(trial_dir / "model"),
+            learning_rate=hp.get("learning_rate"), dropout=hp.get("dropout"),
+            # Hyperband sets a per-bracket budget; the other algorithms train for --epochs.
+            epochs=int(hp.values.get("tuner/epochs", self.train_config.epochs)),
+        )
+        started = time.perf_counter()
+        try:
+            result = train(config, data=self.data, evaluate_test=False)
+        except BertClsError as exc:
+            raise kt.errors.FatalError(str(exc)) from None
+        except Exception as exc:  # e.g. out of memory: report, mark failed, go on with the next trial
+            print(f"trial {trial.trial_id} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            raise kt.errors.FailedTrialError(f"{type(exc).__name__}: {exc}") from None
+        best = max(result.history, key=lambda r: r.get("val_accuracy", -1)) if result.history else {}
+        metrics = {"val_accuracy": result.metrics["validation"]["accuracy"], "val_loss": best.get("val_loss", float("nan"))}
+        summary = {"trial_id": trial.trial_id, "tuner_id": self.tuner_id, "learning_rate": config.learning_rate,
+                   "dropout": config.dropout, "epochs": config.epochs, "seconds": time.perf_counter() - started,
+                   "metrics": metrics, "model_dir": config.output_dir}
+        summary_file.write_text(json.dumps(summary, indent=2))
+        return metrics
+
+
+def make_oracle(train_config: TrainConfig, tune: TuneConfig):
+    objective = kt.Objective(tune.objective, OBJECTIVES[tune.objective])
+    common = dict(objective=objective, hyperparameters=_hyperparameters(tune), seed=train_config.seed,
+                  max_consecutive_failed_trials=max(3, tune.max_trials))
+    if tune.algorithm == "bayesian":
+        return kt.oracles.BayesianOptimizationOracle(max_trials=tune.max_trials, **common)
+    if tune.algorithm == "hyperband":
+        return kt.oracles.HyperbandOracle(max_epochs=train_config.epochs, factor=3, **common)
+    return kt.oracles.RandomSearchOracle(max_trials=tune.max_trials, **common)
+
+
+def make_tuner(train_config: TrainConfig, tune: TuneConfig, data: PreparedData) -> BertTuner:
+    # A failed trial is reported in one line by run_trial; its traceback stays in the trial's trial.json.
+    kt_config.DEBUG = False
+    return BertTuner(train_config, data, oracle=make_oracle(train_config, tune), directory=tune.tuning_dir,
+                     project_name=tune.project_name, overwrite=tune.overwrite)
+
+
+def _check_search_space(project_dir: Path, space: dict, overwrite: bool) -> None:
+    path = project_dir / SEARCH_SPACE_FILE
+    if path.is_file() and not overwrite:
+        previous = json.loads(path.read_text())
+        if previous != space:
+            changed = sorted(k for k in set(previous) | set(space) if previous.get(k) != space.get(k))
+            raise BertClsError(
+                f"{project_dir} holds a search with a different {', '.join(changed)}: "
+                "use another --tuning-dir/--project-name, or --overwrite to start over"
+            )
+
+
+def collect_trials(tuner, objective: str) -> list:
+    """One row per trial: hyperparameters, status, objective and seconds."""
+    rows = []
+    for trial_id, trial in sorted(tuner.oracle.trials.items()):
+        summary_file = Path(tuner.get_trial_dir(trial_id)) / TRIAL_SUMMARY
+        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+        value = trial.metrics.get_best_value(objective) if trial.metrics.exists(objective) else None
+        rows.append({
+            "trial_id": trial_id,
+            "status": trial.status,
+            "learning_rate": trial.hyperparameters.get("learning_rate"),
+            "dropout": trial.hyperparameters.get("dropout"),
+            "epochs": summary.get("epochs"),
+            objective: value,
+            "seconds": summary.get("seconds"),
+            "tuner_id": summary.get("tuner_id"),
+            "model_dir": summary.get("model_dir"),
+        })
+    return rows
+
+
+def write_reports(rows: list, objective: str, project_dir: Path, best: Optional[dict]) -> dict:
+    fields = list(rows[0]) if rows else ["trial_id"]
+    with open(project_dir / "trials.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    (project_dir / "trials.json").write_text(json.dumps(rows, indent=2))
+    if best is not None:
+        (project_dir / "best_hyperparameters.json").write_text(json.dumps(best, indent=2))
+    png = plot_trials(rows, objective, project_dir / "trials.png")
+    return {"csv": str(project_dir / "trials.csv"), "json": str(project_dir / "trials.json"), "png": str(png),
+            "best": str(project_dir / "best_hyperparameters.json")}
+
+
+def format_table(rows: list, objective: str) -> str:
+    header = f"{'trial':>6} {'status':>10} {'learning_rate':>14} {'dropout':>8} {objective:>13} {'seconds':>8}"
+    lines = [header]
+    for r in rows:
+        value = f"{r[objective]:.4f}" if r[objective] is not None else "-"
+        seconds = f"{r['seconds']:.0f}" if r["seconds"] is not None else "-"
+        lines.append(f"{r['trial_id']:>6} {r['status']:>10} {r['learning_rate']:>14.3g} {r['dropout']:>8.3f} {value:>13} {seconds:>8}")
+    return "\n".join(lines)
+
+
+def tune(train_config: TrainConfig, tune_config: TuneConfig) -> dict:
+    """Runs (or resumes) the search; returns the best trial, reports and, with ``export_dir``, the export."""
+    data = prepare_data(train_config)  # once for every trial; fails fast on data/checkpoint problems
+    project_dir = Path(tune_config.tuning_dir) / tune_config.project_name
+    space = tune_config.search_space(train_config)
+    _check_search_space(project_dir, space, tune_config.overwrite)
+    tuner = make_tuner(train_config, tune_config, data)
+    project_dir.mkdir(parents=True, exist_ok=True)
+    (project_dir / SEARCH_SPACE_FILE).write_text(json.dumps(space, indent=2))
+    try:
+        tuner.search()
+    except kt.errors.FatalError as exc:
+        raise BertClsError(f"search stopped: {exc}") from None
+    if os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief":
+        return {"worker": os.environ["KERASTUNER_TUNER_ID"]}
+
+    rows = collect_trials(tuner, tune_config.objective)
+    done = [r for r in rows if r[tune_config.objective] is not None]
+    if not done:
+        raise BertClsError(f"no trial finished (see {project_dir}); fix the failure reported above and rerun")
+    pick = max if OBJECTIVES[tune_config.objective] == "max" else min
+    best = pick(done, key=lambda r: r[tune_config.objective])
+    best_hp = {"trial_id": best["trial_id"], "learning_rate": best["learning_rate"], "dropout": best["dropout"],
+               "objective": tune_config.objective, "value": best[tune_config.objective], "model_dir": best["model_dir"]}
+    reports = write_reports(rows, tune_config.objective, project_dir, best_hp)
+    print(format_table(rows, tune_config.objective))
+    print(f"best: trial {best['trial_id']} learning_rate={best['learning_rate']:.3g} dropout={best['dropout']:.3f} "
+          f"{tune_config.objective}={best[tune_config.objective]:.4f}")
+    outcome = {"best": best_hp, "trials": rows, "reports": reports}
+    if tune_config.export_dir:
+        outcome["export"] = export_best(train_config, tune_config, best_hp, project_dir)
+    return outcome
+
+
+def export_best(train_config: TrainConfig, tune_config: TuneConfig, best_hp: dict, project_dir: Path) -> dict:
+    model_dir = best_hp["model_dir"]
+    if tune_config.retrain_best:
+        retrained = dataclasses.replace(
+            train_config, output_dir=str(project_dir / f"best_retrained_trial_{best_hp['trial_id']}"),
+            learning_rate=best_hp["learning_rate"], dropout=best_hp["dropout"], max_train_samples=None,
+        )
+        print(f"retraining trial {best_hp['trial_id']}'s hyperparameters on the whole training file", flush=True)
+        model_dir = str(train(retrained).output_dir)
+    report = export_classifier(BertClassifier.load(model_dir), tune_config.export_dir, model_name=tune_config.model_name)
+    print(f"exported the best model as version {report['version']} to {report['path']}")
+    return report
