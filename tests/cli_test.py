@@ -78,7 +78,7 @@ def test_minilm_end_to_end_train_evaluate_predict_export(tmp_path, write_tsv, ca
     """The real MiniLM checkpoint on 300 bundled reviews, through the CLI."""
     out = tmp_path / "run"
     assert main(["train", "--data", "sample", "--pretrained", "all-MiniLM-L6-v2", "--output-dir", str(out),
-                 "--max-train-samples", "300", "--epochs", "1", "--max-length", "48", "--verbose", "0"]) == 0
+                 "--max-train-samples", "300", "--epochs", "1", "--max-length", "32", "--verbose", "0"]) == 0
     summary = json.loads(capsys.readouterr().out.splitlines()[0])
     assert 0.0 <= summary["validation_accuracy"] <= 1.0 and summary["examples_per_second"] > 0
     metrics = json.loads((out / "metrics.json").read_text())

@@ -106,3 +106,14 @@ def train_config(tiny_tsv, tiny_checkpoint):
         return TrainConfig(**values)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tmp_path_factory, tiny_classifier):
+    """A base path holding version 1 of ``tiny_classifier``'s export (unverified: export_test verifies).
+    Read-only: copy it (``shutil.copytree``) before adding or changing versions."""
+    from bert_cls.serving.export import export_classifier
+
+    base = tmp_path_factory.mktemp("tiny_export")
+    export_classifier(tiny_classifier, base, model_name="toy", verify=False)
+    return base

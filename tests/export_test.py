@@ -28,11 +28,10 @@ def test_export_writes_verified_versioned_savedmodel(tiny_classifier, tmp_path, 
     assert {k: v.dtype for k, v in encoded.items()} == {k: tf.int32 for k in ("input_ids", "attention_mask", "token_type_ids")}
 
 
-def test_warmup_requests_are_prediction_logs(tiny_classifier, tmp_path):
+def test_warmup_requests_are_prediction_logs(tiny_export):
     from tensorflow_serving.apis import prediction_log_pb2
 
-    export_lib.export_classifier(tiny_classifier, tmp_path, model_name="toy", verify=False)
-    records = list(tf.data.TFRecordDataset(str(tmp_path / "1" / "assets.extra" / export_lib.WARMUP_FILE)))
+    records = list(tf.data.TFRecordDataset(str(tiny_export / "1" / "assets.extra" / export_lib.WARMUP_FILE)))
     assert len(records) == 3
     log = prediction_log_pb2.PredictionLog.FromString(records[0].numpy())
     assert log.predict_log.request.model_spec.name == "toy"
@@ -71,21 +70,25 @@ def test_export_dir_that_is_a_file(tiny_classifier, tmp_path):
         export_lib.export_classifier(tiny_classifier, tmp_path / "f", verify=False)
 
 
-def test_verification_reports_what_the_child_process_found(tiny_classifier, tmp_path, monkeypatch):
+def test_verification_refuses_foreign_modules_and_unknown_ops(tiny_classifier, tiny_export, monkeypatch):
     """An export whose fresh-process load pulls in transformers, or uses an op TF Serving lacks, is refused.
     The check module runs in this process here (same code as in the child, without its start-up cost)."""
     from bert_cls.serving import verify_export
 
-    def tampered(export_dir, request, **changes):
-        result = verify_export.run(str(export_dir), request)
-        assert result["unknown_ops"] == []  # the real result: every op is TensorFlow's or TF Text's
-        result.update(changes)
-        return result
+    def tampered(**changes):
+        def run(export_dir, request):
+            result = verify_export.run(str(export_dir), request)
+            assert result["unknown_ops"] == []  # the real result: every op is TensorFlow's or TF Text's
+            return {**result, **changes}
 
-    monkeypatch.setattr(export_lib, "_run_verify_process", lambda d, r: tampered(d, r, modules_loaded=["transformers"]))
+        return run
+
+    # in this process bert_cls and transformers are loaded by the test itself: the child's list would be empty
+    monkeypatch.setattr(export_lib, "_run_verify_process", tampered(modules_loaded=[]))
+    assert export_lib.verify_export(tiny_export / "1", tiny_classifier)["max_abs_diff"]["serving_default"] < 1e-4
+    monkeypatch.setattr(export_lib, "_run_verify_process", tampered(modules_loaded=["transformers"]))
     with pytest.raises(BertClsError, match=r"imported \['transformers'\]"):
-        export_lib.export_classifier(tiny_classifier, tmp_path / "a")
-    monkeypatch.setattr(export_lib, "_run_verify_process", lambda d, r: tampered(d, r, unknown_ops=["PyFunc"]))
+        export_lib.verify_export(tiny_export / "1", tiny_classifier)
+    monkeypatch.setattr(export_lib, "_run_verify_process", tampered(unknown_ops=["PyFunc"]))
     with pytest.raises(BertClsError, match="ops TF Serving does not link"):
-        export_lib.export_classifier(tiny_classifier, tmp_path / "b")
-    assert not (tmp_path / "a" / "1").exists() and not (tmp_path / "b" / "1").exists()
+        export_lib.verify_export(tiny_export / "1", tiny_classifier)

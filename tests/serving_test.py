@@ -15,17 +15,18 @@ from tensorflow_serving.apis import (
 )
 
 from bert_cls.serving import ServingClient, ServingError
-from bert_cls.serving.export import export_classifier
 from bert_cls.serving.process import ServerProcess, free_port
 
 MODEL = "toy"
+# One server process for this module: under pytest-xdist its tests run on one worker.
+pytestmark = pytest.mark.xdist_group("served")
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, tiny_classifier):
+def served(tmp_path_factory, tiny_classifier, tiny_export):
     classifier = tiny_classifier
-    base = tmp_path_factory.mktemp("served")
-    export_classifier(classifier, base, model_name=MODEL, verify=False)  # export_test verifies; here the server is tested
+    base = tmp_path_factory.mktemp("served") / "base"
+    shutil.copytree(tiny_export, base)  # this module adds and removes versions
     with ServerProcess(base, MODEL, poll_seconds=0.3, log_file=base.parent / "server.log") as server:
         yield server, classifier, base
 

@@ -94,7 +94,7 @@ KILL_POINTS = {
 def test_kill_between_the_steps_of_an_epoch_commit_resumes_exactly(tmp_path, train_config, monkeypatch, point):
     """Killed at any step of epoch 1's commit, the rerun never repeats a committed epoch, history.csv has
     one row per epoch, and early stopping's counter and best value continue."""
-    config = train_config(tmp_path / "run", epochs=4, patience=10, learning_rate=1e-3)
+    config = train_config(tmp_path / "run", epochs=3, patience=10, learning_rate=1e-3)
     owner, name, nth = KILL_POINTS[point]
     real = getattr(owner, name)
     calls = []
@@ -116,36 +116,34 @@ def test_kill_between_the_steps_of_an_epoch_commit_resumes_exactly(tmp_path, tra
     assert rows == list(range(len(rows))) and len(rows) <= committed  # never a row the state does not hold
     record = Record()
     result = train(config, extra_callbacks=[record])
-    assert record.epochs == list(range(committed, 4))  # resumes after the last committed epoch
-    assert _history_epochs(tmp_path / "run") == [0, 1, 2, 3]
-    assert [int(r["epoch"]) for r in result.history] == [0, 1, 2, 3]
+    assert record.epochs == list(range(committed, 3))  # resumes after the last committed epoch
+    assert _history_epochs(tmp_path / "run") == [0, 1, 2]
+    assert [int(r["epoch"]) for r in result.history] == [0, 1, 2]
 
 
-def test_early_stopping_counter_survives_a_restart(tmp_path, train_config):
-    """Patience counts across a kill: with patience 1 and no gain after the restart, training stops
-    after one more epoch instead of starting the count again."""
+def test_interrupted_run_loads_with_a_warning_and_resumes_with_its_patience(tmp_path, train_config, capsys):
+    """An interrupted run's directory loads (best epoch so far) with one warning line; the rerun continues
+    early stopping's count: one epoch without gain before the kill plus one after reach patience 2."""
     config = train_config(tmp_path / "run", epochs=6, patience=2)
-    with pytest.raises(KeyboardInterrupt):
-        train(config, extra_callbacks=[Kill(2)])
-    state = RunState.load(tmp_path / "run")
-    state.wait, state.best_value = 1, 2.0  # pretend: one epoch without gain, a best no epoch can beat
-    state.save(tmp_path / "run")
-    record = Record()
-    train(config, extra_callbacks=[record])
-    assert record.epochs == [2]  # one more epoch without gain reaches patience 2
-    final = RunState.load(tmp_path / "run")
-    assert final.stopped_early and final.wait == 2 and final.epochs_finished == 3
-
-
-def test_unfinished_run_loads_with_one_warning_and_unstarted_run_is_an_error(tmp_path, train_config, capsys):
-    config = train_config(tmp_path / "run", epochs=3, patience=10)
     with pytest.raises(KeyboardInterrupt):
         train(config, extra_callbacks=[Kill(2)])
     capsys.readouterr()
     BertClassifier.load(tmp_path / "run")
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("warning: ") and "interrupted after epoch 2 of 3" in err[0]
+    assert len(err) == 1 and err[0].startswith("warning: ") and "interrupted after epoch 2 of 6" in err[0]
 
+    state = RunState.load(tmp_path / "run")
+    state.wait, state.best_value = 1, 2.0  # one epoch without gain so far, and a best no epoch can beat
+    state.save(tmp_path / "run")
+    record = Record()
+    train(config, extra_callbacks=[record])
+    assert record.epochs == [2]  # a restarted counter would have trained epochs 2 and 3
+    final = RunState.load(tmp_path / "run")
+    assert final.stopped_early and final.wait == 2 and final.epochs_finished == 3
+    assert _history_epochs(tmp_path / "run") == [0, 1, 2]
+
+
+def test_run_interrupted_before_its_first_epoch_does_not_load(tmp_path, train_config):
     with pytest.raises(KeyboardInterrupt):
         train(train_config(tmp_path / "early", epochs=3), extra_callbacks=[Kill(0)])
     with pytest.raises(BertClsError, match="interrupted before its first epoch finished"):

@@ -23,6 +23,7 @@ def configs(tmp_path, train_config):
     return make
 
 
+@pytest.mark.slow
 def test_three_trial_search_picks_the_best_and_hyperparameters_reach_the_model(tmp_path, configs, monkeypatch):
     seen = []
     real_train = tuning.train
@@ -62,6 +63,7 @@ def test_three_trial_search_picks_the_best_and_hyperparameters_reach_the_model(t
     assert outcome["export"]["version"] == 1 and (tmp_path / "export" / "1" / "saved_model.pb").is_file()
 
 
+@pytest.mark.slow
 def test_interrupted_search_resumes_with_the_remaining_trials(configs, monkeypatch):
     calls = []
     real_train = tuning.train
@@ -82,6 +84,7 @@ def test_interrupted_search_resumes_with_the_remaining_trials(configs, monkeypat
     assert len([r for r in outcome["trials"] if r["status"] == "COMPLETED"]) == 3
 
 
+@pytest.mark.slow
 def test_failed_trial_is_reported_and_the_search_goes_on(configs, monkeypatch, capsys):
     from bert_cls.modeling.keras_compat import tf
 
@@ -124,6 +127,7 @@ def test_tuning_dir_from_another_search_space(configs):
         tuning.tune(train_config, other)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["bayesian", "hyperband"])
 def test_other_algorithms_run(configs, algorithm):
     train_config, tune_config = configs(max_trials=2, algorithm=algorithm)

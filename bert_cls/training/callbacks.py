@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bert_cls.modeling.keras_compat import keras, tf
+from bert_cls.modeling.keras_compat import keras
 from bert_cls.training.state import RunState
 
 HISTORY_CSV = "history.csv"

@@ -66,6 +66,7 @@ class FittedRun:
     classifier: BertClassifier
     state: RunState
     chief: bool
+    write_dir: Path  # where this worker committed its epochs (the output directory on the chief)
     train_seconds: float
 
 
@@ -262,7 +263,7 @@ def fit_run(run: PreparedRun, extra_callbacks=()) -> FittedRun:
     classifier.text_model.load_weights(str(write_dir / state.best_weights)).expect_partial()
     if chief:
         classifier.save(out)
-    return FittedRun(classifier, state, chief, train_seconds)
+    return FittedRun(classifier, state, chief, write_dir, train_seconds)
 
 
 # ---- 3. report ---------------------------------------------------------------------------------------
@@ -287,7 +288,7 @@ def report_run(run: PreparedRun, fitted: FittedRun, evaluate_test: bool = True) 
     if fitted.chief:
         plot_history(out / callbacks_lib.HISTORY_CSV, out / CURVES_PNG)
         (out / METRICS_JSON).write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
-        callbacks_lib.remove_training_checkpoints(out)
+    callbacks_lib.remove_training_checkpoints(fitted.write_dir)
     return TrainResult(metrics=metrics, output_dir=out, classifier=fitted.classifier, history=history)
 
 
