@@ -25,6 +25,8 @@ setup(
         "tensorflow-serving-api==2.21.*",
         "grpcio>=1.60",
         "numpy>=1.26",
+        # Parquet input (bert_cls/data/readers.py); CSV, TSV and JSON Lines use the standard library.
+        "pyarrow>=14",
         "matplotlib>=3.8",
         "tqdm>=4.66",
     ],

@@ -35,7 +35,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "BertClsError": "bert_cls.errors",
     "TextDataset": "bert_cls.data.files",
-    "load_tsv": "bert_cls.data.files",
+    "read_dataset": "bert_cls.data.files",
     "BertTokenizerLayer": "bert_cls.modeling.tokenizer",
     "BertClassifier": "bert_cls.modeling.classifier",
     "ClassifierConfig": "bert_cls.modeling.classifier",

@@ -121,7 +121,18 @@ def data(default: Optional[str]):
 
 
 def train_file():
-    return arg(None, "training TSV with a header row (default: from --data)")
+    return arg(None, "training data: a file (.tsv/.csv/.jsonl/.parquet, optionally .gz), a glob or several, "
+               "comma-separated (default: from --data)")
+
+
+def data_format():
+    return arg(None, "input format: tsv, csv, jsonl or parquet (default: from each file's extension, .gz allowed)",
+               choices=["tsv", "csv", "jsonl", "parquet"])
+
+
+def quoting():
+    return arg("auto", "quote handling: auto (CSV: RFC 4180; TSV: none, as NSMC), rfc4180 or none",
+               choices=["auto", "rfc4180", "none"])
 
 
 def text_column():
@@ -129,7 +140,7 @@ def text_column():
 
 
 def label_column():
-    return arg("label", "column holding the integer class id 0..K-1")
+    return arg("label", "column holding the class: integers 0..K-1 or names (mapped in sorted order, or --label-names')")
 
 
 def texts():

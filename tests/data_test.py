@@ -8,19 +8,19 @@ from bert_cls.data import pipeline, splits
 from bert_cls.errors import BertClsError
 
 
-def test_load_tsv_drops_and_counts_empty_documents(tmp_path, write_tsv):
+def test_read_dataset_drops_and_counts_empty_documents(tmp_path, write_tsv):
     path = write_tsv(tmp_path / "d.tsv", [("좋다", 1), ("   ", 0), ("나쁘다", 0), ("", 1)])
-    ds = data_lib.load_tsv(path, label_names=["neg", "pos"])
+    ds = data_lib.read_dataset(path, label_names=["neg", "pos"])
     assert ds.texts == ["좋다", "나쁘다"]
     assert ds.labels.tolist() == [1, 0]
     assert ds.dropped_empty == 2
     assert ds.label_names == ("neg", "pos")
 
 
-def test_non_integer_label_names_file_and_line(tmp_path, write_tsv):
+def test_mixed_integer_and_string_labels_name_both_rows(tmp_path, write_tsv):
     path = write_tsv(tmp_path / "d.tsv", [("좋다", 1), ("나쁘다", "positive")])
-    with pytest.raises(BertClsError, match=r"d\.tsv:3: label 'positive' is not an integer"):
-        data_lib.load_tsv(path)
+    with pytest.raises(BertClsError, match=r"mixes integer and string labels \(.*d\.tsv:2 has '1', .*d\.tsv:3 has 'positive'\)"):
+        data_lib.read_dataset(path)
 
 
 @pytest.mark.parametrize(
@@ -28,7 +28,7 @@ def test_non_integer_label_names_file_and_line(tmp_path, write_tsv):
     [
         ("id\ttext\tlabel\n1\tx\t0\n", "no column 'document'"),
         ("", "is empty"),
-        ("id\tdocument\tlabel\n1\tx\n", "expected 3 tab-separated columns"),
+        ("id\tdocument\tlabel\n1\tx\n", "2 fields where the header has 3"),
         ("id\tdocument\tlabel\n1\tx\t-1\n", "negative label"),
     ],
 )
@@ -36,23 +36,23 @@ def test_malformed_files(tmp_path, content, message):
     path = tmp_path / "bad.tsv"
     path.write_text(content, encoding="utf-8")
     with pytest.raises(BertClsError, match=message):
-        data_lib.load_tsv(path)
+        data_lib.read_dataset(path)
 
 
 def test_missing_file_and_bad_encoding(tmp_path):
     with pytest.raises(BertClsError, match="data file not found"):
-        data_lib.load_tsv(tmp_path / "nope.tsv")
+        data_lib.read_dataset(tmp_path / "nope.tsv")
     path = tmp_path / "cp949.tsv"
     path.write_bytes("id\tdocument\tlabel\n1\t영화\t1\n".encode("cp949"))
     with pytest.raises(BertClsError, match="not UTF-8"):
-        data_lib.load_tsv(path)
+        data_lib.read_dataset(path)
 
 
 def test_multiclass_and_label_names(tmp_path, write_tsv):
     path = write_tsv(tmp_path / "d.tsv", [("a", 0), ("b", 2), ("c", 1)])
-    assert data_lib.load_tsv(path).label_names == ("0", "1", "2")
+    assert data_lib.read_dataset(path).label_names == ("0", "1", "2")
     with pytest.raises(BertClsError, match="only 2 label names"):
-        data_lib.load_tsv(path, label_names=["x", "y"])
+        data_lib.read_dataset(path, label_names=["x", "y"])
 
 
 def test_stratified_split_is_reproducible_and_stratified():
@@ -69,8 +69,8 @@ def test_stratified_split_is_reproducible_and_stratified():
 
 
 def test_bundled_sample_is_balanced_nsmc():
-    train = data_lib.load_tsv(data_lib.sample_path("train"))
-    test = data_lib.load_tsv(data_lib.sample_path("test"))
+    train = data_lib.read_dataset(data_lib.sample_path("train"))
+    test = data_lib.read_dataset(data_lib.sample_path("test"))
     assert len(train) == 4000 and len(test) == 1000
     assert train.labels.mean() == pytest.approx(0.5)
     assert not set(train.texts) & set(test.texts) or len(set(train.texts) & set(test.texts)) < 10

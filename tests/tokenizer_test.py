@@ -66,11 +66,11 @@ def test_ids_match_on_1000_nsmc_reviews_with_minilm_vocab(lower):
     """The uncased MiniLM vocab, also read as cased, against transformers on real reviews."""
     from transformers import BertTokenizer
 
-    from bert_cls.data.files import load_tsv, sample_path
+    from bert_cls.data.files import read_dataset, sample_path
     from bert_cls.modeling.pretrained import resolve_checkpoint
 
     checkpoint = resolve_checkpoint("all-MiniLM-L6-v2")
-    texts = load_tsv(sample_path("train")).texts[:1000]
+    texts = read_dataset(sample_path("train")).texts[:1000]
     reference = BertTokenizer(str(checkpoint.vocab_file), do_lower_case=lower)
     expected = [reference(t, truncation=True, max_length=128)["input_ids"] for t in texts]
     layer = BertTokenizerLayer(checkpoint.vocabulary(), lower_case=lower, max_length=128)

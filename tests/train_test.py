@@ -204,3 +204,36 @@ def test_three_steps_compose_to_train(tmp_path, train_config):
     assert fitted.state.epochs_finished == 1 and fitted.state.best_weights == "weights/epoch-1"
     result = run_lib.report_run(run, fitted)
     assert result.metrics["epochs_run"] == 1 and (tmp_path / "a" / "metrics.json").is_file()
+
+
+def _toy_csv(path, rows):
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "sentiment"])
+        writer.writerows(rows)
+    return path
+
+
+def test_string_labels_and_a_validation_file_from_training_to_a_served_label(tmp_path, train_config, tiny_tsv):
+    """CSV with string labels -> train with --validation-file -> export -> gRPC: the label is the name."""
+    from bert_cls.data.files import read_dataset
+    from bert_cls.serving.client import ServingClient
+    from bert_cls.serving.export import export_classifier
+    from bert_cls.serving.process import ServerProcess
+
+    toy = read_dataset(tiny_tsv[0])
+    rows = [(t, "pos" if y else "neg") for t, y in zip(toy.texts, toy.labels)]
+    train_csv, val_csv = _toy_csv(tmp_path / "train.csv", rows[:90]), _toy_csv(tmp_path / "val.csv", rows[90:])
+    columns = dict(text_column="text", label_column="sentiment", label_names=None)
+    bad = _toy_csv(tmp_path / "bad.csv", rows[90:93] + [("good movie", "neutral")])
+    with pytest.raises(BertClsError, match=r"bad\.csv:5: label 'neutral' is not one of the training data's classes \(neg, pos\)"):
+        train(train_config(tmp_path / "x", train_file=str(train_csv), validation_file=str(bad), **columns))
+    result = train(train_config(tmp_path / "run", train_file=str(train_csv), validation_file=str(val_csv), **columns))
+    assert result.metrics["validation_examples"] == len(rows) - 90 and result.metrics["train_examples"] == 90
+    assert result.classifier.config.label_names == ["neg", "pos"]
+    assert list(result.metrics["validation"]["per_class"]) == ["neg", "pos"]
+    export_classifier(BertClassifier.load(tmp_path / "run"), tmp_path / "export", model_name="toy", verify=False)
+    with ServerProcess(tmp_path / "export", "toy") as server, ServingClient(server.address, "toy") as client:
+        predictions = client.predict(["good movie", "최악이고 지루한 영화"])
+    expected = result.classifier.predict_proba(["good movie", "최악이고 지루한 영화"]).argmax(-1)
+    assert [p.label for p in predictions] == [["neg", "pos"][i] for i in expected]

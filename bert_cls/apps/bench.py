@@ -210,7 +210,7 @@ def _peak_rss_mb(pid=None) -> float:
 def run_bench(config: BenchConfig) -> dict:
     checkpoint = resolve_checkpoint(config.pretrained)
     train_file, _, names = data_files.resolve_data_files(config.data, config.train_file, None)
-    dataset = data_files.load_tsv(train_file, label_names=names)
+    dataset = data_files.read_dataset(train_file, label_names=names)
     if config.num_texts > len(dataset):
         raise BertClsError(f"--num-texts {config.num_texts} exceeds the {len(dataset)} reviews in {train_file}")
     dataset = dataset.subset(np.random.default_rng(0).permutation(len(dataset))[: config.num_texts])

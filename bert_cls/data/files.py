@@ -1,8 +1,7 @@
-"""Reading labelled text files: NSMC-format TSV, the bundled sample and the NSMC download.
+"""Labelled datasets from files (any format ``readers`` reads), the bundled NSMC sample and the NSMC download.
 
-A file has a header row and tab-separated columns; by default the text is in
-``document`` and the integer class in ``label`` (NSMC's ``id<TAB>document<TAB>label``).
-Empty documents are dropped and counted. The bundled sample is drawn from a
+By default the text is in ``document`` and the class in ``label`` (NSMC's
+``id<TAB>document<TAB>label``). Empty documents are dropped and counted. The bundled sample is drawn from a
 rebuild of NSMC made from e9t/nsmc's public CC0 raw crawl (see ``resources/README.md``).
 """
 
@@ -19,6 +18,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from bert_cls.data import readers
 from bert_cls.errors import BertClsError
 
 NSMC_URL = "https://raw.githubusercontent.com/e9t/nsmc/master/{name}"
@@ -59,74 +59,88 @@ class TextDataset:
         )
 
 
-def load_tsv(
-    path,
+def _label_kind(value) -> str:
+    """'int' for integer labels (``3``, ``"3"``), 'str' for names; bools and floats are neither."""
+    if isinstance(value, bool) or isinstance(value, float):
+        return "bad"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return "empty"
+        return "int" if text.lstrip("-").isdigit() else "str"
+    return "bad"
+
+
+def _label_ids(raw: list, where: list, label_names, strict_names: bool, source: str):
+    """(ids, names): integer labels keep their values; names map to ids in sorted order or ``label_names``'s."""
+    kinds = {}
+    for value, (path, line) in zip(raw, where):
+        kind = _label_kind(value)
+        if kind in ("empty", "bad"):
+            what = "an empty label" if kind == "empty" else f"label {value!r} (use integers or names)"
+            raise BertClsError(f"{path}:{line}: {what}: every row needs a class")
+        kinds.setdefault(kind, (path, line, value))
+    if len(kinds) > 1:
+        (p1, l1, v1), (p2, l2, v2) = kinds["int"], kinds["str"]
+        raise BertClsError(f"{source} mixes integer and string labels ({p1}:{l1} has {v1!r}, {p2}:{l2} has {v2!r}): "
+                           "use one kind throughout")
+    if "int" in kinds:
+        ids = np.asarray([int(str(v).strip()) for v in raw], dtype=np.int64)
+        negative = np.flatnonzero(ids < 0)
+        if len(negative):
+            path, line = where[negative[0]]
+            raise BertClsError(f"{path}:{line}: negative label {ids[negative[0]]}; integer labels must be 0..K-1")
+        num_labels = int(ids.max()) + 1
+        if label_names is not None and len(label_names) < num_labels:
+            path, line = where[int(np.argmax(ids))]
+            raise BertClsError(f"{path}:{line}: label {num_labels - 1}, but only {len(label_names)} label names are known "
+                               f"({', '.join(label_names)})")
+        names = tuple(label_names) if label_names is not None else tuple(str(i) for i in range(max(num_labels, 2)))
+        return ids, names
+    values = [str(v).strip() for v in raw]
+    names = tuple(label_names) if label_names is not None else tuple(sorted(set(values)))
+    index = {name: i for i, name in enumerate(names)}
+    unknown = next((k for k, v in enumerate(values) if v not in index), None)
+    if unknown is not None:
+        path, line = where[unknown]
+        known = "the training data" if strict_names else "--label-names"
+        raise BertClsError(f"{path}:{line}: label {values[unknown]!r} is not one of {known}'s classes ({', '.join(names)})")
+    return np.asarray([index[v] for v in values], dtype=np.int64), names
+
+
+def read_dataset(
+    paths,
     text_column: str = "document",
     label_column: str = "label",
     label_names: Optional[Sequence[str]] = None,
+    format: Optional[str] = None,
+    quoting: str = "auto",
+    strict_label_names: bool = False,
 ) -> TextDataset:
-    """Reads a header-first TSV file; labels must be integers ``0..K-1``.
+    """Texts and class ids from one or more files (TSV, CSV, JSON Lines, Parquet; ``.gz`` too).
 
-    ``label_names`` names the classes in id order; without it the classes are
-    named by their integer value.
+    ``paths``: a path, a glob, several comma-separated, or a list. Labels are integers ``0..K-1`` or
+    names; names map to ids in sorted order unless ``label_names`` fixes it. ``strict_label_names``
+    (validation and test data) says the names come from the training data, for the error message.
+    Empty texts are dropped and counted in ``dropped_empty``.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise BertClsError(f"data file not found: {path} (pass an existing TSV file path)")
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            lines = handle.read().splitlines()
-    except UnicodeDecodeError as exc:
-        raise BertClsError(
-            f"{path} is not UTF-8 text (byte {exc.start}): re-encode it, e.g. `iconv -f CP949 -t UTF-8`"
-        ) from None
-    if not lines:
-        raise BertClsError(f"{path} is empty: it needs a header row with '{text_column}' and '{label_column}'")
-    header = lines[0].split("\t")
-    missing = [c for c in (text_column, label_column) if c not in header]
-    if missing:
-        raise BertClsError(
-            f"{path} has no column {', '.join(repr(c) for c in missing)} in its header {header}: "
-            "the file must be tab-separated with a header row (see --text-column/--label-column)"
-        )
-    text_idx, label_idx = header.index(text_column), header.index(label_column)
-    texts, labels, dropped = [], [], 0
-    for line_no, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) <= max(text_idx, label_idx):
-            raise BertClsError(
-                f"{path}:{line_no}: expected {len(header)} tab-separated columns, found {len(fields)}"
-            )
-        raw_label = fields[label_idx].strip()
-        try:
-            label = int(raw_label)
-        except ValueError:
-            raise BertClsError(
-                f"{path}:{line_no}: label {raw_label!r} is not an integer class id (labels must be 0..K-1)"
-            ) from None
-        text = fields[text_idx].strip()
+    files = readers.expand_paths(paths)
+    texts, raw_labels, where, dropped = [], [], [], 0
+    for path, line, text, label in readers.read_rows(files, format, text_column, label_column, quoting):
+        text = "" if text is None else str(text).strip()
         if not text:
             dropped += 1
             continue
         texts.append(text)
-        labels.append(label)
+        raw_labels.append(label)
+        where.append((path, line))
+    source = ",".join(str(p) for p in files)
     if not texts:
-        raise BertClsError(f"{path} has no non-empty documents")
-    labels = np.asarray(labels, dtype=np.int64)
-    if labels.min() < 0:
-        raise BertClsError(f"{path}: negative label {labels.min()}; labels must be 0..K-1")
-    num_labels = int(labels.max()) + 1
-    if label_names is not None:
-        label_names = tuple(label_names)
-        if len(label_names) < num_labels:
-            raise BertClsError(
-                f"{path} has label {num_labels - 1} but only {len(label_names)} label names were given"
-            )
-    else:
-        label_names = tuple(str(i) for i in range(max(num_labels, 2)))
-    return TextDataset(texts, labels, label_names, source=str(path), dropped_empty=dropped)
+        raise BertClsError(f"{source} has no non-empty documents")
+    labels, names = _label_ids(raw_labels, where, label_names, strict_label_names, source)
+    return TextDataset(texts, labels, names, source=source, dropped_empty=dropped)
 
 
 def git_blob_sha1(data: bytes) -> str:
@@ -186,4 +200,4 @@ def resolve_data_files(data: Optional[str], train_file=None, test_file=None, cac
             train_file = train_file or downloaded["train"]
             test_file = test_file or downloaded["test"]
         label_names = NSMC_LABEL_NAMES
-    return Path(train_file), (Path(test_file) if test_file else None), label_names
+    return str(train_file), (str(test_file) if test_file else None), label_names

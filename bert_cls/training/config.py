@@ -19,10 +19,14 @@ class TrainConfig(cfg.Config):
     output_dir: str = arg(help="directory for the model, history, plots and metrics")
     data: Optional[str] = cfg.data(None)
     train_file: Optional[str] = cfg.train_file()
-    test_file: Optional[str] = arg(None, "test TSV evaluated after training (default: from --data)")
+    validation_file: Optional[str] = arg(None, "validation data (same columns); replaces --validation-split")
+    test_file: Optional[str] = arg(None, "test data evaluated after training (default: from --data)")
+    format: Optional[str] = cfg.data_format()
+    quoting: str = cfg.quoting()
     text_column: str = cfg.text_column()
     label_column: str = cfg.label_column()
-    label_names: Optional[str] = arg(None, "comma-separated class names in id order (NSMC: negative,positive)")
+    label_names: Optional[str] = arg(None, "comma-separated class names in id order (NSMC: negative,positive); "
+                                     "for string labels, fixes their order")
     pretrained: Optional[str] = cfg.pretrained("bert-base-multilingual-cased")
     epochs: int = cfg.epochs(3)
     batch_size: int = cfg.batch_size(32, "global batch size")
@@ -60,7 +64,9 @@ class EvaluateConfig(cfg.Config):
     """Arguments of ``bert-cls evaluate``."""
 
     model: str = cfg.model_dir()
-    test_file: str = arg(help="labelled TSV (same columns as training)")
+    test_file: str = arg(help="labelled data (same columns as training; any format train reads)")
+    format: Optional[str] = cfg.data_format()
+    quoting: str = cfg.quoting()
     output_dir: Optional[str] = arg(None, "where to write eval_<file>.json and the PNG (default: --model)")
     batch_size: int = cfg.batch_size(64, "inference batch size")
     text_column: str = cfg.text_column()

@@ -9,7 +9,6 @@ import numpy as np
 
 from bert_cls.data import files as data_files
 from bert_cls.data import pipeline
-from bert_cls.errors import BertClsError
 from bert_cls.modeling.classifier import BertClassifier
 from bert_cls.modeling.keras_compat import tf
 from bert_cls.training.config import EvaluateConfig, PredictConfig
@@ -32,20 +31,17 @@ def evaluate_dataset(classifier, dataset, batch_size: int = 64, verbose: int = 1
 def evaluate_file(config: EvaluateConfig) -> dict:
     """Evaluates a trained model; writes ``eval_<file>.json`` and a confusion-matrix PNG."""
     classifier = BertClassifier.load(config.model)
-    dataset = data_files.load_tsv(
-        config.test_file, text_column=config.text_column, label_column=config.label_column,
-        label_names=classifier.config.label_names,
+    dataset = data_files.read_dataset(
+        config.test_file, text_column=config.text_column, label_column=config.label_column, format=config.format,
+        quoting=config.quoting, label_names=classifier.config.label_names, strict_label_names=True,
     )
-    if dataset.labels.max() >= classifier.config.num_labels:
-        raise BertClsError(
-            f"{config.test_file} has label {dataset.labels.max()}, but the model knows {classifier.config.num_labels} classes"
-        )
     metrics = evaluate_dataset(classifier, dataset, config.batch_size)
     metrics["dropped_empty_documents"] = dataset.dropped_empty
     metrics["test_file"] = str(config.test_file)
     out = Path(config.output_dir or config.model)
     out.mkdir(parents=True, exist_ok=True)
-    stem = Path(config.test_file).stem
+    first = data_files.readers.expand_paths(config.test_file)[0]
+    stem = Path(first.name.removesuffix(".gz")).stem
     metrics["json"] = str(out / f"eval_{stem}.json")
     metrics["confusion_png"] = str(
         plot_confusion_matrix(metrics["confusion_matrix"], metrics["label_names"], out / f"eval_{stem}_confusion.png")

@@ -86,20 +86,25 @@ def load_training_data(config: TrainConfig):
     train_file, test_file, default_names = data_files.resolve_data_files(
         config.data, config.train_file, config.test_file, config.cache_dir or data_files.DEFAULT_CACHE_DIR
     )
-    names = config.parsed_label_names() or default_names
-    kwargs = dict(text_column=config.text_column, label_column=config.label_column, label_names=names)
-    full = data_files.load_tsv(train_file, **kwargs)
+    columns = dict(text_column=config.text_column, label_column=config.label_column, format=config.format,
+                   quoting=config.quoting)
+    full = data_files.read_dataset(train_file, label_names=config.parsed_label_names() or default_names, **columns)
     if len(np.unique(full.labels)) < 2:
-        raise BertClsError(f"{train_file} has a single class ({full.labels[0]}): a classifier needs at least two")
+        raise BertClsError(f"{train_file} has a single class ({full.label_names[full.labels[0]]}): "
+                           "a classifier needs at least two")
     if config.max_train_samples:
         full = full.subset(splits.stratified_sample(full.labels, config.max_train_samples, config.seed))
-    train_idx, val_idx = splits.stratified_split(full.labels, config.validation_split, config.seed)
-    train, val = full.subset(train_idx), full.subset(val_idx)
+
+    def held_out(spec):  # validation and test data: only classes the training data has
+        return data_files.read_dataset(spec, label_names=full.label_names, strict_label_names=True, **columns)
+
+    if config.validation_file:
+        train, val = full, held_out(config.validation_file)
+    else:
+        train_idx, val_idx = splits.stratified_split(full.labels, config.validation_split, config.seed)
+        train, val = full.subset(train_idx), full.subset(val_idx)
     train.dropped_empty = full.dropped_empty
-    test = data_files.load_tsv(test_file, **kwargs) if test_file else None
-    if test is not None and test.labels.max() >= full.num_labels:
-        raise BertClsError(f"{test_file} has label {test.labels.max()}, unseen in {train_file}")
-    return train, val, test
+    return train, val, (held_out(test_file) if test_file else None)
 
 
 def prepare_data(config: TrainConfig) -> PreparedData:
