@@ -237,3 +237,31 @@ def test_string_labels_and_a_validation_file_from_training_to_a_served_label(tmp
         predictions = client.predict(["good movie", "최악이고 지루한 영화"])
     expected = result.classifier.predict_proba(["good movie", "최악이고 지루한 영화"]).argmax(-1)
     assert [p.label for p in predictions] == [["neg", "pos"][i] for i in expected]
+
+
+def test_monitor_macro_f1_picks_the_best_epoch_by_it(tmp_path, train_config):
+    result = train(train_config(tmp_path / "run", epochs=3, patience=3, monitor="val_macro_f1"))
+    values = [r["val_macro_f1"] for r in result.history]
+    state = RunState.load(tmp_path / "run")
+    assert state.best_value == pytest.approx(max(values)) and state.best_epoch == int(np.argmax(values))
+    assert result.metrics["validation"]["macro_f1"] == pytest.approx(max(values), abs=1e-6)
+
+
+def test_class_weights_reach_the_loss(tmp_path, train_config):
+    """Adam is scale-invariant, so weighting every class by 10 trains the same model with a 10x loss."""
+    plain = train(train_config(tmp_path / "plain", epochs=1))
+    weighted = train(train_config(tmp_path / "weighted", epochs=1, class_weight="negative=10,positive=10"))
+    assert weighted.history[0]["loss"] == pytest.approx(10 * plain.history[0]["loss"], rel=1e-3)
+    assert weighted.metrics["validation"]["accuracy"] == pytest.approx(plain.metrics["validation"]["accuracy"])
+
+
+def test_class_weight_parsing(tiny_tsv, train_config, tmp_path):
+    data = run_lib.load_training_data(train_config(tmp_path / "x"))[0]
+    counts = data.class_counts()
+    balanced = run_lib.parse_class_weight("balanced", data)
+    assert balanced == pytest.approx({i: counts.sum() / (2 * c) for i, c in enumerate(counts)})
+    assert run_lib.parse_class_weight("positive=3", data) == {0: 1.0, 1: 3.0}
+    for spec, message in [("neutral=2", "names from negative, positive"), ("positive=x", "is not a number"),
+                          ("positive=0", "must be positive"), ("heavy", "use 'balanced' or name=weight")]:
+        with pytest.raises(BertClsError, match=message):
+            run_lib.parse_class_weight(spec, data)

@@ -166,3 +166,11 @@ def test_distributed_chief_and_two_workers(tmp_path, tiny_tsv, tiny_checkpoint):
     assert len({s["trial_id"] for s in summaries}) == 4  # and no trial ran twice
     oracle = json.loads((project / "oracle.json").read_text())
     assert len(oracle["end_order"]) == 4  # the chief's oracle holds every result
+
+
+def test_objective_follows_the_monitor_unless_given(configs, train_config):
+    _, tune_config = configs()
+    macro = train_config("(per trial)", monitor="val_macro_f1")
+    assert tune_config.objective_for(macro) == "val_macro_f1"
+    assert tune_config.search_space(macro)["objective"] == "val_macro_f1"
+    assert TuneConfig(objective="val_loss").objective_for(macro) == "val_loss"

@@ -59,55 +59,68 @@ class TextDataset:
         )
 
 
-def _label_kind(value) -> str:
-    """'int' for integer labels (``3``, ``"3"``), 'str' for names; bools and floats are neither."""
-    if isinstance(value, bool) or isinstance(value, float):
-        return "bad"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return "empty"
-        return "int" if text.lstrip("-").isdigit() else "str"
-    return "bad"
+def label_key(value, path, line) -> str:
+    """A raw label as text (``3`` and ``"3"`` alike); an empty, boolean or fractional label is an error."""
+    if isinstance(value, (bool, float)) or not isinstance(value, (int, str)):
+        raise BertClsError(f"{path}:{line}: label {value!r}: labels are integers 0..K-1 or names")
+    key = str(value).strip()
+    if not key:
+        raise BertClsError(f"{path}:{line}: an empty label: every row needs a class")
+    return key
 
 
-def _label_ids(raw: list, where: list, label_names, strict_names: bool, source: str):
-    """(ids, names): integer labels keep their values; names map to ids in sorted order or ``label_names``'s."""
-    kinds = {}
-    for value, (path, line) in zip(raw, where):
-        kind = _label_kind(value)
-        if kind in ("empty", "bad"):
-            what = "an empty label" if kind == "empty" else f"label {value!r} (use integers or names)"
-            raise BertClsError(f"{path}:{line}: {what}: every row needs a class")
-        kinds.setdefault(kind, (path, line, value))
-    if len(kinds) > 1:
-        (p1, l1, v1), (p2, l2, v2) = kinds["int"], kinds["str"]
-        raise BertClsError(f"{source} mixes integer and string labels ({p1}:{l1} has {v1!r}, {p2}:{l2} has {v2!r}): "
-                           "use one kind throughout")
-    if "int" in kinds:
-        ids = np.asarray([int(str(v).strip()) for v in raw], dtype=np.int64)
-        negative = np.flatnonzero(ids < 0)
-        if len(negative):
-            path, line = where[negative[0]]
-            raise BertClsError(f"{path}:{line}: negative label {ids[negative[0]]}; integer labels must be 0..K-1")
-        num_labels = int(ids.max()) + 1
-        if label_names is not None and len(label_names) < num_labels:
-            path, line = where[int(np.argmax(ids))]
-            raise BertClsError(f"{path}:{line}: label {num_labels - 1}, but only {len(label_names)} label names are known "
-                               f"({', '.join(label_names)})")
-        names = tuple(label_names) if label_names is not None else tuple(str(i) for i in range(max(num_labels, 2)))
-        return ids, names
-    values = [str(v).strip() for v in raw]
-    names = tuple(label_names) if label_names is not None else tuple(sorted(set(values)))
-    index = {name: i for i, name in enumerate(names)}
-    unknown = next((k for k, v in enumerate(values) if v not in index), None)
-    if unknown is not None:
-        path, line = where[unknown]
-        known = "the training data" if strict_names else "--label-names"
-        raise BertClsError(f"{path}:{line}: label {values[unknown]!r} is not one of {known}'s classes ({', '.join(names)})")
-    return np.asarray([index[v] for v in values], dtype=np.int64), names
+def _is_int(key: str) -> bool:
+    return key.lstrip("-").isdigit()
+
+
+@dataclasses.dataclass
+class LabelTally:
+    """What a counting pass keeps of the labels: each distinct value, where it first occurred, how often."""
+
+    first_seen: dict = dataclasses.field(default_factory=dict)  # key -> (path, line)
+    counts: dict = dataclasses.field(default_factory=dict)  # key -> rows
+
+    def add(self, key: str, path, line) -> None:
+        if key not in self.counts:
+            self.first_seen[key] = (path, line)
+            self.counts[key] = 0
+        self.counts[key] += 1
+
+    def label_map(self, label_names=None, strict: bool = False, source: str = ""):
+        """(``{key: id}``, names): integers keep their values; names map in sorted order or ``label_names``'s."""
+        ints = [k for k in self.counts if _is_int(k)]
+        names_seen = [k for k in self.counts if not _is_int(k)]
+        if ints and names_seen:
+            (p1, l1), (p2, l2) = self.first_seen[ints[0]], self.first_seen[names_seen[0]]
+            raise BertClsError(f"{source} mixes integer and string labels ({p1}:{l1} has {ints[0]!r}, "
+                               f"{p2}:{l2} has {names_seen[0]!r}): use one kind throughout")
+        if ints:
+            ids = {k: int(k) for k in ints}
+            low, high = min(ids, key=ids.get), max(ids, key=ids.get)
+            if ids[low] < 0:
+                path, line = self.first_seen[low]
+                raise BertClsError(f"{path}:{line}: negative label {ids[low]}; integer labels must be 0..K-1")
+            if label_names is not None and len(label_names) <= ids[high]:
+                path, line = self.first_seen[high]
+                raise BertClsError(f"{path}:{line}: label {ids[high]}, but only {len(label_names)} label names are known "
+                                   f"({', '.join(label_names)})")
+            names = tuple(label_names) if label_names is not None else tuple(str(i) for i in range(max(ids[high] + 1, 2)))
+            return ids, names
+        names = tuple(label_names) if label_names is not None else tuple(sorted(names_seen))
+        index = {name: i for i, name in enumerate(names)}
+        for key in names_seen:
+            if key not in index:
+                path, line = self.first_seen[key]
+                known = "the training data" if strict else "--label-names"
+                raise BertClsError(f"{path}:{line}: label {key!r} is not one of {known}'s classes ({', '.join(names)})")
+        return {k: index[k] for k in names_seen}, names
+
+
+def iter_labelled(files, format, text_column, label_column, quoting="auto"):
+    """``(path, line, text, label_key)`` for every row with a non-empty text; ``None`` text for an empty one."""
+    for path, line, text, label in readers.read_rows(files, format, text_column, label_column, quoting):
+        text = "" if text is None else str(text).strip()
+        yield path, line, (text or None), label_key(label, path, line)
 
 
 def read_dataset(
@@ -119,28 +132,29 @@ def read_dataset(
     quoting: str = "auto",
     strict_label_names: bool = False,
 ) -> TextDataset:
-    """Texts and class ids from one or more files (TSV, CSV, JSON Lines, Parquet; ``.gz`` too).
+    """Texts and class ids from one or more files (TSV, CSV, JSON Lines, Parquet; ``.gz`` too), in memory.
 
     ``paths``: a path, a glob, several comma-separated, or a list. Labels are integers ``0..K-1`` or
     names; names map to ids in sorted order unless ``label_names`` fixes it. ``strict_label_names``
     (validation and test data) says the names come from the training data, for the error message.
-    Empty texts are dropped and counted in ``dropped_empty``.
+    Empty texts are dropped and counted in ``dropped_empty``. Training streams its files instead
+    (``bert_cls.data.stream``).
     """
     files = readers.expand_paths(paths)
-    texts, raw_labels, where, dropped = [], [], [], 0
-    for path, line, text, label in readers.read_rows(files, format, text_column, label_column, quoting):
-        text = "" if text is None else str(text).strip()
-        if not text:
+    source = ",".join(str(p) for p in files)
+    texts, keys, tally, dropped = [], [], LabelTally(), 0
+    for path, line, text, key in iter_labelled(files, format, text_column, label_column, quoting):
+        if text is None:
             dropped += 1
             continue
         texts.append(text)
-        raw_labels.append(label)
-        where.append((path, line))
-    source = ",".join(str(p) for p in files)
+        keys.append(key)
+        tally.add(key, path, line)
     if not texts:
         raise BertClsError(f"{source} has no non-empty documents")
-    labels, names = _label_ids(raw_labels, where, label_names, strict_label_names, source)
-    return TextDataset(texts, labels, names, source=source, dropped_empty=dropped)
+    ids, names = tally.label_map(label_names, strict_label_names, source)
+    return TextDataset(texts, np.asarray([ids[k] for k in keys], dtype=np.int64), names, source=source,
+                       dropped_empty=dropped)
 
 
 def git_blob_sha1(data: bytes) -> str:

@@ -25,8 +25,11 @@ def tokenize_in_pipeline(ds, tokenizer):
     return ds.map(lambda features, *label: (tokenizer(features["text"]), *label), num_parallel_calls=tf.data.AUTOTUNE)
 
 
+SHUFFLE_BUFFER = 100_000
+
+
 def make_tf_dataset(
-    dataset: TextDataset,
+    dataset,
     batch_size: int,
     shuffle: bool = False,
     seed: int = 0,
@@ -34,18 +37,25 @@ def make_tf_dataset(
     with_labels: bool = True,
     bucket_boundaries: Sequence[int] = DEFAULT_BUCKET_BOUNDARIES,
     repeat: bool = False,
+    shard=None,
 ):
     """A ``tf.data`` pipeline of raw-string batches (``text`` and, optionally, labels).
 
-    With ``bucket_by_length``, reviews of similar character length are batched
-    together, so the in-graph tokenizer pads each batch only to its own longest
-    review. Bucketing reorders examples, so it is only used for training.
+    ``dataset`` is a ``TextDataset`` (in memory) or a ``stream.FileDataset`` (read from its files
+    on each pass; ``shard=(workers, index)`` reads every workers-th file). Shuffling uses a buffer
+    of at most ``SHUFFLE_BUFFER`` texts, so memory does not grow with the file. With
+    ``bucket_by_length``, reviews of similar character length are batched together, so the
+    in-graph tokenizer pads each batch only to its own longest review. Bucketing reorders
+    examples, so it is only used for training.
     """
-    texts = np.asarray(dataset.texts, dtype=object)
-    elements = (texts, dataset.labels) if with_labels else (texts,)
-    ds = tf.data.Dataset.from_tensor_slices(elements)
+    if isinstance(dataset, TextDataset):
+        ds = tf.data.Dataset.from_tensor_slices((np.asarray(dataset.texts, dtype=object), dataset.labels))
+    else:
+        ds = dataset.elements(shard)
+    if not with_labels:
+        ds = ds.map(lambda text, label: text)
     if shuffle:
-        ds = ds.shuffle(min(len(dataset), 100_000), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(min(len(dataset), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
     if bucket_by_length:

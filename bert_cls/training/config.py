@@ -8,6 +8,7 @@ from typing import Optional
 from bert_cls import config as cfg
 from bert_cls.config import arg
 
+MONITORS = ("val_accuracy", "val_macro_f1")
 RUN_CONFIG = "run_config.json"
 METRICS_JSON = "metrics.json"
 
@@ -38,7 +39,13 @@ class TrainConfig(cfg.Config):
     validation_split: float = arg(0.1, "fraction of the training file held out (stratified) for validation",
                                   check=cfg.fraction_open)
     max_train_samples: Optional[int] = cfg.max_train_samples(None)
-    patience: int = arg(2, "early stopping: epochs without validation-accuracy gain", check=cfg.at_least(1))
+    patience: int = arg(2, "early stopping: epochs without gain in --monitor", check=cfg.at_least(1))
+    monitor: str = arg("val_accuracy", "what early stopping, the best checkpoint and the tuner's default objective "
+                       "follow: val_accuracy or val_macro_f1 (for imbalanced classes)", choices=list(MONITORS))
+    class_weight: Optional[str] = arg(None, "weight the loss per class: 'balanced' (n / (classes x n_class), from the "
+                                      "training rows) or explicit 'name=weight,...' (unnamed classes weigh 1)")
+    max_steps: Optional[int] = arg(None, "stop each epoch after this many training steps (quick runs, benchmarks)",
+                                   check=cfg.at_least(1))
     seed: int = arg(42, "seed for the split, shuffling and initialization")
     bucket_by_length: bool = arg(True, "batch texts of similar length together (less padding)")
     mixed_precision: str = arg("no", "'no', 'mixed_float16' (GPU) or 'mixed_bfloat16'",

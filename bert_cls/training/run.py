@@ -25,7 +25,7 @@ from typing import Optional
 import numpy as np
 
 from bert_cls.data import files as data_files
-from bert_cls.data import pipeline, splits
+from bert_cls.data import pipeline, stream
 from bert_cls.errors import BertClsError
 from bert_cls.modeling.classifier import BertClassifier, check_max_length
 from bert_cls.modeling.keras_compat import keras, tf
@@ -35,21 +35,22 @@ from bert_cls.modeling.tokenizer import XLA_PAD_MULTIPLE
 from bert_cls.training import callbacks as callbacks_lib
 from bert_cls.training.config import RUN_CONFIG, METRICS_JSON, TrainConfig
 from bert_cls.training.evaluate import evaluate_dataset
+from bert_cls.training.macro_f1 import MacroF1
 from bert_cls.training.plots import plot_history
 from bert_cls.training.state import RunState
 
 CURVES_PNG = "training_curves.png"
-MONITOR = "val_accuracy"
 
 
 @dataclasses.dataclass
 class PreparedData:
     """Datasets and checkpoint of a config: what every trial of a search shares."""
 
-    train: data_files.TextDataset
-    validation: data_files.TextDataset
-    test: Optional[data_files.TextDataset]
+    train: stream.FileDataset
+    validation: stream.FileDataset
+    test: Optional[stream.FileDataset]
     checkpoint: Checkpoint
+    class_weight: Optional[dict] = None  # class id -> loss weight
 
 
 @dataclasses.dataclass
@@ -82,28 +83,32 @@ class TrainResult:
 
 
 def load_training_data(config: TrainConfig):
-    """(train, validation, test-or-None) datasets for a config, with the same split every time."""
+    """(train, validation, test-or-None) datasets for a config, with the same split every time.
+
+    Nothing is held in memory but counts: each dataset reads its files again on every pass
+    (``bert_cls.data.stream``).
+    """
     train_file, test_file, default_names = data_files.resolve_data_files(
         config.data, config.train_file, config.test_file, config.cache_dir or data_files.DEFAULT_CACHE_DIR
     )
-    columns = dict(text_column=config.text_column, label_column=config.label_column, format=config.format,
-                   quoting=config.quoting)
-    full = data_files.read_dataset(train_file, label_names=config.parsed_label_names() or default_names, **columns)
-    if len(np.unique(full.labels)) < 2:
-        raise BertClsError(f"{train_file} has a single class ({full.label_names[full.labels[0]]}): "
+    columns = stream.Columns(config.text_column, config.label_column, config.format, config.quoting)
+    census = stream.count_files(train_file, columns, label_names=config.parsed_label_names() or default_names)
+    present = np.flatnonzero(census.class_counts)
+    if len(present) < 2:
+        raise BertClsError(f"{train_file} has a single class ({census.label_names[present[0]]}): "
                            "a classifier needs at least two")
+    full = stream.FileDataset.everything(census, columns)
     if config.max_train_samples:
-        full = full.subset(splits.stratified_sample(full.labels, config.max_train_samples, config.seed))
+        full = full.sample(config.max_train_samples, config.seed)
 
     def held_out(spec):  # validation and test data: only classes the training data has
-        return data_files.read_dataset(spec, label_names=full.label_names, strict_label_names=True, **columns)
+        counted = stream.count_files(spec, columns, label_names=census.label_names, strict_label_names=True)
+        return stream.FileDataset.everything(counted, columns)
 
     if config.validation_file:
         train, val = full, held_out(config.validation_file)
     else:
-        train_idx, val_idx = splits.stratified_split(full.labels, config.validation_split, config.seed)
-        train, val = full.subset(train_idx), full.subset(val_idx)
-    train.dropped_empty = full.dropped_empty
+        train, val = full.split(config.validation_split, config.seed)
     return train, val, (held_out(test_file) if test_file else None)
 
 
@@ -114,7 +119,31 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     train_ds, val_ds, test_ds = load_training_data(config)
     checkpoint = resolve_checkpoint(config.pretrained, config.cache_dir)
     check_max_length(config.max_length, checkpoint.bert_config())
-    return PreparedData(train_ds, val_ds, test_ds, checkpoint)
+    return PreparedData(train_ds, val_ds, test_ds, checkpoint, parse_class_weight(config.class_weight, train_ds))
+
+
+def parse_class_weight(spec: Optional[str], train) -> Optional[dict]:
+    """``--class-weight``: 'balanced' (n / (classes x n_class), as scikit-learn) or 'name=weight,...'."""
+    if not spec:
+        return None
+    names, counts = list(train.label_names), train.class_counts()
+    if spec == "balanced":
+        present = counts > 0
+        return {i: float(counts.sum() / (present.sum() * c)) for i, c in enumerate(counts) if c > 0}
+    weights = {i: 1.0 for i in range(len(names))}
+    for part in spec.split(","):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in names:
+            raise BertClsError(f"--class-weight {part.strip()!r}: use 'balanced' or name=weight with names from "
+                               f"{', '.join(names)}")
+        try:
+            weights[names.index(name)] = float(value)
+        except ValueError:
+            raise BertClsError(f"--class-weight {part.strip()!r}: {value!r} is not a number") from None
+        if not weights[names.index(name)] > 0:
+            raise BertClsError(f"--class-weight {part.strip()!r}: weights must be positive")
+    return weights
 
 
 def prepare_output_dir(config: TrainConfig) -> Optional[RunState]:
@@ -179,6 +208,11 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
     return optimizer
 
 
+def steps_per_epoch(config: TrainConfig, num_examples: int) -> int:
+    steps = math.ceil(num_examples / config.batch_size)
+    return min(steps, config.max_steps) if config.max_steps else steps
+
+
 def tokenizes_in_pipeline(config: TrainConfig) -> bool:
     # XLA cannot compile string ops, and on a GPU string ops inside the step would run on the
     # host mid-step. So with --jit-compile or a GPU the step runs on token ids and the same
@@ -194,25 +228,43 @@ def _build_model(run: PreparedRun, strategy):
             data.checkpoint, data.train.label_names, max_length=config.max_length, dropout=config.dropout
         )
         fit_model = classifier.encoded_model if tokenizes_in_pipeline(config) else classifier.text_model
-        optimizer = make_optimizer(config, math.ceil(len(data.train) / config.batch_size))
+        optimizer = make_optimizer(config, steps_per_epoch(config, len(data.train)))
         fit_model.compile(
             optimizer=optimizer,
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"), MacroF1(len(data.train.label_names))],
             jit_compile=config.jit_compile,
         )
         optimizer.build(fit_model.trainable_variables)
     return classifier, fit_model
 
 
-def _datasets(run: PreparedRun, classifier: BertClassifier):
+def worker_shard(strategy) -> Optional[tuple]:
+    """(workers, this worker's index) in a multi-worker cluster, else None."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    workers = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
+    if workers < 2:
+        return None
+    index = resolver.task_id + (len(cluster.get("chief", [])) if resolver.task_type == "worker" else 0)
+    return workers, index
+
+
+def _datasets(run: PreparedRun, classifier: BertClassifier, strategy):
     config = run.config
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    # Several training files: each worker reads its own files. One file: each reads it and keeps
+    # its share of the elements (tf.data's DATA sharding).
+    shard = worker_shard(strategy) if len(run.data.train.census.files) > 1 else None
+    by_file, by_data = tf.data.Options(), tf.data.Options()
+    by_file.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    by_data.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     fit_data = pipeline.make_tf_dataset(
-        run.data.train, config.batch_size, shuffle=True, seed=config.seed, bucket_by_length=config.bucket_by_length
-    ).with_options(options)
-    val_data = pipeline.make_tf_dataset(run.data.validation, config.batch_size, bucket_by_length=False).with_options(options)
+        run.data.train, config.batch_size, shuffle=True, seed=config.seed, bucket_by_length=config.bucket_by_length,
+        shard=shard,
+    ).with_options(by_file if shard else by_data)
+    if config.max_steps:
+        fit_data = fit_data.take(config.max_steps)
+    val_data = pipeline.make_tf_dataset(run.data.validation, config.batch_size, bucket_by_length=False).with_options(by_data)
     if tokenizes_in_pipeline(config):
         tokenizer = classifier.pipeline_tokenizer(XLA_PAD_MULTIPLE if config.jit_compile else 1)
         fit_data = pipeline.tokenize_in_pipeline(fit_data, tokenizer)
@@ -251,7 +303,7 @@ def fit_run(run: PreparedRun, extra_callbacks=()) -> FittedRun:
         classifier.save(out, weights=False)  # config + vocab now; the weights come from the best epoch
     commit = callbacks_lib.EpochCommit(
         write_dir, state, classifier.text_model, tf.train.Checkpoint(model=fit_model, optimizer=fit_model.optimizer),
-        monitor=MONITOR, patience=config.patience,
+        monitor=config.monitor, patience=config.patience,
     )
     commit.restore()
     commit.finish_commit()  # completes a commit that a kill interrupted
@@ -259,9 +311,10 @@ def fit_run(run: PreparedRun, extra_callbacks=()) -> FittedRun:
         _announce(run, strategy)
     started = time.perf_counter()
     if not state.done:
-        fit_data, val_data = _datasets(run, classifier)
+        fit_data, val_data = _datasets(run, classifier, strategy)
         fit_model.fit(
             fit_data, validation_data=val_data, epochs=config.epochs, initial_epoch=state.epochs_finished,
+            class_weight=run.data.class_weight,
             callbacks=[callbacks_lib.Throughput(len(run.data.train)), commit, *extra_callbacks], verbose=config.verbose,
         )
     train_seconds = time.perf_counter() - started
@@ -298,7 +351,7 @@ def report_run(run: PreparedRun, fitted: FittedRun, evaluate_test: bool = True) 
 
 
 def train(config: TrainConfig, data: Optional[PreparedData] = None, extra_callbacks=(), evaluate_test: bool = True) -> TrainResult:
-    """Fine-tunes, keeps the best epoch by validation accuracy, evaluates and writes everything.
+    """Fine-tunes, keeps the best epoch by ``config.monitor``, evaluates and writes everything.
 
     ``data`` skips loading when the caller already prepared it (the tuner, once per search);
     ``evaluate_test=False`` skips the test file (tuning trials are judged on validation only).

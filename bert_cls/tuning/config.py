@@ -12,7 +12,7 @@ from bert_cls.serving.contract import DEFAULT_MODEL_NAME
 from bert_cls.training.config import TrainConfig
 
 ALGORITHMS = ("random", "bayesian", "hyperband")
-OBJECTIVES = {"val_accuracy": "max", "val_loss": "min"}
+OBJECTIVES = {"val_accuracy": "max", "val_macro_f1": "max", "val_loss": "min"}
 # TrainConfig fields a search sets per trial (or not at all), so `bert-cls tune` has no flag for them.
 PER_TRIAL_FIELDS = ("output_dir", "learning_rate", "dropout", "overwrite")
 
@@ -25,7 +25,8 @@ class TuneConfig(cfg.Config):
     project_name: str = arg("search", "subdirectory of --tuning-dir for this search")
     max_trials: int = arg(10, "trials to run (Hyperband sizes its brackets from --epochs instead)", check=cfg.at_least(1))
     algorithm: str = arg("random", "search algorithm", choices=list(ALGORITHMS))
-    objective: str = arg("val_accuracy", "what to optimize on the validation split", choices=list(OBJECTIVES))
+    objective: Optional[str] = arg(None, "what to optimize on the validation split (default: train's --monitor)",
+                                   choices=list(OBJECTIVES))
     learning_rate_min: float = arg(1e-5, "lower end of the log-scale learning-rate range")
     learning_rate_max: float = arg(1e-4, "upper end of the log-scale learning-rate range")
     dropout_min: float = arg(0.0, "lower end of the classifier-dropout range")
@@ -46,11 +47,15 @@ class TuneConfig(cfg.Config):
         if not 0 <= self.dropout_min < self.dropout_max < 1:
             raise BertClsError(f"dropout range [{self.dropout_min}, {self.dropout_max}] must be increasing within [0, 1)")
 
+    def objective_for(self, train_config: TrainConfig) -> str:
+        """``--objective``, or what training's ``--monitor`` follows."""
+        return self.objective or train_config.monitor
+
     def search_space(self, train_config: TrainConfig) -> dict:
         """What a resumed search must share with the one on disk."""
         data = {k: v for k, v in train_config.fingerprint().items() if k not in ("learning_rate", "dropout", "epochs")}
         return {
-            "algorithm": self.algorithm, "objective": self.objective,
+            "algorithm": self.algorithm, "objective": self.objective_for(train_config),
             "learning_rate": [self.learning_rate_min, self.learning_rate_max],
             "dropout": [self.dropout_min, self.dropout_max], "training": data,
         }

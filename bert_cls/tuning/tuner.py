@@ -69,8 +69,10 @@ class BertTuner(base_tuner.BaseTuner):
         except Exception as exc:  # e.g. out of memory: report, mark failed, go on with the next trial
             print(f"trial {trial.trial_id} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
             raise kt.errors.FailedTrialError(f"{type(exc).__name__}: {exc}") from None
-        best = max(result.history, key=lambda r: r.get("val_accuracy", -1)) if result.history else {}
-        metrics = {"val_accuracy": result.metrics["validation"]["accuracy"], "val_loss": best.get("val_loss", float("nan"))}
+        best = max(result.history, key=lambda r: r.get(config.monitor, -1)) if result.history else {}
+        validation = result.metrics["validation"]
+        metrics = {"val_accuracy": validation["accuracy"], "val_macro_f1": validation["macro_f1"],
+                   "val_loss": best.get("val_loss", float("nan"))}
         summary = {"trial_id": trial.trial_id, "tuner_id": self.tuner_id, "learning_rate": config.learning_rate,
                    "dropout": config.dropout, "epochs": config.epochs, "seconds": time.perf_counter() - started,
                    "metrics": metrics, "model_dir": config.output_dir}
@@ -155,6 +157,7 @@ def format_table(rows: list, objective: str) -> str:
 
 def tune(train_config: TrainConfig, tune_config: TuneConfig) -> dict:
     """Runs (or resumes) the search; returns the best trial, reports and, with ``export_dir``, the export."""
+    tune_config = dataclasses.replace(tune_config, objective=tune_config.objective_for(train_config))
     data = prepare_data(train_config)  # once for every trial; fails fast on data/checkpoint problems
     project_dir = Path(tune_config.tuning_dir) / tune_config.project_name
     space = tune_config.search_space(train_config)

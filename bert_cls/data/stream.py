@@ -1,0 +1,210 @@
+"""Training data streamed from its files, for datasets larger than memory.
+
+One counting pass (``count_files``) keeps only counts: rows per file and class, the label values
+and where each first occurred, empty texts. From the counts alone, ``FileDataset.split`` picks
+the validation rows and ``sample`` the ``--max-train-samples`` rows, stratified and seeded: the
+same rows the in-memory ``splits.stratified_split``/``stratified_sample`` pick for the same seed,
+because those choose by a per-class shuffle of ranks, and the counts give the ranks. What is
+kept per row is one byte (its role: left out, train, validation) per class rank, never a text.
+Each epoch reads the files again through a ``tf.data`` generator: memory does not grow with
+the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Sequence
+
+import numpy as np
+
+from bert_cls.data import readers
+from bert_cls.data.files import LabelTally, iter_labelled
+from bert_cls.errors import BertClsError
+from bert_cls.modeling.keras_compat import tf
+
+LEFT_OUT, TRAIN, VALIDATION = 0, 1, 2
+
+
+@dataclasses.dataclass
+class Census:
+    """The counting pass over some files: per-file, per-class row counts and the label map."""
+
+    files: list
+    label_ids: dict  # label key -> class id
+    label_names: tuple
+    per_file_counts: np.ndarray  # [files, classes] rows with a non-empty text
+    dropped_empty: int
+
+    @property
+    def class_counts(self) -> np.ndarray:
+        return self.per_file_counts.sum(0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Columns:
+    text_column: str = "document"
+    label_column: str = "label"
+    format: Optional[str] = None
+    quoting: str = "auto"
+
+
+def count_files(spec, columns: Columns, label_names=None, strict_label_names: bool = False) -> Census:
+    """Reads every row once, keeping only counts (and the first place of each label value, for errors)."""
+    files = readers.expand_paths(spec)
+    tally, per_file, dropped = LabelTally(), [dict() for _ in files], 0
+    index = {path: k for k, path in enumerate(files)}
+    for path, line, text, key in iter_labelled(files, columns.format, columns.text_column, columns.label_column,
+                                               columns.quoting):
+        if text is None:
+            dropped += 1
+            continue
+        tally.add(key, path, line)
+        counts = per_file[index[path]]
+        counts[key] = counts.get(key, 0) + 1
+    source = ",".join(str(p) for p in files)
+    if not tally.counts:
+        raise BertClsError(f"{source} has no non-empty documents")
+    ids, names = tally.label_map(label_names, strict_label_names, source)
+    matrix = np.zeros((len(files), len(names)), dtype=np.int64)
+    for k, counts in enumerate(per_file):
+        for key, n in counts.items():
+            matrix[k, ids[key]] += n
+    return Census(files, ids, names, matrix, dropped)
+
+
+def _shuffled_ranks(n: int, rng) -> np.ndarray:
+    ranks = np.arange(n)
+    rng.shuffle(ranks)
+    return ranks
+
+
+def _choose(counts: Sequence[int], fraction: float, seed: int) -> list:
+    """Per class, a boolean array over its ranks: True for the ``fraction`` chosen, as ``stratified_split`` does."""
+    if not 0.0 < fraction < 1.0:
+        raise BertClsError(f"--validation-split must be between 0 and 1, got {fraction}")
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for n in counts:  # classes in id order, as np.unique orders them
+        if n == 0:
+            chosen.append(np.zeros(0, dtype=bool))
+            continue
+        ranks = _shuffled_ranks(n, rng)
+        n_val = int(round(n * fraction))
+        if n > 1:
+            n_val = min(max(n_val, 1), n - 1)
+        mask = np.zeros(n, dtype=bool)
+        mask[ranks[:n_val]] = True
+        chosen.append(mask)
+    return chosen
+
+
+@dataclasses.dataclass
+class FileDataset:
+    """Rows of some files with a role per class rank; iterates the files again for each pass.
+
+    Offers what training and evaluation need of a dataset: ``len``, ``label_names``, ``labels``
+    (class ids of its rows in file order: eight bytes a row, read when first asked for),
+    ``dropped_empty`` and ``elements()`` (a ``tf.data`` dataset of ``(text, label)``).
+    """
+
+    census: Census
+    columns: Columns
+    roles: list  # per class: uint8 array over its ranks (LEFT_OUT/TRAIN/VALIDATION)
+    role: int = TRAIN
+    _labels: Optional[np.ndarray] = None
+
+    @classmethod
+    def everything(cls, census: Census, columns: Columns) -> "FileDataset":
+        return cls(census, columns, [np.full(n, TRAIN, dtype=np.uint8) for n in census.class_counts])
+
+    def __len__(self) -> int:
+        return int(sum((r == self.role).sum() for r in self.roles))
+
+    @property
+    def label_names(self) -> tuple:
+        return self.census.label_names
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.census.label_names)
+
+    @property
+    def dropped_empty(self) -> int:
+        return self.census.dropped_empty
+
+    @property
+    def source(self) -> str:
+        return ",".join(str(p) for p in self.census.files)
+
+    def with_role(self, role: int) -> "FileDataset":
+        return dataclasses.replace(self, role=role, _labels=None)
+
+    def sample(self, n: int, seed: int) -> "FileDataset":
+        """``n`` rows of this dataset's role, stratified: as ``splits.stratified_sample``."""
+        total = len(self)
+        if n >= total:
+            return self
+        kept = self._within_role(_choose(self._role_counts(), 1.0 - n / total, seed), keep_chosen=False)
+        return dataclasses.replace(self, roles=kept, _labels=None)
+
+    def split(self, fraction: float, seed: int):
+        """(train, validation) of this dataset's rows, stratified: as ``splits.stratified_split``."""
+        roles = self._within_role(_choose(self._role_counts(), fraction, seed), keep_chosen=True)
+        base = dataclasses.replace(self, roles=roles, _labels=None)
+        return base.with_role(TRAIN), base.with_role(VALIDATION)
+
+    def class_counts(self) -> np.ndarray:
+        """Rows of this dataset per class id."""
+        return np.asarray(self._role_counts(), dtype=np.int64)
+
+    def _role_counts(self) -> list:
+        return [int((r == self.role).sum()) for r in self.roles]
+
+    def _within_role(self, chosen: list, keep_chosen: bool) -> list:
+        """New roles: among the rows of ``self.role``, chosen ones become VALIDATION (``keep_chosen``) or
+        stay (sampling: the chosen are the ones left out); rows of other roles are left out."""
+        roles = []
+        for r, mask in zip(self.roles, chosen):
+            new = np.full(len(r), LEFT_OUT, dtype=np.uint8)
+            mine = np.flatnonzero(r == self.role)
+            if keep_chosen:
+                new[mine] = np.where(mask, VALIDATION, TRAIN)
+            else:
+                new[mine[~mask]] = self.role
+            roles.append(new)
+        return roles
+
+    def _rows(self, file_indices=None):
+        """``(text, class id)`` of this role's rows, in file order (of the given files)."""
+        census, columns = self.census, self.columns
+        files = census.files if file_indices is None else [census.files[k] for k in file_indices]
+        # class ranks continue across files: start each file at the counts of the files before it
+        firsts = np.vstack([np.zeros((1, self.num_labels), np.int64), np.cumsum(census.per_file_counts, 0)])
+        for k, path in zip(range(len(census.files)) if file_indices is None else file_indices, files):
+            rank = firsts[k].copy()
+            for _, _, text, key in iter_labelled([path], columns.format, columns.text_column, columns.label_column,
+                                                 columns.quoting):
+                if text is None:
+                    continue
+                label = census.label_ids[key]
+                role = self.roles[label][rank[label]]
+                rank[label] += 1
+                if role == self.role:
+                    yield text, label
+
+    @property
+    def labels(self) -> np.ndarray:
+        if self._labels is None:
+            self._labels = np.fromiter((label for _, label in self._rows()), dtype=np.int64)
+        return self._labels
+
+    def elements(self, shard: Optional[tuple] = None):
+        """``tf.data`` of ``(text, label)``; ``shard=(workers, index)`` reads only every workers-th file."""
+        file_indices = None
+        if shard is not None:
+            workers, index = shard
+            file_indices = list(range(index, len(self.census.files), workers))
+        return tf.data.Dataset.from_generator(
+            lambda: self._rows(file_indices),
+            output_signature=(tf.TensorSpec((), tf.string), tf.TensorSpec((), tf.int64)),
+        )
