@@ -96,6 +96,11 @@ def test_minilm_end_to_end_train_evaluate_predict_export(tmp_path, write_tsv, ca
     assert main(["predict", "--model", str(out), "--json", "재밌다", "지루하다"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in rows] == ["재밌다", "지루하다"]
+    csv_file = tmp_path / "texts.csv"
+    csv_file.write_text('id,body\n1,"재밌다, 정말"\n2,지루하다\n', encoding="utf-8")
+    assert main(["predict", "--model", str(out), "--file", str(csv_file), "--text-column", "body", "--json"]) == 0
+    from_file = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in from_file] == ["재밌다, 정말", "지루하다"]
     assert all(r["label"] in ("negative", "positive") and abs(sum(r["probabilities"]) - 1) < 1e-4 for r in rows)
 
     assert main(["export", "--model", str(out), "--export-dir", str(tmp_path / "export")]) == 0

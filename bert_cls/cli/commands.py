@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import bert_cls
+from bert_cls.data import readers  # light: the standard library (pyarrow only when a Parquet file is read)
 from bert_cls.errors import BertClsError
 
 QUIET = True  # set by main(): `bert-cls -v` shows TensorFlow's start-up lines
@@ -50,11 +51,18 @@ def _load(module: str):
         return importlib.import_module(module)
 
 
-def read_texts(texts, file) -> list:
-    """Texts from positional arguments plus ``--file`` (one per line; ``-`` is stdin)."""
+# Extensions read as data files by `predict --file` (.txt stays one text per line).
+DATA_SUFFIXES = (".tsv", ".csv", ".jsonl", ".ndjson", ".parquet")
+
+
+def read_texts(texts, file, format=None, text_column="document") -> list:
+    """Texts from positional arguments plus ``--file``: a data file's text column, else one per line (``-``: stdin)."""
     texts = list(texts)
     if file == "-":
         texts += [line.rstrip("\n") for line in sys.stdin]
+    elif file and (format or Path(file.removesuffix(".gz")).suffix.lower() in DATA_SUFFIXES):
+        rows = readers.read_rows(readers.expand_paths(file), format, text_column, None)
+        texts += ["" if text is None else str(text) for _, _, text, _ in rows]
     elif file:
         path = Path(file)
         if not path.is_file():
@@ -86,7 +94,7 @@ def evaluate(config) -> int:
 
 
 def predict(config) -> int:
-    texts = read_texts(config.texts, config.file)
+    texts = read_texts(config.texts, config.file, config.format, config.text_column)
     for row in _load("bert_cls.training.evaluate").predict_texts(config, texts):
         if config.json:
             print(json.dumps(row, ensure_ascii=False))

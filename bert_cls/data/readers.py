@@ -115,10 +115,11 @@ def _read_delimited(path: Path, delimiter: str, quoted: bool, text_column: str, 
             header = next(reader, None)
             if header is None:
                 raise BertClsError(f"{path} is empty: it needs a header row with '{text_column}' and '{label_column}'")
-            missing = [c for c in (text_column, label_column) if c not in header]
+            missing = [c for c in (text_column, label_column) if c is not None and c not in header]
             if missing:
                 raise _columns_error(path, missing, header)
-            text_idx, label_idx = header.index(text_column), header.index(label_column)
+            text_idx = header.index(text_column)
+            label_idx = header.index(label_column) if label_column is not None else None
             start = reader.line_num + 1
             for fields in reader:
                 if fields and len(fields) != len(header):
@@ -128,7 +129,7 @@ def _read_delimited(path: Path, delimiter: str, quoted: bool, text_column: str, 
                         + " (no field is guessed to be the label)"
                     )
                 if fields:
-                    yield start, fields[text_idx], fields[label_idx]
+                    yield start, fields[text_idx], (fields[label_idx] if label_idx is not None else None)
                 start = reader.line_num + 1
         except csv.Error as exc:
             raise BertClsError(f"{path}:{start}: malformed {'CSV' if delimiter == ',' else 'TSV'} record ({exc}): "
@@ -146,11 +147,11 @@ def _read_jsonl(path: Path, text_column: str, label_column: str) -> Iterator:
                 raise BertClsError(f"{path}:{line_no}: not a JSON object ({exc.msg} at column {exc.colno})") from None
             if not isinstance(record, dict):
                 raise BertClsError(f"{path}:{line_no}: each line must be a JSON object, found {type(record).__name__}")
-            missing = [c for c in (text_column, label_column) if c not in record]
+            missing = [c for c in (text_column, label_column) if c is not None and c not in record]
             if missing:
                 raise BertClsError(f"{path}:{line_no}: no key {', '.join(repr(c) for c in missing)}; "
                                    f"the object has {sorted(record)} (choose them with --text-column/--label-column)")
-            yield line_no, record[text_column], record[label_column]
+            yield line_no, record[text_column], (record[label_column] if label_column is not None else None)
 
 
 def _read_parquet(path: Path, text_column: str, label_column: str) -> Iterator:
@@ -161,19 +162,22 @@ def _read_parquet(path: Path, text_column: str, label_column: str) -> Iterator:
     except Exception as exc:  # pyarrow's ArrowInvalid and friends: the file is not Parquet
         raise BertClsError(f"{path} is not a Parquet file ({exc})") from None
     names = parquet.schema_arrow.names
-    missing = [c for c in (text_column, label_column) if c not in names]
+    columns = [c for c in (text_column, label_column) if c is not None]
+    missing = [c for c in columns if c not in names]
     if missing:
         raise _columns_error(path, missing, names)
     row = 0
-    for batch in parquet.iter_batches(columns=[text_column, label_column], batch_size=8192):
-        texts, labels = batch.column(0).to_pylist(), batch.column(1).to_pylist()
+    for batch in parquet.iter_batches(columns=columns, batch_size=8192):
+        texts = batch.column(0).to_pylist()
+        labels = batch.column(1).to_pylist() if label_column is not None else [None] * len(texts)
         for text, label in zip(texts, labels):
             row += 1
             yield row, text, label
 
 
-def iter_rows(path: Path, fmt: str, text_column: str, label_column: str, quoting: str = "auto") -> Iterator:
-    """``(line, text, label)`` for each record of one file; raises ``BertClsError`` naming file and line."""
+def iter_rows(path: Path, fmt: str, text_column: str, label_column: Optional[str], quoting: str = "auto") -> Iterator:
+    """``(line, text, label)`` for each record of one file (label ``None`` without a label column);
+    raises ``BertClsError`` naming file and line."""
     if quoting not in QUOTING:
         raise BertClsError(f"unknown --quoting {quoting!r}: use one of {', '.join(QUOTING)}")
     try:
@@ -193,7 +197,7 @@ def iter_rows(path: Path, fmt: str, text_column: str, label_column: str, quoting
         raise BertClsError(f"{path} is a truncated gzip file: copy it again") from None
 
 
-def read_rows(paths: Sequence[Path], fmt: Optional[str], text_column: str, label_column: str,
+def read_rows(paths: Sequence[Path], fmt: Optional[str], text_column: str, label_column: Optional[str],
               quoting: str = "auto") -> Iterator:
     """``(path, line, text, label)`` over several files, each read in its own (or the given) format."""
     for path in paths:
