@@ -46,18 +46,21 @@ def main() -> int:
     parser.add_argument("--pretrained", default="all-MiniLM-L6-v2")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--monitor", default="val_accuracy", choices=["val_accuracy", "val_macro_f1"],
+                        help="what picks the best epoch in both runs")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
     args.work_dir.mkdir(parents=True, exist_ok=True)
     paths = write_imbalanced(args.nsmc, args.work_dir, args.seed)
-    result = {"pretrained": args.pretrained, "train_rows": 2000, "test_rows": 1000, "ratio": "9:1", "runs": {}}
+    result = {"pretrained": args.pretrained, "train_rows": 2000, "test_rows": 1000, "ratio": "9:1",
+              "monitor": args.monitor, "epochs": args.epochs, "runs": {}}
     for name, extra in (("unweighted", []), ("balanced", ["--class-weight", "balanced"])):
         out = args.work_dir / name
         subprocess.run(
             [sys.executable, "-m", "bert_cls", "train", "--train-file", str(paths["train"]), "--test-file",
              str(paths["test"]), "--label-names", "negative,positive", "--pretrained", args.pretrained,
              "--epochs", str(args.epochs), "--max-length", "64", "--learning-rate", "5e-5", "--seed", str(args.seed),
-             "--output-dir", str(out), "--overwrite", "--verbose", "2", *extra],
+             "--monitor", args.monitor, "--output-dir", str(out), "--overwrite", "--verbose", "2", *extra],
             check=True,
         )
         test = json.loads((out / "metrics.json").read_text())["test"]

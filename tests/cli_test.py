@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from bert_cls.cli import build_parser, main
+from bert_cls.errors import BertClsError
 
 COMMANDS = ["train", "evaluate", "predict", "quickstart", "export", "serve", "query", "tune", "bench"]
 
@@ -106,3 +107,16 @@ def test_minilm_end_to_end_train_evaluate_predict_export(tmp_path, write_tsv, ca
     assert main(["export", "--model", str(out), "--export-dir", str(tmp_path / "export")]) == 0
     assert "max |diff|" in capsys.readouterr().out
     assert (tmp_path / "export" / "1" / "saved_model.pb").is_file()
+
+
+def test_predict_file_reads_a_data_files_text_column_and_txt_line_by_line(tmp_path):
+    from bert_cls.cli.commands import read_texts
+
+    (tmp_path / "t.csv").write_text('id,body\n1,"a, b"\n2,\n', encoding="utf-8")
+    (tmp_path / "t.jsonl").write_text('{"body": "x"}\n{"body": "y"}\n', encoding="utf-8")
+    (tmp_path / "t.txt").write_text("id\tdocument\tlabel\nline two\n", encoding="utf-8")
+    assert read_texts(["arg"], str(tmp_path / "t.csv"), text_column="body") == ["arg", "a, b", ""]
+    assert read_texts([], str(tmp_path / "t.jsonl"), text_column="body") == ["x", "y"]
+    assert read_texts([], str(tmp_path / "t.txt")) == ["id\tdocument\tlabel", "line two"]
+    with pytest.raises(BertClsError, match="no column 'document'"):
+        read_texts([], str(tmp_path / "t.csv"))

@@ -12,9 +12,15 @@ from bert_cls.serving.process import free_port
 
 @pytest.mark.slow
 def test_two_workers_train_and_the_chief_writes_a_usable_model(tmp_path, tiny_tsv, tiny_checkpoint):
+    """Two training files, so each worker reads its own (the per-file sharding of streamed data)."""
+    lines = tiny_tsv[0].read_text(encoding="utf-8").splitlines(keepends=True)
+    half = (len(lines) + 1) // 2
+    parts = [tmp_path / "part-0.tsv", tmp_path / "part-1.tsv"]
+    parts[0].write_text("".join(lines[:half]), encoding="utf-8")
+    parts[1].write_text(lines[0] + "".join(lines[half:]), encoding="utf-8")
     workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "bert_cls", "train", "--strategy", "multi-worker", "--train-file", str(tiny_tsv[0]),
+    args = [sys.executable, "-m", "bert_cls", "train", "--strategy", "multi-worker", "--train-file", str(tmp_path / "part-*.tsv"),
             "--pretrained", str(tiny_checkpoint), "--label-names", "negative,positive", "--output-dir", str(out),
             "--epochs", "2", "--batch-size", "8", "--max-length", "16", "--verbose", "2"]
     processes = []

@@ -265,3 +265,19 @@ def test_class_weight_parsing(tiny_tsv, train_config, tmp_path):
                           ("positive=0", "must be positive"), ("heavy", "use 'balanced' or name=weight")]:
         with pytest.raises(BertClsError, match=message):
             run_lib.parse_class_weight(spec, data)
+
+
+def test_a_run_started_by_an_older_version_still_resumes(tmp_path, train_config):
+    """run_config.json without the flags added since (validation_file, format, ...) means their defaults."""
+    config = train_config(tmp_path / "run", epochs=2)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, extra_callbacks=[Kill(1)])
+    old = json.loads((tmp_path / "run" / "run_config.json").read_text())
+    for added in ("validation_file", "format", "quoting", "monitor", "class_weight", "max_steps"):
+        del old[added]
+    (tmp_path / "run" / "run_config.json").write_text(json.dumps(old))
+    record = Record()
+    train(config, extra_callbacks=[record])
+    assert record.epochs == [1]
+    with pytest.raises(BertClsError, match="differs in monitor"):
+        train(train_config(tmp_path / "run", epochs=2, monitor="val_macro_f1", overwrite=False))

@@ -13,11 +13,11 @@ the file.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
-from bert_cls.data import readers
+from bert_cls.data import readers, splits
 from bert_cls.data.files import LabelTally, iter_labelled
 from bert_cls.errors import BertClsError
 from bert_cls.modeling.keras_compat import tf
@@ -72,32 +72,6 @@ def count_files(spec, columns: Columns, label_names=None, strict_label_names: bo
     return Census(files, ids, names, matrix, dropped)
 
 
-def _shuffled_ranks(n: int, rng) -> np.ndarray:
-    ranks = np.arange(n)
-    rng.shuffle(ranks)
-    return ranks
-
-
-def _choose(counts: Sequence[int], fraction: float, seed: int) -> list:
-    """Per class, a boolean array over its ranks: True for the ``fraction`` chosen, as ``stratified_split`` does."""
-    if not 0.0 < fraction < 1.0:
-        raise BertClsError(f"--validation-split must be between 0 and 1, got {fraction}")
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for n in counts:  # classes in id order, as np.unique orders them
-        if n == 0:
-            chosen.append(np.zeros(0, dtype=bool))
-            continue
-        ranks = _shuffled_ranks(n, rng)
-        n_val = int(round(n * fraction))
-        if n > 1:
-            n_val = min(max(n_val, 1), n - 1)
-        mask = np.zeros(n, dtype=bool)
-        mask[ranks[:n_val]] = True
-        chosen.append(mask)
-    return chosen
-
-
 @dataclasses.dataclass
 class FileDataset:
     """Rows of some files with a role per class rank; iterates the files again for each pass.
@@ -144,12 +118,12 @@ class FileDataset:
         total = len(self)
         if n >= total:
             return self
-        kept = self._within_role(_choose(self._role_counts(), 1.0 - n / total, seed), keep_chosen=False)
+        kept = self._within_role(splits.choose_per_class(self._role_counts(), 1.0 - n / total, seed)[0], keep_chosen=False)
         return dataclasses.replace(self, roles=kept, _labels=None)
 
     def split(self, fraction: float, seed: int):
         """(train, validation) of this dataset's rows, stratified: as ``splits.stratified_split``."""
-        roles = self._within_role(_choose(self._role_counts(), fraction, seed), keep_chosen=True)
+        roles = self._within_role(splits.choose_per_class(self._role_counts(), fraction, seed)[0], keep_chosen=True)
         base = dataclasses.replace(self, roles=roles, _labels=None)
         return base.with_role(TRAIN), base.with_role(VALIDATION)
 

@@ -62,6 +62,13 @@ class TrainConfig(cfg.Config):
         skip = {"verbose", "cache_dir", "output_dir", "overwrite"}
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
+    @classmethod
+    def completed_fingerprint(cls, previous: dict, current: dict) -> dict:
+        """A fingerprint written by an older bert-cls, with the fields of ``current`` it did not have at their
+        defaults (what that version did), so its interrupted runs and searches still resume."""
+        defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+        return {**{k: defaults[k] for k in current if k not in previous and k in defaults}, **previous}
+
     def parsed_label_names(self):
         return [n.strip() for n in self.label_names.split(",")] if self.label_names else None
 

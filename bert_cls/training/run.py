@@ -155,7 +155,8 @@ def prepare_output_dir(config: TrainConfig) -> Optional[RunState]:
     if out.is_dir() and any(out.iterdir()) and not config.overwrite:
         if not existing.is_file():
             raise BertClsError(f"--output-dir {out} is not empty and holds no bert-cls run: choose another directory or pass --overwrite")
-        previous, current = json.loads(existing.read_text()), config.fingerprint()
+        current = config.fingerprint()
+        previous = TrainConfig.completed_fingerprint(json.loads(existing.read_text()), current)
         if previous != current:
             changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
             raise BertClsError(

@@ -102,6 +102,8 @@ def _check_search_space(project_dir: Path, space: dict, overwrite: bool) -> None
     path = project_dir / SEARCH_SPACE_FILE
     if path.is_file() and not overwrite:
         previous = json.loads(path.read_text())
+        if isinstance(previous.get("training"), dict):
+            previous["training"] = TrainConfig.completed_fingerprint(previous["training"], space["training"])
         if previous != space:
             changed = sorted(k for k in set(previous) | set(space) if previous.get(k) != space.get(k))
             raise BertClsError(
