@@ -42,3 +42,20 @@ def test_max_length_above_position_limit(tiny_classifier):
 def test_load_rejects_a_directory_that_is_not_a_model(tmp_path):
     with pytest.raises(BertClsError, match="not a trained bert-cls model"):
         BertClassifier.load(tmp_path)
+
+
+def test_length_sorted_prediction_returns_every_text_in_input_order(tiny_classifier):
+    """Batches of similar length, results in the caller's order, equal to one unsorted batch."""
+    texts = ["정말 재밌다 " * 9, "good", "", "bad movie " * 3, "시간 아깝네요", "good movie " * 6, "최악"] * 3
+    sorted_batches = tiny_classifier.predict_proba(texts, batch_size=4)
+    one_batch = tf.nn.softmax(tiny_classifier.text_model(tf.constant(texts), training=False)).numpy()
+    np.testing.assert_allclose(sorted_batches, one_batch, atol=1e-5)
+    assert tiny_classifier.predict_proba([], batch_size=4).shape == (0, 2)
+
+
+def test_sorted_batches_cover_every_index_once_by_length():
+    from bert_cls.data.ordering import sorted_batches
+
+    texts = ["ccc", "a", "", "bb", "dddd", "a"]
+    batches = list(sorted_batches(texts, 4))
+    assert [b.tolist() for b in batches] == [[2, 1, 5, 3], [0, 4]]  # stable among equal lengths

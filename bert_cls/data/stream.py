@@ -148,7 +148,7 @@ class FileDataset:
             roles.append(new)
         return roles
 
-    def _rows(self, file_indices=None):
+    def rows(self, file_indices=None):
         """``(text, class id)`` of this role's rows, in file order (of the given files)."""
         census, columns = self.census, self.columns
         files = census.files if file_indices is None else [census.files[k] for k in file_indices]
@@ -169,7 +169,7 @@ class FileDataset:
     @property
     def labels(self) -> np.ndarray:
         if self._labels is None:
-            self._labels = np.fromiter((label for _, label in self._rows()), dtype=np.int64)
+            self._labels = np.fromiter((label for _, label in self.rows()), dtype=np.int64)
         return self._labels
 
     def elements(self, shard: Optional[tuple] = None):
@@ -179,6 +179,6 @@ class FileDataset:
             workers, index = shard
             file_indices = list(range(index, len(self.census.files), workers))
         return tf.data.Dataset.from_generator(
-            lambda: self._rows(file_indices),
+            lambda: self.rows(file_indices),
             output_signature=(tf.TensorSpec((), tf.string), tf.TensorSpec((), tf.int64)),
         )

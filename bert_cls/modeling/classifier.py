@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+from tqdm.auto import tqdm
 from transformers import BertConfig, TFBertModel
 
+from bert_cls.data import ordering
 from bert_cls.errors import BertClsError, warn
 from bert_cls.modeling.keras_compat import keras, tf
 from bert_cls.modeling.pretrained import load_encoder, read_vocab
@@ -101,13 +103,24 @@ class BertClassifier:
     def dropout_layer(self):
         return self.encoded_model.get_layer("classifier_dropout")
 
-    def predict_proba(self, texts, batch_size: int = 64):
-        """Class probabilities for a list of strings, in order."""
-        outputs = []
-        for start in range(0, len(texts), batch_size):
-            logits = self.text_model(tf.constant(list(texts[start : start + batch_size])), training=False)
-            outputs.append(tf.nn.softmax(logits).numpy())
-        return np.concatenate(outputs) if outputs else np.zeros((0, self.config.num_labels), "float32")
+    def predict_proba(self, texts, batch_size: int = 64, progress: bool = False):
+        """Class probabilities for a list of strings, in their order.
+
+        Batches hold texts of similar length (``data.ordering``), so little is computed on padding;
+        each row is written back at its text's position.
+        """
+        texts = list(texts)
+        out = np.zeros((len(texts), self.config.num_labels), "float32")
+        batches = ordering.sorted_batches(texts, batch_size)
+        if progress:
+            batches = tqdm(batches, total=-(-len(texts) // batch_size), unit="batch", desc="predicting")
+        for indices in batches:
+            out[indices] = self._probabilities(tf.constant([texts[i] for i in indices], dtype=tf.string)).numpy()
+        return out
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], reduce_retracing=True)
+    def _probabilities(self, texts):
+        return tf.nn.softmax(tf.cast(self.text_model(texts, training=False), tf.float32), axis=-1)
 
     # ---- persistence: config + vocab + TF checkpoint of the weights ----------
 

@@ -25,6 +25,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from bert_cls.data import ordering
 from bert_cls.errors import BertClsError
 from bert_cls.serving.contract import (
     DEFAULT_TIMEOUT_S,
@@ -139,11 +140,15 @@ class ServingClient:
                 ) from None
 
     def predict(self, texts: Sequence[str]) -> list:
-        """One ``Prediction`` per text, in order; an empty list for no texts."""
+        """One ``Prediction`` per text, in order; an empty list for no texts.
+
+        Texts beyond ``batch_size`` go in requests of similar length (``data.ordering``: the server pads a
+        request to its longest text), and each result returns to its text's position.
+        """
         texts = list(texts)
-        results = []
-        for start in range(0, len(texts), self.batch_size):
-            chunk = texts[start : start + self.batch_size]
+        results = [None] * len(texts)
+        for indices in ordering.sorted_batches(texts, self.batch_size):
+            chunk = [texts[i] for i in indices]
             request = predict_pb2.PredictRequest()
             self._model_spec(request.model_spec, self.signature)
             payload = [t.encode("utf-8") if isinstance(t, str) else bytes(t) for t in chunk]
@@ -151,14 +156,12 @@ class ServingClient:
             response = self._call(self._predict_stub.Predict, request, "Predict")
             outputs = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
             probabilities = np.asarray(outputs[PROBABILITIES])
-            for i, text in enumerate(chunk):
-                results.append(
-                    Prediction(
-                        text=text,
-                        label=outputs[LABEL][i].decode("utf-8"),
-                        label_id=int(outputs[LABEL_ID][i]),
-                        probabilities=probabilities[i].tolist(),
-                    )
+            for i, (position, text) in enumerate(zip(indices, chunk)):
+                results[position] = Prediction(
+                    text=text,
+                    label=outputs[LABEL][i].decode("utf-8"),
+                    label_id=int(outputs[LABEL_ID][i]),
+                    probabilities=probabilities[i].tolist(),
                 )
         return results
 

@@ -1,0 +1,26 @@
+"""Length-sorted inference batches: texts of similar length share a batch, results return in input order.
+
+A batch is padded to its longest text, so batching texts as they come wastes most of the compute
+on padding (measured in issue 11: the exported MiniLM ran 105 texts/s in file order and 228 with
+the same batches sorted by length, identical predictions). Sorting uses character length, which
+every caller has without a vocabulary (the gRPC client too); it tracks WordPiece length closely
+enough to group batches. NumPy only.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import numpy as np
+
+
+def by_length(texts: Sequence) -> np.ndarray:
+    """Indices that order ``texts`` (str or bytes) from shortest to longest; ties keep input order."""
+    return np.argsort(np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)), kind="stable")
+
+
+def sorted_batches(texts: Sequence, batch_size: int) -> Iterator[np.ndarray]:
+    """Index arrays of at most ``batch_size`` texts of similar length; together they cover every index once."""
+    order = by_length(texts)
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
