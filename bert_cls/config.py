@@ -148,7 +148,8 @@ def texts():
 
 
 def text_file():
-    return arg(None, "file with one text per line ('-' for stdin)")
+    return arg(None, "texts to classify: a .tsv/.csv/.jsonl/.parquet file (optionally .gz; its --text-column), "
+               "or any other file with one text per line ('-' for stdin)")
 
 
 def json_lines():

@@ -118,7 +118,7 @@ def serve(config) -> int:
 
 
 def query(config) -> int:
-    texts = None if config.metadata else read_texts(config.texts, config.file)
+    texts = None if config.metadata else read_texts(config.texts, config.file, config.format, config.text_column)
     with _load("bert_cls.serving.client").ServingClient(
         config.server, config.model_name, signature=config.signature, version=config.version, timeout=config.timeout,
         batch_size=config.batch_size, max_retries=config.retries, root_certificates=config.root_cert,

@@ -106,10 +106,6 @@ class FileDataset:
     def dropped_empty(self) -> int:
         return self.census.dropped_empty
 
-    @property
-    def source(self) -> str:
-        return ",".join(str(p) for p in self.census.files)
-
     def with_role(self, role: int) -> "FileDataset":
         return dataclasses.replace(self, role=role, _labels=None)
 
@@ -151,12 +147,11 @@ class FileDataset:
     def rows(self, file_indices=None):
         """``(text, class id)`` of this role's rows, in file order (of the given files)."""
         census, columns = self.census, self.columns
-        files = census.files if file_indices is None else [census.files[k] for k in file_indices]
         # class ranks continue across files: start each file at the counts of the files before it
         firsts = np.vstack([np.zeros((1, self.num_labels), np.int64), np.cumsum(census.per_file_counts, 0)])
-        for k, path in zip(range(len(census.files)) if file_indices is None else file_indices, files):
+        for k in range(len(census.files)) if file_indices is None else file_indices:
             rank = firsts[k].copy()
-            for _, _, text, key in iter_labelled([path], columns.format, columns.text_column, columns.label_column,
+            for _, _, text, key in iter_labelled([census.files[k]], columns.format, columns.text_column, columns.label_column,
                                                  columns.quoting):
                 if text is None:
                     continue

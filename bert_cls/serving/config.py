@@ -46,6 +46,8 @@ class QueryConfig(cfg.Config):
     retries: int = arg(3, "retries when the server is unavailable", check=cfg.at_least(0))
     root_cert: Optional[str] = arg(None, "PEM root certificates: use TLS")
     file: Optional[str] = cfg.text_file()
+    format: Optional[str] = cfg.data_format()
+    text_column: str = cfg.text_column()
     json: bool = cfg.json_lines()
     metadata: bool = arg(False, "print the model's status and signatures instead")
     texts: list = cfg.texts()

@@ -93,8 +93,7 @@ class PredictConfig(cfg.Config):
 
     model: str = cfg.model_dir()
     texts: list = cfg.texts()
-    file: Optional[str] = arg(None, "texts to classify: a .tsv/.csv/.jsonl/.parquet file (optionally .gz; its "
-                              "--text-column), or any other file with one text per line ('-' for stdin)")
+    file: Optional[str] = cfg.text_file()
     format: Optional[str] = cfg.data_format()
     text_column: str = cfg.text_column()
     batch_size: int = cfg.batch_size(64, "inference batch size")

@@ -18,27 +18,29 @@ from bert_cls.training.plots import plot_confusion_matrix
 SORT_WINDOW = 16_384
 
 
-def predict_dataset(classifier, dataset, batch_size: int = 64, verbose: int = 1) -> np.ndarray:
-    """Class probabilities in the dataset's order, computed in length-sorted batches.
+def predict_dataset(classifier, dataset, batch_size: int = 64, verbose: int = 1):
+    """(class probabilities, class ids) in the dataset's order, computed in length-sorted batches.
 
     An in-memory ``TextDataset`` is sorted whole; a streamed ``FileDataset`` in windows of
-    ``SORT_WINDOW`` texts, so its texts are never all in memory.
+    ``SORT_WINDOW`` texts, so its texts are never all in memory, and its labels come from the same
+    pass over its files.
     """
     if isinstance(dataset, data_files.TextDataset):
-        return classifier.predict_proba(dataset.texts, batch_size, progress=bool(verbose))
-    outputs, window = [], []
-    for text, _ in dataset.rows():
+        return classifier.predict_proba(dataset.texts, batch_size, progress=bool(verbose)), dataset.labels
+    outputs, labels, window = [], [], []
+    for text, label in dataset.rows():
         window.append(text)
+        labels.append(label)
         if len(window) == SORT_WINDOW:
             outputs.append(classifier.predict_proba(window, batch_size))
             window = []
     outputs.append(classifier.predict_proba(window, batch_size))
-    return np.concatenate(outputs)
+    return np.concatenate(outputs), np.asarray(labels, dtype=np.int64)
 
 
 def evaluate_dataset(classifier, dataset, batch_size: int = 64, verbose: int = 1) -> dict:
-    probabilities = predict_dataset(classifier, dataset, batch_size, verbose)
-    return classification_metrics(dataset.labels, probabilities.argmax(-1), classifier.config.label_names)
+    probabilities, labels = predict_dataset(classifier, dataset, batch_size, verbose)
+    return classification_metrics(labels, probabilities.argmax(-1), classifier.config.label_names)
 
 
 def evaluate_file(config: EvaluateConfig) -> dict:
