@@ -60,23 +60,87 @@ def test_get_config_round_trip(vocab):
     assert _layer_ids(clone, TEXTS) == _layer_ids(layer, TEXTS)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("lower", [True, False])
-def test_ids_match_on_1000_nsmc_reviews_with_minilm_vocab(lower):
-    """The uncased MiniLM vocab, also read as cased, against transformers on real reviews."""
-    from transformers import BertTokenizer
+HARD_STRINGS = [
+    "ＡＢＣ ｆｕｌｌ－ｗｉｄｔｈ", "ﾊﾝｶｸ ｶﾀｶﾅ", "좋아요 😀👍🏽 최고", "e\u0301cole cafe\u0301", "zero\u200bwidth joi\u200dner",
+    "ctl\x01\x7fchar\ttab", "漢字テスト中文", "가" * 500, "ㅋ" * 150 + " 끝", "", "ﬁ ligature", "İstanbul ǅ", "a\u0000b",
+    "\ufeffbom", "soft\u00adhyphen", "\u2028line\u2029para", "tab\tnew\nline\rcr",
+]
+
+
+@pytest.fixture(scope="module")
+def korean_vocab(tmp_path_factory):
+    """``korean_vocab(lower)``: (WordPiece vocabulary trained on the bundled NSMC sample, the reviews)."""
+    from tokenizers import BertWordPieceTokenizer
 
     from bert_cls.data.files import read_dataset, sample_path
-    from bert_cls.modeling.pretrained import resolve_checkpoint
 
-    checkpoint = resolve_checkpoint("all-MiniLM-L6-v2")
-    texts = read_dataset(sample_path("train")).texts[:1000]
-    reference = BertTokenizer(str(checkpoint.vocab_file), do_lower_case=lower)
-    expected = [reference(t, truncation=True, max_length=128)["input_ids"] for t in texts]
-    layer = BertTokenizerLayer(checkpoint.vocabulary(), lower_case=lower, max_length=128)
+    texts = read_dataset(sample_path("train")).texts + read_dataset(sample_path("test")).texts
+    vocabs = {}
+    for lower in (False, True):
+        trainer = BertWordPieceTokenizer(clean_text=True, handle_chinese_chars=True, strip_accents=lower, lowercase=lower)
+        trainer.train_from_iterator(texts, vocab_size=8000, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+        vocabs[lower] = [t for t, _ in sorted(trainer.get_vocab().items(), key=lambda kv: kv[1])]
+    return lambda lower: (vocabs[lower], texts)
+
+
+def _ids_in_batches(layer, texts, pairs=None, size=500):
     got = []
-    for start in range(0, len(texts), 250):
-        got += _layer_ids(layer, texts[start : start + 250])
+    for start in range(0, len(texts), size):
+        batch = tf.constant(texts[start : start + size])
+        out = layer(batch if pairs is None else (batch, tf.constant(pairs[start : start + size])))
+        ids, types, mask = (out[k].numpy() for k in ("input_ids", "token_type_ids", "attention_mask"))
+        got += [(i[m == 1].tolist(), t[m == 1].tolist()) for i, t, m in zip(ids, types, mask)]
+    return got
+
+
+@pytest.mark.parametrize("lower", [False, True])
+def test_ids_match_transformers_on_korean_vocab(tmp_path, korean_vocab, lower):
+    """5,000 NSMC reviews and the hard strings, with a Korean vocabulary, against transformers' BertTokenizer.
+
+    Read uncased, Hangul decomposes into jamo, so long unspaced reviews cross the 100-character word
+    limit; ZWJ, BOM, soft hyphen and control characters are dropped, not word breaks.
+    """
+    from transformers import BertTokenizer
+
+    vocab, texts = korean_vocab(lower)
+    texts = texts + HARD_STRINGS
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    reference = BertTokenizer(str(tmp_path / "vocab.txt"), do_lower_case=lower)
+    expected = [reference(t, truncation=True, max_length=128)["input_ids"] for t in texts]
+    got = [ids for ids, _ in _ids_in_batches(BertTokenizerLayer(vocab, lower_case=lower, max_length=128), texts)]
     mismatches = [i for i, (a, b) in enumerate(zip(got, expected)) if a != b]
-    assert not mismatches, f"{len(mismatches)} reviews differ, first: {texts[mismatches[0]]!r}"
+    assert not mismatches, f"{len(mismatches)} texts differ, first: {texts[mismatches[0]]!r}"
+    unk = vocab.index("[UNK]")
+    assert got[texts.index("가" * 500)] == [vocab.index("[CLS]"), unk, vocab.index("[SEP]")]
     assert np.mean([len(x) for x in got]) > 10
+
+
+@pytest.mark.parametrize("lower", [False, True])
+def test_pairs_match_transformers_longest_first(tmp_path, korean_vocab, lower):
+    """1,500 review pairs: ids and token types of ``BertTokenizer(a, b, truncation=True, max_length=L)``."""
+    from transformers import BertTokenizer
+
+    vocab, texts = korean_vocab(lower)
+    first, second = texts[:1500], texts[1500:3000][::-1]
+    second[:3] = ["", "", HARD_STRINGS[7]]  # empty second segments; a long one
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    reference = BertTokenizer(str(tmp_path / "vocab.txt"), do_lower_case=lower)
+    for max_length in (24, 61):
+        expected = [reference(a, b, truncation=True, max_length=max_length) for a, b in zip(first, second)]
+        expected = [(e["input_ids"], e["token_type_ids"]) for e in expected]
+        got = _ids_in_batches(BertTokenizerLayer(vocab, lower_case=lower, max_length=max_length), first, second)
+        mismatches = [i for i, (a, b) in enumerate(zip(got, expected)) if a != b]
+        assert not mismatches, f"max_length {max_length}: {len(mismatches)} pairs differ, first: {first[mismatches[0]]!r}"
+        assert sum(len(ids) == max_length for ids, _ in got) > 100  # truncation was exercised
+
+
+def test_pair_packing(vocab):
+    layer = BertTokenizerLayer(vocab(), lower_case=True, max_length=9)
+    out = layer((tf.constant(["a b c d e f", "a"]), tf.constant(["a b", ""])))
+    ids, types, mask = (out[k].numpy() for k in ("input_ids", "token_type_ids", "attention_mask"))
+    assert ids.shape == (2, 9)
+    # 6 + 2 tokens into a budget of 6: the longer first segment gives up two
+    assert types[0].tolist() == [0, 0, 0, 0, 0, 0, 1, 1, 1]
+    assert ids[0, 5] == layer.sep_id and ids[0, 8] == layer.sep_id
+    # an empty second segment still gets its [SEP]
+    assert mask[1].sum() == 4 and types[1][:4].tolist() == [0, 0, 0, 1] and ids[1, 3] == layer.sep_id
