@@ -26,13 +26,14 @@ def flag(name: str) -> str:
 
 
 def arg(default=MISSING, help: str = "", *, check: Optional[Callable] = None, choices=None,
-        positional: bool = False, cli: bool = True, default_factory=MISSING):
+        positional: bool = False, cli: bool = True, default_factory=MISSING, pairs: bool = False):
     """A config field with its ``--flag`` help text, allowed choices and value check.
 
     ``check(value)`` returns an error fragment (``"must be at least 1"``) or ``None``.
-    No default means the flag is required. ``cli=False`` keeps a field out of the parser.
+    No default means the flag is required. ``cli=False`` keeps a field out of the parser. ``pairs``: a
+    repeatable flag of two values (``--pair A B``), collected as a list of ``[A, B]``.
     """
-    metadata = {"help": help, "check": check, "choices": choices, "positional": positional, "cli": cli}
+    metadata = {"help": help, "check": check, "choices": choices, "positional": positional, "cli": cli, "pairs": pairs}
     if default_factory is not MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -154,3 +155,26 @@ def text_file():
 
 def json_lines():
     return arg(False, "print one JSON object per text")
+
+
+def text_pair_column():
+    return arg(None, "column holding the second text of sentence pairs (NLI, paraphrase, query-document); "
+               "empty values are allowed, a missing column is not")
+
+
+def multi_label():
+    return arg(False, "several classes per text (sigmoid per class): --label-column holds names separated by "
+               "--label-separator (or a JSON list), or use --label-columns")
+
+
+def label_separator():
+    return arg(",", "with --multi-label: what separates class names in --label-column")
+
+
+def label_columns():
+    return arg(None, "multi-label data as one 0/1 column per class: comma-separated column names, also the class "
+               "names (implies --multi-label)")
+
+
+def pair():
+    return arg(None, "a sentence pair to classify, repeatable: --pair TEXT TEXT_PAIR (for pair models)", pairs=True)

@@ -20,7 +20,7 @@ def files(tmp_path, write_tsv):
 
 
 def _rows(dataset, **kwargs):
-    return [(t.decode(), int(y)) for t, y in dataset.elements(**kwargs).as_numpy_iterator()]
+    return [(t["text"].decode(), int(y)) for t, y in dataset.elements(**kwargs).as_numpy_iterator()]
 
 
 def test_counting_pass_keeps_counts_and_matches_reading_everything(files):

@@ -61,8 +61,8 @@ def read_texts(texts, file, format=None, text_column="document") -> list:
     if file == "-":
         texts += [line.rstrip("\n") for line in sys.stdin]
     elif file and (format or Path(file.removesuffix(".gz")).suffix.lower() in DATA_SUFFIXES):
-        rows = readers.read_rows(readers.expand_paths(file), format, text_column, None)
-        texts += ["" if text is None else str(text) for _, _, text, _ in rows]
+        rows = readers.read_rows(readers.expand_paths(file), format, [text_column])
+        texts += ["" if values[0] is None else str(values[0]) for _, _, values in rows]
     elif file:
         path = Path(file)
         if not path.is_file():
@@ -73,9 +73,39 @@ def read_texts(texts, file, format=None, text_column="document") -> list:
     return texts
 
 
+def read_inputs(config):
+    """(texts, second texts or None) of ``predict``/``query``: positional texts, ``--pair A B`` and ``--file``
+    (its ``--text-column`` and, for pairs, ``--text-pair-column``)."""
+    pair_column = config.text_pair_column
+    if not (config.pair or pair_column):
+        return read_texts(config.texts, config.file, config.format, config.text_column), None
+    if config.texts:
+        raise BertClsError("give pairs as --pair TEXT TEXT_PAIR (or --file with --text-pair-column), not single texts too")
+    pairs = [tuple(p) for p in config.pair or []]
+    if pair_column:
+        if not config.file or config.file == "-":
+            raise BertClsError("--text-pair-column reads a data file: pass --file PATH (.tsv/.csv/.jsonl/.parquet)")
+        rows = readers.read_rows(readers.expand_paths(config.file), config.format, [config.text_column, pair_column])
+        pairs += [tuple("" if v is None else str(v) for v in values) for _, _, values in rows]
+    elif config.file:
+        raise BertClsError("--file with --pair: name the file's second-text column with --text-pair-column")
+    if not pairs:
+        raise BertClsError(f"{config.file} holds no rows")
+    return [a for a, _ in pairs], [b for _, b in pairs]
+
+
+def _show(row: dict) -> str:
+    """One line of predict/query output: label(s), top probability, text[, second text]."""
+    parts = [row["label"], f"{max(row['probabilities']):.4f}", row["text"]]
+    return "\t".join(parts + ([row["text_pair"]] if row.get("text_pair") is not None else []))
+
+
 def train(config) -> int:
     result = _load("bert_cls.training.run").train(config)
-    summary = {"validation_accuracy": result.metrics["validation"]["accuracy"]}
+    validation = result.metrics["validation"]
+    summary = {"validation_accuracy": validation["accuracy"]}
+    if "micro_f1" in validation:
+        summary["validation_micro_f1"] = validation["micro_f1"]
     if "test" in result.metrics:
         summary["test_accuracy"] = result.metrics["test"]["accuracy"]
     summary["examples_per_second"] = result.metrics["examples_per_second"]
@@ -86,20 +116,19 @@ def train(config) -> int:
 
 def evaluate(config) -> int:
     metrics = _load("bert_cls.training.evaluate").evaluate_file(config)
-    print(f"accuracy {metrics['accuracy']:.4f}  macro_f1 {metrics['macro_f1']:.4f}  examples {metrics['num_examples']}")
+    micro = f"  micro_f1 {metrics['micro_f1']:.4f}" if "micro_f1" in metrics else ""
+    accuracy = "subset_accuracy" if micro else "accuracy"
+    print(f"{accuracy} {metrics['accuracy']:.4f}{micro}  macro_f1 {metrics['macro_f1']:.4f}  examples {metrics['num_examples']}")
     for name, m in metrics["per_class"].items():
         print(f"  {name:>12}: precision {m['precision']:.4f} recall {m['recall']:.4f} f1 {m['f1']:.4f} support {m['support']}")
-    print(f"wrote {metrics['json']} and {metrics['confusion_png']}")
+    print(f"wrote {metrics['json']}" + (f" and {metrics['confusion_png']}" if "confusion_png" in metrics else ""))
     return 0
 
 
 def predict(config) -> int:
-    texts = read_texts(config.texts, config.file, config.format, config.text_column)
-    for row in _load("bert_cls.training.evaluate").predict_texts(config, texts):
-        if config.json:
-            print(json.dumps(row, ensure_ascii=False))
-        else:
-            print(f"{row['label']}\t{max(row['probabilities']):.4f}\t{row['text']}")
+    texts, pairs = read_inputs(config)
+    for row in _load("bert_cls.training.evaluate").predict_texts(config, texts, pairs):
+        print(json.dumps(row, ensure_ascii=False) if config.json else _show(row))
     return 0
 
 
@@ -118,7 +147,7 @@ def serve(config) -> int:
 
 
 def query(config) -> int:
-    texts = None if config.metadata else read_texts(config.texts, config.file, config.format, config.text_column)
+    texts, pairs = (None, None) if config.metadata else read_inputs(config)
     with _load("bert_cls.serving.client").ServingClient(
         config.server, config.model_name, signature=config.signature, version=config.version, timeout=config.timeout,
         batch_size=config.batch_size, max_retries=config.retries, root_certificates=config.root_cert,
@@ -126,11 +155,9 @@ def query(config) -> int:
         if config.metadata:
             print(json.dumps({"status": client.status(), **client.metadata()}, indent=2))
             return 0
-        for p in client.predict(texts):
-            if config.json:
-                print(json.dumps(dataclasses.asdict(p), ensure_ascii=False))
-            else:
-                print(f"{p.label}\t{max(p.probabilities):.4f}\t{p.text}")
+        for p in client.predict(texts, pairs):
+            row = {k: v for k, v in dataclasses.asdict(p).items() if v is not None}
+            print(json.dumps(row, ensure_ascii=False) if config.json else _show(row))
     return 0
 
 

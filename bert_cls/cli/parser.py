@@ -40,6 +40,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls, skip=()) -> None:
         help_text = meta.get("help", "")
         if meta.get("positional"):
             parser.add_argument(field.name, nargs="*", help=help_text)
+        elif meta.get("pairs"):
+            parser.add_argument(flag(field.name), nargs=2, action="append", metavar=("TEXT", "TEXT_PAIR"), help=help_text)
         elif kind is bool:
             parser.add_argument(flag(field.name), action=argparse.BooleanOptionalAction, default=default,
                                 help=help_text + " (default: %(default)s)")

@@ -1,7 +1,13 @@
 """Labelled datasets from files (any format ``readers`` reads), the bundled NSMC sample and the NSMC download.
 
 By default the text is in ``document`` and the class in ``label`` (NSMC's
-``id<TAB>document<TAB>label``). Empty documents are dropped and counted. The bundled sample is drawn from a
+``id<TAB>document<TAB>label``). ``Columns`` also describes the other task shapes: a second text
+(sentence pairs) and multi-label classes (delimiter-separated names in one column, or one 0/1
+column per class). Empty documents are dropped and counted.
+
+Each row's labels become a *key*: the class for single-label data, the sorted set of names for
+multi-label data. Keys are what a counting pass tallies and what validation splits stratify on
+(for multi-label data, each distinct label set is a stratum). The bundled sample is drawn from a
 rebuild of NSMC made from e9t/nsmc's public CC0 raw crawl (see ``resources/README.md``).
 """
 
@@ -19,6 +25,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from bert_cls.data import readers
+from bert_cls.data.columns import LABEL_SET_JOIN, Columns
 from bert_cls.errors import BertClsError
 
 NSMC_URL = "https://raw.githubusercontent.com/e9t/nsmc/master/{name}"
@@ -34,13 +41,15 @@ DEFAULT_CACHE_DIR = Path(os.environ.get("BERT_CLS_CACHE", Path.home() / ".cache"
 
 @dataclasses.dataclass
 class TextDataset:
-    """Texts with integer class ids ``0..num_labels-1`` and their names."""
+    """Texts (and second segments, for pairs) with class ids ``0..num_labels-1`` (``[N]``) or, for
+    multi-label data, 0/1 indicators (``float32 [N, num_labels]``), and the class names."""
 
     texts: list
     labels: np.ndarray
     label_names: tuple
     source: str = ""
     dropped_empty: int = 0
+    pairs: Optional[list] = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -56,17 +65,12 @@ class TextDataset:
             labels=self.labels[indices],
             label_names=self.label_names,
             source=self.source,
+            pairs=None if self.pairs is None else [self.pairs[i] for i in indices],
         )
 
-
-def label_key(value, path, line) -> str:
-    """A raw label as text (``3`` and ``"3"`` alike); an empty, boolean or fractional label is an error."""
-    if isinstance(value, (bool, float)) or not isinstance(value, (int, str)):
-        raise BertClsError(f"{path}:{line}: label {value!r}: labels are integers 0..K-1 or names")
-    key = str(value).strip()
-    if not key:
-        raise BertClsError(f"{path}:{line}: an empty label: every row needs a class")
-    return key
+    @property
+    def multi_label(self) -> bool:
+        return self.labels.ndim == 2
 
 
 def _is_int(key: str) -> bool:
@@ -115,12 +119,40 @@ class LabelTally:
                 raise BertClsError(f"{path}:{line}: label {key!r} is not one of {known}'s classes ({', '.join(names)})")
         return {k: index[k] for k in names_seen}, names
 
+    def label_set_map(self, label_names=None, strict: bool = False, source: str = ""):
+        """Multi-label: (``{key: stratum}`` with label sets in sorted order, class names, indicators ``[S, K]``).
 
-def iter_labelled(files, format, text_column, label_column, quoting="auto"):
-    """``(path, line, text, label_key)`` for every row with a non-empty text; ``None`` text for an empty one."""
-    for path, line, text, label in readers.read_rows(files, format, text_column, label_column, quoting):
-        text = "" if text is None else str(text).strip()
-        yield path, line, (text or None), label_key(label, path, line)
+        Class names come from ``label_names`` (or ``--label-columns``) in their order, else all names seen, sorted.
+        """
+        keys = sorted(self.counts)
+        seen = sorted({n for k in keys for n in k.split(LABEL_SET_JOIN) if n})
+        names = tuple(label_names) if label_names else tuple(seen)
+        if not names:
+            raise BertClsError(f"{source}: no row has a label: multi-label data needs at least one class")
+        index = {name: i for i, name in enumerate(names)}
+        indicators = np.zeros((len(keys), len(names)), dtype=np.float32)
+        for s, key in enumerate(keys):
+            for name in filter(None, key.split(LABEL_SET_JOIN)):
+                if name not in index:
+                    path, line = self.first_seen[key]
+                    known = "the training data" if strict else "--label-names"
+                    raise BertClsError(f"{path}:{line}: label {name!r} is not one of {known}'s classes ({', '.join(names)})")
+                indicators[s, index[name]] = 1.0
+        return {k: s for s, k in enumerate(keys)}, names, indicators
+
+
+def label_map(columns: Columns, tally: "LabelTally", label_names=None, strict: bool = False, source: str = ""):
+    """(``{key: stratum}``, class names, labels of each stratum: class ids ``[S]`` or indicators ``[S, K]``)."""
+    if not columns.is_multi_label:
+        ids, names = tally.label_map(label_names, strict, source)
+        return ids, names, np.arange(len(names), dtype=np.int64)
+    return tally.label_set_map(label_names or columns.label_columns, strict, source)
+
+
+def iter_labelled(files, columns: Columns):
+    """``(path, line, text, pair, label_key)`` for every row; ``None`` text for an empty one, ``None`` pair without pairs."""
+    for path, line, values in readers.read_rows(files, columns.format, columns.names, columns.quoting):
+        yield (path, line, *columns.parse(path, line, values))
 
 
 def read_dataset(
@@ -131,30 +163,35 @@ def read_dataset(
     format: Optional[str] = None,
     quoting: str = "auto",
     strict_label_names: bool = False,
+    columns: Optional[Columns] = None,
 ) -> TextDataset:
-    """Texts and class ids from one or more files (TSV, CSV, JSON Lines, Parquet; ``.gz`` too), in memory.
+    """Texts and labels from one or more files (TSV, CSV, JSON Lines, Parquet; ``.gz`` too), in memory.
 
     ``paths``: a path, a glob, several comma-separated, or a list. Labels are integers ``0..K-1`` or
     names; names map to ids in sorted order unless ``label_names`` fixes it. ``strict_label_names``
     (validation and test data) says the names come from the training data, for the error message.
+    ``columns`` (pairs, multi-label) replaces ``text_column``/``label_column``/``format``/``quoting``.
     Empty texts are dropped and counted in ``dropped_empty``. Training streams its files instead
     (``bert_cls.data.stream``).
     """
+    columns = columns or Columns(text_column, label_column, format, quoting)
     files = readers.expand_paths(paths)
     source = ",".join(str(p) for p in files)
-    texts, keys, tally, dropped = [], [], LabelTally(), 0
-    for path, line, text, key in iter_labelled(files, format, text_column, label_column, quoting):
+    texts, pairs, keys, tally, dropped = [], [], [], LabelTally(), 0
+    for path, line, text, pair, key in iter_labelled(files, columns):
         if text is None:
             dropped += 1
             continue
         texts.append(text)
+        pairs.append(pair)
         keys.append(key)
         tally.add(key, path, line)
     if not texts:
         raise BertClsError(f"{source} has no non-empty documents")
-    ids, names = tally.label_map(label_names, strict_label_names, source)
-    return TextDataset(texts, np.asarray([ids[k] for k in keys], dtype=np.int64), names, source=source,
-                       dropped_empty=dropped)
+    ids, names, stratum_labels = label_map(columns, tally, label_names, strict_label_names, source)
+    labels = stratum_labels[np.asarray([ids[k] for k in keys], dtype=np.int64)]
+    return TextDataset(texts, labels, names, source=source, dropped_empty=dropped,
+                       pairs=pairs if columns.pair_column else None)
 
 
 def git_blob_sha1(data: bytes) -> str:

@@ -15,8 +15,14 @@ import numpy as np
 
 
 def by_length(texts: Sequence) -> np.ndarray:
-    """Indices that order ``texts`` (str or bytes) from shortest to longest; ties keep input order."""
-    return np.argsort(np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)), kind="stable")
+    """Indices that order ``texts`` (str or bytes, or their lengths) from shortest to longest; ties keep input order."""
+    lengths = (t if isinstance(t, (int, np.integer)) else len(t) for t in texts)
+    return np.argsort(np.fromiter(lengths, dtype=np.int64, count=len(texts)), kind="stable")
+
+
+def lengths(texts: Sequence, pairs=None) -> Sequence:
+    """What to sort by: the texts, or for sentence pairs the two lengths added up."""
+    return texts if pairs is None else [len(a) + len(b) for a, b in zip(texts, pairs)]
 
 
 def sorted_batches(texts: Sequence, batch_size: int) -> Iterator[np.ndarray]:

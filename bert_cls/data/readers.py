@@ -1,4 +1,4 @@
-"""Reading rows of (text, label) from TSV, CSV, JSON Lines and Parquet files, optionally gzip-compressed.
+"""Reading rows (text, label and any other named columns) from TSV, CSV, JSON Lines and Parquet files, optionally gzip-compressed.
 
 Readers, chosen for exact line numbers in errors and constant memory per row:
 
@@ -11,8 +11,9 @@ Readers, chosen for exact line numbers in errors and constant memory per row:
 * JSON Lines: ``json.loads`` per line.
 * Parquet: ``pyarrow.parquet``, column-projected and read in record batches.
 
-Every reader yields ``(line, text, label)`` where ``line`` is the 1-based line (CSV/TSV: the line the
-record starts on; JSON Lines: its line; Parquet: the row number) used in error messages.
+Every reader yields ``(line, values)``: the 1-based line (CSV/TSV: the line the record starts on;
+JSON Lines: its line; Parquet: the row number) used in error messages, and the values of the
+requested columns in their order (``None`` for a column requested as ``None``).
 """
 
 from __future__ import annotations
@@ -97,14 +98,17 @@ def _open_text(path: Path):
     return opener(path, "rt", encoding="utf-8", newline="")
 
 
+COLUMN_FLAGS = "--text-column, --text-pair-column, --label-column or --label-columns"
+
+
 def _columns_error(path: Path, missing, available) -> BertClsError:
     return BertClsError(
         f"{path} has no column {', '.join(repr(c) for c in missing)}; its columns are {list(available)} "
-        "(choose them with --text-column/--label-column)"
+        f"(choose them with {COLUMN_FLAGS})"
     )
 
 
-def _read_delimited(path: Path, delimiter: str, quoted: bool, text_column: str, label_column: str) -> Iterator:
+def _read_delimited(path: Path, delimiter: str, quoted: bool, columns: Sequence[Optional[str]]) -> Iterator:
     with _open_text(path) as handle:
         if quoted:
             reader = csv.reader(handle, delimiter=delimiter, strict=True)
@@ -114,12 +118,12 @@ def _read_delimited(path: Path, delimiter: str, quoted: bool, text_column: str, 
         try:
             header = next(reader, None)
             if header is None:
-                raise BertClsError(f"{path} is empty: it needs a header row with '{text_column}' and '{label_column}'")
-            missing = [c for c in (text_column, label_column) if c is not None and c not in header]
+                wanted = ", ".join(repr(c) for c in columns if c is not None)
+                raise BertClsError(f"{path} is empty: it needs a header row with {wanted}")
+            missing = [c for c in columns if c is not None and c not in header]
             if missing:
                 raise _columns_error(path, missing, header)
-            text_idx = header.index(text_column)
-            label_idx = header.index(label_column) if label_column is not None else None
+            indices = [header.index(c) if c is not None else None for c in columns]
             start = reader.line_num + 1
             for fields in reader:
                 if fields and len(fields) != len(header):
@@ -129,14 +133,14 @@ def _read_delimited(path: Path, delimiter: str, quoted: bool, text_column: str, 
                         + " (no field is guessed to be the label)"
                     )
                 if fields:
-                    yield start, fields[text_idx], (fields[label_idx] if label_idx is not None else None)
+                    yield start, tuple(fields[i] if i is not None else None for i in indices)
                 start = reader.line_num + 1
         except csv.Error as exc:
             raise BertClsError(f"{path}:{start}: malformed {'CSV' if delimiter == ',' else 'TSV'} record ({exc}): "
                                "a quoted field that starts here is never closed, or a quote is misplaced") from None
 
 
-def _read_jsonl(path: Path, text_column: str, label_column: str) -> Iterator:
+def _read_jsonl(path: Path, columns: Sequence[Optional[str]]) -> Iterator:
     with _open_text(path) as handle:
         for line_no, line in enumerate(handle, start=1):
             if not line.strip():
@@ -147,14 +151,14 @@ def _read_jsonl(path: Path, text_column: str, label_column: str) -> Iterator:
                 raise BertClsError(f"{path}:{line_no}: not a JSON object ({exc.msg} at column {exc.colno})") from None
             if not isinstance(record, dict):
                 raise BertClsError(f"{path}:{line_no}: each line must be a JSON object, found {type(record).__name__}")
-            missing = [c for c in (text_column, label_column) if c is not None and c not in record]
+            missing = [c for c in columns if c is not None and c not in record]
             if missing:
                 raise BertClsError(f"{path}:{line_no}: no key {', '.join(repr(c) for c in missing)}; "
-                                   f"the object has {sorted(record)} (choose them with --text-column/--label-column)")
-            yield line_no, record[text_column], (record[label_column] if label_column is not None else None)
+                                   f"the object has {sorted(record)} (choose them with {COLUMN_FLAGS})")
+            yield line_no, tuple(record[c] if c is not None else None for c in columns)
 
 
-def _read_parquet(path: Path, text_column: str, label_column: str) -> Iterator:
+def _read_parquet(path: Path, columns: Sequence[Optional[str]]) -> Iterator:
     import pyarrow.parquet as pq  # imported here: only Parquet input needs it, and it is large
 
     try:
@@ -162,33 +166,32 @@ def _read_parquet(path: Path, text_column: str, label_column: str) -> Iterator:
     except Exception as exc:  # pyarrow's ArrowInvalid and friends: the file is not Parquet
         raise BertClsError(f"{path} is not a Parquet file ({exc})") from None
     names = parquet.schema_arrow.names
-    columns = [c for c in (text_column, label_column) if c is not None]
-    missing = [c for c in columns if c not in names]
+    wanted = list(dict.fromkeys(c for c in columns if c is not None))
+    missing = [c for c in wanted if c not in names]
     if missing:
         raise _columns_error(path, missing, names)
     row = 0
-    for batch in parquet.iter_batches(columns=columns, batch_size=8192):
-        texts = batch.column(0).to_pylist()
-        labels = batch.column(1).to_pylist() if label_column is not None else [None] * len(texts)
-        for text, label in zip(texts, labels):
+    for batch in parquet.iter_batches(columns=wanted, batch_size=8192):
+        values = {name: batch.column(k).to_pylist() for k, name in enumerate(wanted)}
+        for i in range(batch.num_rows):
             row += 1
-            yield row, text, label
+            yield row, tuple(values[c][i] if c is not None else None for c in columns)
 
 
-def iter_rows(path: Path, fmt: str, text_column: str, label_column: Optional[str], quoting: str = "auto") -> Iterator:
-    """``(line, text, label)`` for each record of one file (label ``None`` without a label column);
-    raises ``BertClsError`` naming file and line."""
+def iter_rows(path: Path, fmt: str, columns: Sequence[Optional[str]], quoting: str = "auto") -> Iterator:
+    """``(line, values)`` for each record of one file, ``values`` in the order of ``columns`` (``None`` for a
+    ``None`` column); raises ``BertClsError`` naming file and line."""
     if quoting not in QUOTING:
         raise BertClsError(f"unknown --quoting {quoting!r}: use one of {', '.join(QUOTING)}")
     try:
         if fmt == "csv":
-            yield from _read_delimited(path, ",", quoting != "none", text_column, label_column)
+            yield from _read_delimited(path, ",", quoting != "none", columns)
         elif fmt == "tsv":
-            yield from _read_delimited(path, "\t", quoting == "rfc4180", text_column, label_column)
+            yield from _read_delimited(path, "\t", quoting == "rfc4180", columns)
         elif fmt == "jsonl":
-            yield from _read_jsonl(path, text_column, label_column)
+            yield from _read_jsonl(path, columns)
         else:
-            yield from _read_parquet(path, text_column, label_column)
+            yield from _read_parquet(path, columns)
     except UnicodeDecodeError as exc:
         raise _not_utf8(path, exc) from None
     except gzip.BadGzipFile:
@@ -197,9 +200,8 @@ def iter_rows(path: Path, fmt: str, text_column: str, label_column: Optional[str
         raise BertClsError(f"{path} is a truncated gzip file: copy it again") from None
 
 
-def read_rows(paths: Sequence[Path], fmt: Optional[str], text_column: str, label_column: Optional[str],
-              quoting: str = "auto") -> Iterator:
-    """``(path, line, text, label)`` over several files, each read in its own (or the given) format."""
+def read_rows(paths: Sequence[Path], fmt: Optional[str], columns: Sequence[Optional[str]], quoting: str = "auto") -> Iterator:
+    """``(path, line, values)`` over several files, each read in its own (or the given) format."""
     for path in paths:
-        for line, text, label in iter_rows(path, detect_format(path, fmt), text_column, label_column, quoting):
-            yield path, line, text, label
+        for line, values in iter_rows(path, detect_format(path, fmt), columns, quoting):
+            yield path, line, values

@@ -3,7 +3,10 @@
 Two functional models share one set of weights: ``encoded_model`` takes token
 ids (for clients that tokenize themselves) and ``text_model`` puts the
 tokenizer in front of it. ``text_model`` is what training, evaluation and the
-``serving_default`` export signature use.
+``serving_default`` export signature use. It takes ``text`` or, for a sentence-pair
+model, ``{"text", "text_pair"}``. The head's logits become probabilities by softmax
+(one class per text) or, for a multi-label model, by a sigmoid per class, with a decision
+threshold per class stored in the config.
 """
 
 from __future__ import annotations
@@ -42,12 +45,17 @@ class ClassifierConfig:
     lower_case: bool
     max_length: int = 128
     dropout: float = 0.1
+    text_pair: bool = False  # takes (text, text_pair)
+    multi_label: bool = False  # sigmoid per class, predicted where probability >= threshold
+    thresholds: Optional[list] = None  # multi-label: per class, default 0.5
 
     def __post_init__(self):
         # JSON-normalized (as it is stored) and without the encoder's unused label maps.
         config = {k: v for k, v in self.bert_config.items() if k not in ("id2label", "label2id")}
         self.bert_config = json.loads(json.dumps(config))
         self.label_names = [str(n) for n in self.label_names]
+        if self.multi_label and self.thresholds is None:
+            self.thresholds = [0.5] * len(self.label_names)
 
     @property
     def num_labels(self) -> int:
@@ -91,6 +99,8 @@ class BertClassifier:
         )(hidden)
         self.encoded_model = keras.Model(encoded, logits, name="bert_classifier_encoded")
         text = keras.Input(shape=(), dtype=tf.string, name="text")
+        if config.text_pair:
+            text = {"text": text, "text_pair": keras.Input(shape=(), dtype=tf.string, name="text_pair")}
         self.text_model = keras.Model(text, self.encoded_model(self.tokenizer(text)), name="bert_classifier")
 
     def pipeline_tokenizer(self, pad_to_multiple_of: int = 1) -> BertTokenizerLayer:
@@ -103,24 +113,61 @@ class BertClassifier:
     def dropout_layer(self):
         return self.encoded_model.get_layer("classifier_dropout")
 
-    def predict_proba(self, texts, batch_size: int = 64, progress: bool = False):
-        """Class probabilities for a list of strings, in their order.
+    def check_pairs(self, has_pairs: bool) -> None:
+        """A clear error when texts come with (or without) second texts that the model does not (does) take."""
+        if self.config.text_pair and not has_pairs:
+            raise BertClsError("this is a sentence-pair model: give each text its second text (--text-pair-column, --pair A B)")
+        if not self.config.text_pair and has_pairs:
+            raise BertClsError("this model was trained on single texts, not pairs: drop --text-pair-column/--pair")
+
+    def model_inputs(self, texts, pairs=None):
+        """What ``text_model`` takes for these texts (and second texts)."""
+        self.check_pairs(pairs is not None)
+        texts = tf.constant(texts, dtype=tf.string)
+        return texts if pairs is None else {"text": texts, "text_pair": tf.constant(pairs, dtype=tf.string)}
+
+    def probabilities(self, logits):
+        """Softmax over classes, or a sigmoid per class for a multi-label model (float32)."""
+        logits = tf.cast(logits, tf.float32)
+        return tf.sigmoid(logits) if self.config.multi_label else tf.nn.softmax(logits, axis=-1)
+
+    def predict_proba(self, texts, batch_size: int = 64, progress: bool = False, pairs=None):
+        """Class probabilities for a list of strings (and their second texts), in their order.
 
         Batches hold texts of similar length (``data.ordering``), so little is computed on padding;
         each row is written back at its text's position.
         """
         texts = list(texts)
+        pairs = None if pairs is None else list(pairs)
+        if pairs is not None and len(pairs) != len(texts):
+            raise BertClsError(f"{len(texts)} texts but {len(pairs)} second texts: give every text its pair")
+        self.check_pairs(pairs is not None)
         out = np.zeros((len(texts), self.config.num_labels), "float32")
-        batches = ordering.sorted_batches(texts, batch_size)
+        batches = ordering.sorted_batches(ordering.lengths(texts, pairs), batch_size)
         if progress:
             batches = tqdm(batches, total=-(-len(texts) // batch_size), unit="batch", desc="predicting")
         for indices in batches:
-            out[indices] = self._probabilities(tf.constant([texts[i] for i in indices], dtype=tf.string)).numpy()
+            chunk = [texts[i] for i in indices]
+            if pairs is None:
+                out[indices] = self._probabilities(tf.constant(chunk, dtype=tf.string)).numpy()
+            else:
+                out[indices] = self._pair_probabilities(tf.constant(chunk), tf.constant([pairs[i] for i in indices])).numpy()
         return out
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], reduce_retracing=True)
     def _probabilities(self, texts):
-        return tf.nn.softmax(tf.cast(self.text_model(texts, training=False), tf.float32), axis=-1)
+        return self.probabilities(self.text_model(texts, training=False))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)] * 2, reduce_retracing=True)
+    def _pair_probabilities(self, texts, pairs):
+        return self.probabilities(self.text_model({"text": texts, "text_pair": pairs}, training=False))
+
+    def decide(self, probabilities) -> np.ndarray:
+        """Predicted classes: ids ``[N]`` (argmax), or 0/1 ``[N, K]`` at the thresholds for a multi-label model."""
+        probabilities = np.asarray(probabilities)
+        if self.config.multi_label:
+            return (probabilities >= np.asarray(self.config.thresholds, dtype=np.float32)).astype(np.int64)
+        return probabilities.argmax(-1)
 
     # ---- persistence: config + vocab + TF checkpoint of the weights ----------
 
@@ -134,12 +181,14 @@ class BertClassifier:
             self.text_model.save_weights(str(directory / WEIGHTS_PREFIX))
 
     @classmethod
-    def from_checkpoint(cls, checkpoint, label_names, max_length: int = 128, dropout: float = 0.1) -> "BertClassifier":
+    def from_checkpoint(cls, checkpoint, label_names, max_length: int = 128, dropout: float = 0.1,
+                        text_pair: bool = False, multi_label: bool = False) -> "BertClassifier":
         """A classifier on a pretrained checkpoint (``pretrained.Checkpoint``) with a fresh head."""
         encoder = load_encoder(checkpoint)
         config = ClassifierConfig(
             bert_config=encoder.config.to_dict(), label_names=list(label_names),
             lower_case=checkpoint.lower_case, max_length=max_length, dropout=dropout,
+            text_pair=text_pair, multi_label=multi_label,
         )
         return cls(encoder, checkpoint.vocabulary(), config)
 

@@ -94,7 +94,10 @@ class BertTokenizerLayer(keras.layers.Layer):
         return self._tokenizer.tokenize(self._normalize(texts))  # ragged [batch, pieces]
 
     def call(self, inputs):
-        """``inputs``: a ``[batch]`` string tensor, or ``(texts, pairs)`` for sentence pairs."""
+        """``inputs``: a ``[batch]`` string tensor, ``(texts, pairs)`` for sentence pairs, or the features
+        ``{"text"[, "text_pair"]}`` of a ``tf.data`` pipeline."""
+        if isinstance(inputs, dict):
+            inputs = (inputs["text"], inputs["text_pair"]) if "text_pair" in inputs else inputs["text"]
         if isinstance(inputs, (tuple, list)):
             return self._pack_pairs(self._pieces(inputs[0]), self._pieces(inputs[1]))
         pieces = self._pieces(inputs)

@@ -31,10 +31,12 @@ from bert_cls.serving.contract import (
     DEFAULT_TIMEOUT_S,
     LABEL,
     LABEL_ID,
+    LABELS,
     MAX_MESSAGE_BYTES,
     PROBABILITIES,
     SERVING_SIGNATURE,
     TEXT_INPUT,
+    TEXT_PAIR_INPUT,
 )
 
 
@@ -48,10 +50,28 @@ class ServingError(BertClsError):
 
 @dataclasses.dataclass
 class Prediction:
+    """One text's result. Multi-label models: ``labels`` holds the predicted class names, ``label`` them
+    comma-joined, ``label_id`` is ``None``."""
+
     text: str
     label: str
-    label_id: int
+    label_id: Optional[int]
     probabilities: list
+    text_pair: Optional[str] = None
+    labels: Optional[list] = None
+
+
+def _string_tensor(texts):
+    payload = [t.encode("utf-8") if isinstance(t, str) else bytes(t) for t in texts]
+    return tf.make_tensor_proto(payload, dtype=tf.string, shape=[len(payload)])
+
+
+def _prediction(outputs: dict, i: int, text, pair) -> Prediction:
+    probabilities = np.asarray(outputs[PROBABILITIES])[i].tolist()
+    if LABELS in outputs:  # multi-label
+        labels = [name.decode("utf-8") for name in outputs[LABELS][i] if name]
+        return Prediction(text, ",".join(labels), None, probabilities, pair, labels)
+    return Prediction(text, outputs[LABEL][i].decode("utf-8"), int(outputs[LABEL_ID][i]), probabilities, pair)
 
 
 class ServingClient:
@@ -139,30 +159,27 @@ class ServingClient:
                     code,
                 ) from None
 
-    def predict(self, texts: Sequence[str]) -> list:
-        """One ``Prediction`` per text, in order; an empty list for no texts.
+    def predict(self, texts: Sequence[str], pairs: Optional[Sequence[str]] = None) -> list:
+        """One ``Prediction`` per text (with its second text from ``pairs``, for a pair model), in order.
 
         Texts beyond ``batch_size`` go in requests of similar length (``data.ordering``: the server pads a
         request to its longest text), and each result returns to its text's position.
         """
         texts = list(texts)
+        pairs = None if pairs is None else list(pairs)
+        if pairs is not None and len(pairs) != len(texts):
+            raise BertClsError(f"{len(texts)} texts but {len(pairs)} second texts: give every text its pair")
         results = [None] * len(texts)
-        for indices in ordering.sorted_batches(texts, self.batch_size):
-            chunk = [texts[i] for i in indices]
+        for indices in ordering.sorted_batches(ordering.lengths(texts, pairs), self.batch_size):
             request = predict_pb2.PredictRequest()
             self._model_spec(request.model_spec, self.signature)
-            payload = [t.encode("utf-8") if isinstance(t, str) else bytes(t) for t in chunk]
-            request.inputs[TEXT_INPUT].CopyFrom(tf.make_tensor_proto(payload, dtype=tf.string, shape=[len(payload)]))
+            request.inputs[TEXT_INPUT].CopyFrom(_string_tensor([texts[i] for i in indices]))
+            if pairs is not None:
+                request.inputs[TEXT_PAIR_INPUT].CopyFrom(_string_tensor([pairs[i] for i in indices]))
             response = self._call(self._predict_stub.Predict, request, "Predict")
             outputs = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
-            probabilities = np.asarray(outputs[PROBABILITIES])
-            for i, (position, text) in enumerate(zip(indices, chunk)):
-                results[position] = Prediction(
-                    text=text,
-                    label=outputs[LABEL][i].decode("utf-8"),
-                    label_id=int(outputs[LABEL_ID][i]),
-                    probabilities=probabilities[i].tolist(),
-                )
+            for i, position in enumerate(indices):
+                results[position] = _prediction(outputs, i, texts[position], None if pairs is None else pairs[position])
         return results
 
     def metadata(self) -> dict:

@@ -48,6 +48,8 @@ class QueryConfig(cfg.Config):
     file: Optional[str] = cfg.text_file()
     format: Optional[str] = cfg.data_format()
     text_column: str = cfg.text_column()
+    text_pair_column: Optional[str] = cfg.text_pair_column()
+    pair: Optional[list] = cfg.pair()
     json: bool = cfg.json_lines()
     metadata: bool = arg(False, "print the model's status and signatures instead")
     texts: list = cfg.texts()

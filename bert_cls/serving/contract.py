@@ -8,12 +8,17 @@ SERVING_SIGNATURE = "serving_default"  # raw texts in
 ENCODED_SIGNATURE = "encoded"  # token ids in, for clients that tokenize themselves
 
 TEXT_INPUT = "text"
+TEXT_PAIR_INPUT = "text_pair"  # sentence-pair models: the second text, tf.string [batch]
 ENCODED_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 PROBABILITIES = "probabilities"  # float32 [batch, num_labels]
 LABEL_ID = "label_id"  # int64 [batch]
 LABEL = "label"  # string [batch]
 OUTPUTS = (PROBABILITIES, LABEL_ID, LABEL)
+# Multi-label models instead: probabilities (a sigmoid per class) and
+PREDICTED = "predicted"  # int64 [batch, num_labels]: 1 where probability >= the class's threshold
+LABELS = "labels"  # string [batch, num_labels]: the class name where predicted, else ""
+MULTI_LABEL_OUTPUTS = (PROBABILITIES, PREDICTED, LABELS)
 
 DEFAULT_TIMEOUT_S = 10.0
 # TF Serving's own gRPC message limit is configurable; 64 MiB covers 10,000-text batches.

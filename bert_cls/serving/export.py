@@ -6,6 +6,11 @@ Signatures (names are constants below, shared with the server and the client):
   (``float32 [None, num_labels]``), ``label_id`` (``int64 [None]``), ``label`` (``tf.string [None]``).
 * ``encoded``: ``input_ids``/``attention_mask``/``token_type_ids`` (``int32 [None, None]``) -> same outputs.
 
+A sentence-pair model's ``serving_default`` takes ``text`` and ``text_pair``. A multi-label model
+outputs ``probabilities`` (a sigmoid per class), ``predicted`` (``int64 [None, num_labels]``, 1 at or
+above the class's threshold, as stored with the model) and ``labels`` (``tf.string [None, num_labels]``:
+the class name where predicted, else empty), so clients print names without knowing the classes.
+
 ``assets.extra/tf_serving_warmup_requests`` holds a few ``PredictionLog`` records.
 The version is written beside ``BASE`` under a temporary name, verified in a
 fresh process that imports only TensorFlow and TF Text, and renamed into place,
@@ -31,8 +36,8 @@ from bert_cls.modeling.keras_compat import tf
 from bert_cls.serving import verify_export as verify_module
 from bert_cls.serving.config import ExportConfig
 from bert_cls.serving.contract import (
-    DEFAULT_MODEL_NAME, ENCODED_INPUTS, ENCODED_SIGNATURE, LABEL, LABEL_ID, PROBABILITIES, SERVING_SIGNATURE,
-    TEXT_INPUT,
+    DEFAULT_MODEL_NAME, ENCODED_INPUTS, ENCODED_SIGNATURE, LABEL, LABEL_ID, LABELS, PREDICTED, PROBABILITIES,
+    SERVING_SIGNATURE, TEXT_INPUT, TEXT_PAIR_INPUT,
 )
 
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -53,18 +58,36 @@ class ServingModule(tf.Module):
 
     def __init__(self, classifier: BertClassifier):
         super().__init__(name="bert_cls_serving")
+        self.classifier = classifier
         self.text_model = classifier.text_model
         self.encoded_model = classifier.encoded_model
         self.label_names = tf.constant(list(classifier.config.label_names))
+        self.multi_label = classifier.config.multi_label
+        if self.multi_label:
+            self.thresholds = tf.constant(classifier.config.thresholds, tf.float32)
+        # Only the function this model's serving_default uses is traced and saved.
+        text = tf.TensorSpec([None], tf.string, name=TEXT_INPUT)
+        if classifier.config.text_pair:
+            pair = tf.TensorSpec([None], tf.string, name=TEXT_PAIR_INPUT)
+            self.serving_default = tf.function(self._serve_pair, input_signature=[text, pair])
+        else:
+            self.serving_default = tf.function(self._serve_text, input_signature=[text])
 
     def _outputs(self, logits):
-        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        probabilities = self.classifier.probabilities(logits)
+        if self.multi_label:
+            predicted = probabilities >= self.thresholds
+            names = tf.broadcast_to(self.label_names, tf.shape(probabilities))
+            return {PROBABILITIES: probabilities, PREDICTED: tf.cast(predicted, tf.int64),
+                    LABELS: tf.where(predicted, names, "")}
         label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
         return {PROBABILITIES: probabilities, LABEL_ID: label_id, LABEL: tf.gather(self.label_names, label_id)}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TEXT_INPUT)])
-    def serve_text(self, text):
+    def _serve_text(self, text):
         return self._outputs(self.text_model(text, training=False))
+
+    def _serve_pair(self, text, text_pair):
+        return self._outputs(self.text_model({"text": text, "text_pair": text_pair}, training=False))
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name=n) for n in ENCODED_INPUTS])
     def serve_encoded(self, input_ids, attention_mask, token_type_ids):
@@ -77,14 +100,22 @@ def next_version(base: Path) -> int:
     return max(versions, default=0) + 1
 
 
-def _write_warmup(path: Path, model_name: str, texts) -> None:
+def probe_inputs(classifier: BertClassifier) -> dict:
+    """``serving_default``'s inputs for the warm-up and the check: the probe texts, and for a pair model
+    the same texts reversed as second texts."""
+    texts = list(PROBE_TEXTS)
+    return {TEXT_INPUT: texts, TEXT_PAIR_INPUT: texts[::-1]} if classifier.config.text_pair else {TEXT_INPUT: texts}
+
+
+def _write_warmup(path: Path, model_name: str, inputs: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:
-        for batch in ([texts[0]], list(texts[:4]), list(texts)):
+        for size in (1, 4, len(inputs[TEXT_INPUT])):
             request = predict_pb2.PredictRequest(
                 model_spec=model_pb2.ModelSpec(name=model_name, signature_name=SERVING_SIGNATURE)
             )
-            request.inputs[TEXT_INPUT].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
+            for name, texts in inputs.items():
+                request.inputs[name].CopyFrom(tf.make_tensor_proto(texts[:size], dtype=tf.string))
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
 
@@ -110,16 +141,18 @@ def _run_verify_process(export_dir: Path, request: dict) -> dict:
     return json.loads(marker[0][len(verify_module.MARKER):])
 
 
-def verify_export(export_dir: Path, classifier: BertClassifier, texts=PROBE_TEXTS) -> dict:
+def verify_export(export_dir: Path, classifier: BertClassifier) -> dict:
     """Loads the export as TF Serving would (fresh process, TensorFlow + TF Text only) and compares outputs."""
-    texts = list(texts)
-    encoded = {k: v.numpy().tolist() for k, v in classifier.tokenizer(tf.constant(texts)).items()}
-    expected = classifier.predict_proba(texts)
-    expected_encoded = tf.nn.softmax(classifier.encoded_model(
+    inputs = probe_inputs(classifier)
+    texts, pairs = inputs[TEXT_INPUT], inputs.get(TEXT_PAIR_INPUT)
+    tokens = classifier.tokenizer(tf.constant(texts) if pairs is None else (tf.constant(texts), tf.constant(pairs)))
+    encoded = {k: v.numpy().tolist() for k, v in tokens.items()}
+    expected = classifier.predict_proba(texts, pairs=pairs)
+    expected_encoded = classifier.probabilities(classifier.encoded_model(
         {k: tf.constant(v, tf.int32) for k, v in encoded.items()}, training=False)).numpy()
     result = _run_verify_process(export_dir, {
-        "signatures": {"text": SERVING_SIGNATURE, "encoded": ENCODED_SIGNATURE}, "text_input": TEXT_INPUT,
-        "texts": texts, "encoded": encoded,
+        "signatures": {"text": SERVING_SIGNATURE, "encoded": ENCODED_SIGNATURE}, "text_inputs": inputs,
+        "encoded": encoded,
     })
     if result["unknown_ops"]:
         raise BertClsError(f"the export uses ops TF Serving does not link: {result['unknown_ops']}")
@@ -129,9 +162,9 @@ def verify_export(export_dir: Path, classifier: BertClassifier, texts=PROBE_TEXT
         SERVING_SIGNATURE: float(np.abs(np.array(result["text"][PROBABILITIES]) - expected).max()),
         ENCODED_SIGNATURE: float(np.abs(np.array(result["encoded"][PROBABILITIES]) - expected_encoded).max()),
     }
-    label_names = classifier.config.label_names
-    if result["text"][LABEL] != [label_names[i] for i in expected.argmax(-1)]:
-        raise BertClsError("the exported model's labels differ from the in-memory model's")
+    decided = classifier.decide(expected).tolist()
+    if result["text"][PREDICTED if classifier.config.multi_label else LABEL_ID] != decided:
+        raise BertClsError("the exported model's predicted labels differ from the in-memory model's")
     if max(diffs.values()) >= PARITY_TOLERANCE:
         raise BertClsError(f"exported outputs differ from the in-memory model by {diffs} (tolerance {PARITY_TOLERANCE})")
     return {"max_abs_diff": diffs, "ops": len(result["ops"]), "text_ops": result["text_ops"],
@@ -160,9 +193,9 @@ def export_classifier(classifier, export_base, version=None, model_name=DEFAULT_
         module = ServingModule(classifier)
         tf.saved_model.save(
             module, str(staging),
-            signatures={SERVING_SIGNATURE: module.serve_text, ENCODED_SIGNATURE: module.serve_encoded},
+            signatures={SERVING_SIGNATURE: module.serving_default, ENCODED_SIGNATURE: module.serve_encoded},
         )
-        _write_warmup(staging / "assets.extra" / WARMUP_FILE, model_name, PROBE_TEXTS)
+        _write_warmup(staging / "assets.extra" / WARMUP_FILE, model_name, probe_inputs(classifier))
         report = verify_export(staging, classifier) if verify else {}
         staging.chmod(0o755)  # mkdtemp's 0700 would hide it from a container running as another user
         os.rename(staging, target)  # atomic on one filesystem

@@ -7,8 +7,8 @@ whether ``transformers``, ``bert_cls`` or ``torch`` got loaded anyway.
 
     python -I verify_export.py EXPORT_DIR REQUEST_JSON
 
-``REQUEST_JSON`` holds ``{"signatures": {"text": NAME, "encoded": NAME}, "text_input": NAME,
-"texts": [...], "encoded": {input: ids}}``. The last stdout line is ``VERIFY_JSON`` followed
+``REQUEST_JSON`` holds ``{"signatures": {"text": NAME, "encoded": NAME}, "text_inputs": {input: texts},
+"encoded": {input: ids}}``. The last stdout line is ``VERIFY_JSON`` followed
 by ``{"ops", "text_ops", "unknown_ops", "signatures", "modules_loaded", "text": outputs,
 "encoded": outputs}``.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.framework import op_def_registry
@@ -50,7 +51,8 @@ def classify_ops(ops: set) -> dict:
 
 
 def _plain(outputs: dict) -> dict:
-    return {k: [x.decode() for x in v.numpy()] if v.dtype == tf.string else v.numpy().tolist() for k, v in outputs.items()}
+    return {k: np.char.decode(v.numpy().astype(bytes), "utf-8").tolist() if v.dtype == tf.string else v.numpy().tolist()
+            for k, v in outputs.items()}
 
 
 def run(export_dir: str, request: dict) -> dict:
@@ -58,7 +60,8 @@ def run(export_dir: str, request: dict) -> dict:
     loaded = tf.saved_model.load(export_dir)
     names = request["signatures"]
     result["signatures"] = sorted(loaded.signatures.keys())
-    result["text"] = _plain(loaded.signatures[names["text"]](**{request["text_input"]: tf.constant(request["texts"])}))
+    texts = {name: tf.constant(values, tf.string) for name, values in request["text_inputs"].items()}
+    result["text"] = _plain(loaded.signatures[names["text"]](**texts))
     encoded = {k: tf.constant(v, tf.int32) for k, v in request["encoded"].items()}
     result["encoded"] = _plain(loaded.signatures[names["encoded"]](**encoded))
     result["modules_loaded"] = sorted(m for m in WATCHED_MODULES if m in sys.modules)

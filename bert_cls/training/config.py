@@ -7,8 +7,9 @@ from typing import Optional
 
 from bert_cls import config as cfg
 from bert_cls.config import arg
+from bert_cls.errors import BertClsError
 
-MONITORS = ("val_accuracy", "val_macro_f1")
+MONITORS = ("val_accuracy", "val_macro_f1", "val_micro_f1")
 RUN_CONFIG = "run_config.json"
 METRICS_JSON = "metrics.json"
 
@@ -25,9 +26,15 @@ class TrainConfig(cfg.Config):
     format: Optional[str] = cfg.data_format()
     quoting: str = cfg.quoting()
     text_column: str = cfg.text_column()
+    text_pair_column: Optional[str] = cfg.text_pair_column()
     label_column: str = cfg.label_column()
     label_names: Optional[str] = arg(None, "comma-separated class names in id order (NSMC: negative,positive); "
                                      "for string labels, fixes their order")
+    multi_label: bool = cfg.multi_label()
+    label_separator: str = cfg.label_separator()
+    label_columns: Optional[str] = cfg.label_columns()
+    tune_thresholds: bool = arg(False, "with --multi-label: per class, the decision threshold (0.05..0.95) with the "
+                                "best F1 on the validation data, instead of 0.5; stored with the model and the export")
     pretrained: Optional[str] = cfg.pretrained("bert-base-multilingual-cased")
     epochs: int = cfg.epochs(3)
     batch_size: int = cfg.batch_size(32, "global batch size")
@@ -40,8 +47,10 @@ class TrainConfig(cfg.Config):
                                   check=cfg.fraction_open)
     max_train_samples: Optional[int] = cfg.max_train_samples(None)
     patience: int = arg(2, "early stopping: epochs without gain in --monitor", check=cfg.at_least(1))
-    monitor: str = arg("val_accuracy", "what early stopping, the best checkpoint and the tuner's default objective "
-                       "follow: val_accuracy or val_macro_f1 (for imbalanced classes)", choices=list(MONITORS))
+    monitor: Optional[str] = arg(None, "what early stopping, the best checkpoint and the tuner's default objective "
+                                 "follow: val_accuracy (the default), val_macro_f1 (imbalanced classes) or val_micro_f1 "
+                                 "(the default with --multi-label; there val_accuracy is subset accuracy)",
+                                 choices=list(MONITORS))
     class_weight: Optional[str] = arg(None, "weight the loss per class: 'balanced' (n / (classes x n_class), from the "
                                       "training rows) or explicit 'name=weight,...' (unnamed classes weigh 1)")
     max_steps: Optional[int] = arg(None, "stop each epoch after this many training steps (quick runs, benchmarks)",
@@ -57,6 +66,19 @@ class TrainConfig(cfg.Config):
     verbose: int = arg(1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch")
     overwrite: bool = cfg.overwrite("whatever --output-dir holds")
 
+    def __post_init__(self):
+        super().__post_init__()
+        if self.label_columns:
+            self.multi_label = True  # one 0/1 column per class is multi-label data
+        if self.monitor is None:
+            self.monitor = "val_micro_f1" if self.multi_label else "val_accuracy"
+        if self.monitor == "val_micro_f1" and not self.multi_label:
+            raise BertClsError("--monitor val_micro_f1 is for --multi-label (with one class per text it equals val_accuracy)")
+        if self.multi_label and self.class_weight:
+            raise BertClsError("--class-weight weighs single-label classes: drop it with --multi-label")
+        if self.tune_thresholds and not self.multi_label:
+            raise BertClsError("--tune-thresholds sets multi-label decision thresholds: add --multi-label or drop it")
+
     def fingerprint(self) -> dict:
         """What must match for a rerun to resume this run instead of conflicting with it."""
         skip = {"verbose", "cache_dir", "output_dir", "overwrite"}
@@ -66,7 +88,7 @@ class TrainConfig(cfg.Config):
     def completed_fingerprint(cls, previous: dict, current: dict) -> dict:
         """A fingerprint written by an older bert-cls, with the fields of ``current`` it did not have at their
         defaults (what that version did), so its interrupted runs and searches still resume."""
-        defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+        defaults = dataclasses.asdict(cls(output_dir=""))  # as resolved (--monitor's default is val_accuracy there)
         return {**{k: defaults[k] for k in current if k not in previous and k in defaults}, **previous}
 
     def parsed_label_names(self):
@@ -84,7 +106,10 @@ class EvaluateConfig(cfg.Config):
     output_dir: Optional[str] = arg(None, "where to write eval_<file>.json and the PNG (default: --model)")
     batch_size: int = cfg.batch_size(64, "inference batch size")
     text_column: str = cfg.text_column()
+    text_pair_column: Optional[str] = cfg.text_pair_column()
     label_column: str = cfg.label_column()
+    label_separator: str = cfg.label_separator()
+    label_columns: Optional[str] = cfg.label_columns()
 
 
 @dataclasses.dataclass
@@ -96,5 +121,7 @@ class PredictConfig(cfg.Config):
     file: Optional[str] = cfg.text_file()
     format: Optional[str] = cfg.data_format()
     text_column: str = cfg.text_column()
+    text_pair_column: Optional[str] = cfg.text_pair_column()
+    pair: Optional[list] = cfg.pair()
     batch_size: int = cfg.batch_size(64, "inference batch size")
     json: bool = cfg.json_lines()

@@ -1,4 +1,4 @@
-"""Evaluation on a labelled TSV file and prediction on raw texts with a trained model."""
+"""Evaluation on labelled data and prediction on raw texts (or pairs) with a trained model."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from bert_cls.data import files as data_files
+from bert_cls.data.columns import Columns
 from bert_cls.modeling.classifier import BertClassifier
 from bert_cls.training.config import EvaluateConfig, PredictConfig
-from bert_cls.training.metrics import classification_metrics
+from bert_cls.training.metrics import classification_metrics, multi_label_metrics
 from bert_cls.training.plots import plot_confusion_matrix
 
 
@@ -19,36 +20,51 @@ SORT_WINDOW = 16_384
 
 
 def predict_dataset(classifier, dataset, batch_size: int = 64, verbose: int = 1):
-    """(class probabilities, class ids) in the dataset's order, computed in length-sorted batches.
+    """(class probabilities, labels) in the dataset's order, computed in length-sorted batches.
 
     An in-memory ``TextDataset`` is sorted whole; a streamed ``FileDataset`` in windows of
     ``SORT_WINDOW`` texts, so its texts are never all in memory, and its labels come from the same
     pass over its files.
     """
     if isinstance(dataset, data_files.TextDataset):
-        return classifier.predict_proba(dataset.texts, batch_size, progress=bool(verbose)), dataset.labels
-    outputs, labels, window = [], [], []
-    for text, label in dataset.rows():
+        probabilities = classifier.predict_proba(dataset.texts, batch_size, progress=bool(verbose), pairs=dataset.pairs)
+        return probabilities, dataset.labels
+    outputs, labels, window, pairs = [], [], [], []
+
+    def flush():
+        outputs.append(classifier.predict_proba(window, batch_size, pairs=pairs if dataset.has_pairs else None))
+        window.clear()
+        pairs.clear()
+
+    for text, pair, label in dataset.rows():
         window.append(text)
+        pairs.append(pair)
         labels.append(label)
         if len(window) == SORT_WINDOW:
-            outputs.append(classifier.predict_proba(window, batch_size))
-            window = []
-    outputs.append(classifier.predict_proba(window, batch_size))
-    return np.concatenate(outputs), np.asarray(labels, dtype=np.int64)
+            flush()
+    flush()
+    return np.concatenate(outputs), np.asarray(labels).reshape((-1, *dataset.census.stratum_labels.shape[1:]))
+
+
+def dataset_metrics(classifier, probabilities, labels) -> dict:
+    """``classification_metrics`` or, for a multi-label model, ``multi_label_metrics`` at its thresholds."""
+    config = classifier.config
+    if config.multi_label:
+        return multi_label_metrics(labels, classifier.decide(probabilities), config.label_names, config.thresholds)
+    return classification_metrics(labels, classifier.decide(probabilities), config.label_names)
 
 
 def evaluate_dataset(classifier, dataset, batch_size: int = 64, verbose: int = 1) -> dict:
-    probabilities, labels = predict_dataset(classifier, dataset, batch_size, verbose)
-    return classification_metrics(labels, probabilities.argmax(-1), classifier.config.label_names)
+    return dataset_metrics(classifier, *predict_dataset(classifier, dataset, batch_size, verbose))
 
 
 def evaluate_file(config: EvaluateConfig) -> dict:
     """Evaluates a trained model; writes ``eval_<file>.json`` and a confusion-matrix PNG."""
     classifier = BertClassifier.load(config.model)
+    classifier.check_pairs(config.text_pair_column is not None)
     dataset = data_files.read_dataset(
-        config.test_file, text_column=config.text_column, label_column=config.label_column, format=config.format,
-        quoting=config.quoting, label_names=classifier.config.label_names, strict_label_names=True,
+        config.test_file, columns=Columns.of(config, multi_label=classifier.config.multi_label),
+        label_names=classifier.config.label_names, strict_label_names=True,
     )
     metrics = evaluate_dataset(classifier, dataset, config.batch_size)
     metrics["dropped_empty_documents"] = dataset.dropped_empty
@@ -58,19 +74,27 @@ def evaluate_file(config: EvaluateConfig) -> dict:
     first = data_files.readers.expand_paths(config.test_file)[0]
     stem = Path(first.name.removesuffix(".gz")).stem
     metrics["json"] = str(out / f"eval_{stem}.json")
-    metrics["confusion_png"] = str(
-        plot_confusion_matrix(metrics["confusion_matrix"], metrics["label_names"], out / f"eval_{stem}_confusion.png")
-    )
+    if "confusion_matrix" in metrics:  # single-label
+        metrics["confusion_png"] = str(
+            plot_confusion_matrix(metrics["confusion_matrix"], metrics["label_names"], out / f"eval_{stem}_confusion.png")
+        )
     Path(metrics["json"]).write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
     return metrics
 
 
-def predict_texts(config: PredictConfig, texts) -> list:
-    """``[{"text", "label", "label_id", "probabilities"}]`` for each text, in order."""
+def predict_texts(config: PredictConfig, texts, pairs=None) -> list:
+    """For each text (and second text), in order: ``{"text"[, "text_pair"], "label", "label_id", "probabilities"}``;
+    for a multi-label model ``"labels"`` (the predicted class names) and ``"label"`` (them, comma-joined)."""
     classifier = BertClassifier.load(config.model)
-    probabilities = classifier.predict_proba(list(texts), config.batch_size)
-    names = classifier.config.label_names
-    return [
-        {"text": t, "label": names[int(p.argmax())], "label_id": int(p.argmax()), "probabilities": p.round(6).tolist()}
-        for t, p in zip(texts, probabilities)
-    ]
+    probabilities = classifier.predict_proba(list(texts), config.batch_size, pairs=pairs)
+    names, decided = classifier.config.label_names, classifier.decide(probabilities)
+    rows = []
+    for i, (text, p) in enumerate(zip(texts, probabilities)):
+        row = {"text": text} if pairs is None else {"text": text, "text_pair": pairs[i]}
+        if classifier.config.multi_label:
+            labels = [n for n, on in zip(names, decided[i]) if on]
+            row.update(label=",".join(labels), labels=labels)
+        else:
+            row.update(label=names[int(decided[i])], label_id=int(decided[i]))
+        rows.append({**row, "probabilities": p.round(6).tolist()})
+    return rows

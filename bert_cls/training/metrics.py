@@ -1,4 +1,5 @@
-"""Classification metrics (accuracy, per-class precision/recall/F1, confusion matrix)."""
+"""Classification metrics: single-label (accuracy, per-class precision/recall/F1, confusion matrix) and
+multi-label (micro/macro-F1, subset accuracy, per-class), and per-class decision thresholds."""
 
 from __future__ import annotations
 
@@ -33,3 +34,53 @@ def classification_metrics(y_true, y_pred, label_names) -> dict:
         "label_names": list(label_names),
         "confusion_matrix": confusion.tolist(),
     }
+
+
+def _prf(tp, predicted, actual):
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp, dtype=float), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros_like(tp, dtype=float), where=actual > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
+    return precision, recall, f1
+
+
+def multi_label_metrics(y_true, y_pred, label_names, thresholds=None) -> dict:
+    """Multi-label metrics from 0/1 arrays ``[N, K]``: micro- and macro-F1, subset accuracy (every class of a
+    row right), Hamming accuracy, per-class precision/recall/F1/support, as scikit-learn defines them."""
+    y_true = np.asarray(y_true, dtype=np.int64).reshape(-1, len(label_names))
+    y_pred = np.asarray(y_pred, dtype=np.int64).reshape(-1, len(label_names))
+    tp = (y_true & y_pred).sum(0)
+    predicted, actual = y_pred.sum(0), y_true.sum(0)
+    precision, recall, f1 = _prf(tp, predicted, actual)
+    _, _, micro = _prf(np.array([tp.sum()]), np.array([predicted.sum()]), np.array([actual.sum()]))
+    per_class = {
+        name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(actual[i])}
+        for i, name in enumerate(label_names)
+    }
+    return {
+        "accuracy": float((y_true == y_pred).all(1).mean()) if len(y_true) else 0.0,  # subset accuracy
+        "micro_f1": float(micro[0]),
+        "macro_f1": float(f1.mean()),
+        "hamming_accuracy": float((y_true == y_pred).mean()) if len(y_true) else 0.0,
+        "num_examples": int(len(y_true)),
+        "per_class": per_class,
+        "label_names": list(label_names),
+        "thresholds": None if thresholds is None else [float(t) for t in thresholds],
+    }
+
+
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
+
+
+def tune_thresholds(y_true, probabilities) -> list:
+    """Per class, the threshold on ``THRESHOLD_GRID`` with the best F1 on these rows (ties: closest to 0.5)."""
+    y_true = np.asarray(y_true) > 0.5
+    probabilities = np.asarray(probabilities)
+    order = np.argsort(np.abs(THRESHOLD_GRID - 0.5), kind="stable")
+    chosen = []
+    for k in range(y_true.shape[1]):
+        predicted = probabilities[:, k][None, :] >= THRESHOLD_GRID[order][:, None]  # [thresholds, rows]
+        tp = (predicted & y_true[:, k]).sum(1)
+        _, _, f1 = _prf(tp, predicted.sum(1), np.full(len(order), y_true[:, k].sum()))
+        chosen.append(float(THRESHOLD_GRID[order][int(np.argmax(f1))]))
+    return chosen

@@ -26,6 +26,7 @@ import numpy as np
 
 from bert_cls.data import files as data_files
 from bert_cls.data import pipeline, stream
+from bert_cls.data.columns import Columns
 from bert_cls.errors import BertClsError
 from bert_cls.modeling.classifier import BertClassifier, check_max_length
 from bert_cls.modeling.keras_compat import keras, tf
@@ -34,8 +35,10 @@ from bert_cls.modeling.schedules import WarmupLinearDecay
 from bert_cls.modeling.tokenizer import XLA_PAD_MULTIPLE
 from bert_cls.training import callbacks as callbacks_lib
 from bert_cls.training.config import RUN_CONFIG, METRICS_JSON, TrainConfig
-from bert_cls.training.evaluate import evaluate_dataset
+from bert_cls.training.evaluate import dataset_metrics, evaluate_dataset, predict_dataset
 from bert_cls.training.macro_f1 import MacroF1
+from bert_cls.training.metrics import tune_thresholds
+from bert_cls.training.multi_label_f1 import MultiLabelF1, SubsetAccuracy
 from bert_cls.training.plots import plot_history
 from bert_cls.training.state import RunState
 
@@ -91,10 +94,10 @@ def load_training_data(config: TrainConfig):
     train_file, test_file, default_names = data_files.resolve_data_files(
         config.data, config.train_file, config.test_file, config.cache_dir or data_files.DEFAULT_CACHE_DIR
     )
-    columns = stream.Columns(config.text_column, config.label_column, config.format, config.quoting)
+    columns = Columns.of(config)
     census = stream.count_files(train_file, columns, label_names=config.parsed_label_names() or default_names)
     present = np.flatnonzero(census.class_counts)
-    if len(present) < 2:
+    if len(present) < 2 and not census.multi_label:
         raise BertClsError(f"{train_file} has a single class ({census.label_names[present[0]]}): "
                            "a classifier needs at least two")
     full = stream.FileDataset.everything(census, columns)
@@ -226,18 +229,25 @@ def _build_model(run: PreparedRun, strategy):
     config, data = run.config, run.data
     with strategy.scope():
         classifier = BertClassifier.from_checkpoint(
-            data.checkpoint, data.train.label_names, max_length=config.max_length, dropout=config.dropout
+            data.checkpoint, data.train.label_names, max_length=config.max_length, dropout=config.dropout,
+            text_pair=data.train.has_pairs, multi_label=data.train.multi_label,
         )
         fit_model = classifier.encoded_model if tokenizes_in_pipeline(config) else classifier.text_model
         optimizer = make_optimizer(config, steps_per_epoch(config, len(data.train)))
         fit_model.compile(
-            optimizer=optimizer,
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"), MacroF1(len(data.train.label_names))],
-            jit_compile=config.jit_compile,
+            optimizer=optimizer, **_loss_and_metrics(data.train), jit_compile=config.jit_compile,
         )
         optimizer.build(fit_model.trainable_variables)
     return classifier, fit_model
+
+
+def _loss_and_metrics(train) -> dict:
+    classes = len(train.label_names)
+    if train.multi_label:  # a sigmoid per class
+        return {"loss": keras.losses.BinaryCrossentropy(from_logits=True),
+                "metrics": [SubsetAccuracy(), MultiLabelF1(classes, "micro"), MultiLabelF1(classes, "macro")]}
+    return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy"), MacroF1(classes)]}
 
 
 def worker_shard(strategy) -> Optional[tuple]:
@@ -331,8 +341,13 @@ def fit_run(run: PreparedRun, extra_callbacks=()) -> FittedRun:
 def report_run(run: PreparedRun, fitted: FittedRun, evaluate_test: bool = True) -> TrainResult:
     """Evaluates the best weights, writes plots and ``metrics.json`` (the run's "finished" mark)."""
     config, out, history = run.config, run.output_dir, fitted.state.history
+    probabilities, labels = predict_dataset(fitted.classifier, run.data.validation, config.batch_size, verbose=0)
+    if config.tune_thresholds:
+        fitted.classifier.config.thresholds = tune_thresholds(labels, probabilities)
+        if fitted.chief:
+            fitted.classifier.save(out, weights=False)  # the thresholds travel with the model
     metrics = {
-        "validation": evaluate_dataset(fitted.classifier, run.data.validation, config.batch_size, verbose=0),
+        "validation": dataset_metrics(fitted.classifier, probabilities, labels),
         "train_examples": len(run.data.train),
         "validation_examples": len(run.data.validation),
         "dropped_empty_documents": run.data.train.dropped_empty,

@@ -12,7 +12,7 @@ from bert_cls.serving.contract import DEFAULT_MODEL_NAME
 from bert_cls.training.config import TrainConfig
 
 ALGORITHMS = ("random", "bayesian", "hyperband")
-OBJECTIVES = {"val_accuracy": "max", "val_macro_f1": "max", "val_loss": "min"}
+OBJECTIVES = {"val_accuracy": "max", "val_macro_f1": "max", "val_micro_f1": "max", "val_loss": "min"}
 # TrainConfig fields a search sets per trial (or not at all), so `bert-cls tune` has no flag for them.
 PER_TRIAL_FIELDS = ("output_dir", "learning_rate", "dropout", "overwrite")
 
@@ -48,7 +48,9 @@ class TuneConfig(cfg.Config):
             raise BertClsError(f"dropout range [{self.dropout_min}, {self.dropout_max}] must be increasing within [0, 1)")
 
     def objective_for(self, train_config: TrainConfig) -> str:
-        """``--objective``, or what training's ``--monitor`` follows."""
+        """``--objective``, or what training's ``--monitor`` follows (val_micro_f1 for multi-label data)."""
+        if self.objective == "val_micro_f1" and not train_config.multi_label:
+            raise BertClsError("--objective val_micro_f1 is for --multi-label data: use val_accuracy or val_macro_f1")
         return self.objective or train_config.monitor
 
     def search_space(self, train_config: TrainConfig) -> dict:

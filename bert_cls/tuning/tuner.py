@@ -73,6 +73,8 @@ class BertTuner(base_tuner.BaseTuner):
         validation = result.metrics["validation"]
         metrics = {"val_accuracy": validation["accuracy"], "val_macro_f1": validation["macro_f1"],
                    "val_loss": best.get("val_loss", float("nan"))}
+        if "micro_f1" in validation:  # multi-label
+            metrics["val_micro_f1"] = validation["micro_f1"]
         summary = {"trial_id": trial.trial_id, "tuner_id": self.tuner_id, "learning_rate": config.learning_rate,
                    "dropout": config.dropout, "epochs": config.epochs, "seconds": time.perf_counter() - started,
                    "metrics": metrics, "model_dir": config.output_dir}
