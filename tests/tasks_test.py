@@ -10,7 +10,7 @@ import pytest
 
 from bert_cls.cli import main
 from bert_cls.data.columns import Columns
-from bert_cls.data.files import read_dataset
+from bert_cls.data.files import read_dataset, sample_path
 from bert_cls.errors import BertClsError
 
 POSITIVE = ["정말 재밌다", "감동 연기 좋은 영화", "good movie", "스토리 좋은 영화 정말", "재밌네요 good"]
@@ -175,7 +175,7 @@ def test_pair_model_refuses_single_texts_and_vice_versa(pair_run, tiny_classifie
         tiny_classifier.predict_proba(["a"], pairs=["b"])
 
 
-def test_pair_model_exported_and_served_over_grpc(pair_run, tmp_path):
+def test_pair_model_exported_and_served_over_grpc(pair_run, tmp_path, capsys):
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_service_pb2_grpc
@@ -206,6 +206,14 @@ def test_pair_model_exported_and_served_over_grpc(pair_run, tmp_path):
         with pytest.raises(grpc.RpcError) as info:
             stub.Predict(request, timeout=10)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "text_pair" in info.value.details()
+        # `bert-cls query` with pairs from flags and from a file's two columns
+        pair_file = _write_csv(tmp_path / "q.csv", ["a", "b"], list(zip(texts, pairs)))
+        for how in (sum((["--pair", a, b] for a, b in zip(texts, pairs)), []),
+                    ["--file", str(pair_file), "--text-column", "a", "--text-pair-column", "b"]):
+            assert main(["query", "--server", server.address, "--model-name", "pairs", "--json", *how]) == 0
+            rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+            assert [r["text_pair"] for r in rows] == pairs
+            np.testing.assert_allclose([r["probabilities"] for r in rows], expected, atol=1e-5)
 
 
 def test_pair_evaluate_and_predict_from_the_command_line(pair_run, tmp_path, capsys):
@@ -222,6 +230,17 @@ def test_pair_evaluate_and_predict_from_the_command_line(pair_run, tmp_path, cap
     # the model needs pairs: evaluating single texts is a one-line error
     assert main(["evaluate", "--model", model, "--test-file", str(test_file), "--text-column", "premise"]) == 2
     assert "sentence-pair model" in capsys.readouterr().err
+
+
+def test_pairs_for_a_single_text_model_are_an_error_at_evaluate(tiny_classifier, tmp_path, capsys):
+    tiny_classifier.save(tmp_path / "model")
+    test_file = _write_csv(tmp_path / "t.csv", ["document", "second", "label"], [("a", "b", "positive")])
+    args = ["evaluate", "--model", str(tmp_path / "model"), "--test-file", str(test_file)]
+    assert main(args + ["--text-pair-column", "second"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "trained on single texts" in err and len(err.splitlines()) == 1
+    assert main(["predict", "--model", str(tmp_path / "model"), "--pair", "a", "b"]) == 2
+    assert "trained on single texts" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -324,3 +343,47 @@ def test_predict_input_errors(tmp_path, capsys):
     for extra, message in cases:
         assert main(["predict", "--model", model, *extra]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_label_columns_train_end_to_end(tmp_path, train_config):
+    from bert_cls.training.run import train
+
+    rows = [(text, int("praise" in tags), int("film" in tags)) for text, tags in multi_label_rows(60, 3)]
+    train_file = _write_csv(tmp_path / "wide.csv", ["document", "praise", "film"], rows)
+    result = train(train_config(tmp_path / "run", train_file=str(train_file), label_names=None,
+                                label_columns="praise,film", epochs=1))
+    config = result.classifier.config
+    assert config.multi_label and config.label_names == ["praise", "film"] and config.thresholds == [0.5, 0.5]
+    assert result.classifier.predict_proba(["good movie"]).shape == (1, 2)
+
+
+def test_tuning_a_multi_label_task_follows_micro_f1(tmp_path, train_config):
+    from bert_cls.tuning import tuner
+    from bert_cls.tuning.config import TuneConfig
+
+    train_file = _write_csv(tmp_path / "train.csv", ["document", "tags"], multi_label_rows(60, 4))
+    config = train_config("(per trial)", train_file=str(train_file), label_column="tags", label_names=None,
+                          multi_label=True, epochs=1)
+    outcome = tuner.tune(config, TuneConfig(tuning_dir=str(tmp_path / "tuning"), max_trials=1))
+    assert outcome["best"]["objective"] == "val_micro_f1"
+    assert outcome["trials"][0]["status"] == "COMPLETED" and 0 <= outcome["trials"][0]["val_micro_f1"] <= 1
+    with pytest.raises(BertClsError, match="val_micro_f1 is for --multi-label"):
+        TuneConfig(objective="val_micro_f1").objective_for(train_config("x"))
+
+
+def test_example_data_for_both_task_kinds(tmp_path, capsys):
+    assert main(["example-data", "--task", "pairs", "--output-dir", str(tmp_path / "p")]) == 0
+    pairs = read_dataset(tmp_path / "p" / "train.csv", columns=Columns(text_column="review_a", pair_column="review_b"))
+    assert len(pairs) == 4000 and pairs.label_names == ("different", "same")
+    assert abs(pairs.labels.mean() - 0.5) < 0.01
+    reviews = read_dataset(sample_path("train"))
+    sentiment = dict(zip(reviews.texts, reviews.labels.tolist()))
+    for a, b, same in list(zip(pairs.texts, pairs.pairs, pairs.labels.tolist()))[:200]:
+        assert (sentiment[a] == sentiment[b]) == bool(same)
+    assert main(["example-data", "--task", "multi-label", "--output-dir", str(tmp_path / "t")]) == 0
+    tags = read_dataset(tmp_path / "t" / "test.csv", columns=Columns(label_column="tags", multi_label=True))
+    assert set(tags.label_names) == {"acting", "laughs", "negative", "positive", "story"}
+    assert (tags.labels.sum(1) > 1).any()  # several tags on some reviews
+    capsys.readouterr()
+    assert main(["example-data", "--task", "pairs", "--output-dir", str(tmp_path / "p")]) == 2
+    assert "exists: pass --overwrite" in capsys.readouterr().err

@@ -37,3 +37,14 @@ class BenchConfig(cfg.Config):
     speed_options: bool = arg(True, "also time XLA and mixed precision")
     output: Optional[str] = arg(None, "write the results as JSON here")
     overwrite: bool = cfg.overwrite("an existing --output")
+
+
+@dataclasses.dataclass
+class ExampleDataConfig(cfg.Config):
+    """Arguments of ``bert-cls example-data``."""
+
+    task: str = arg(help="pairs (two reviews: same or different sentiment) or multi-label (sentiment + keyword tags)",
+                    choices=["pairs", "multi-label"])
+    output_dir: str = arg("bert-cls-example-data", "where train.csv and test.csv go")
+    seed: int = arg(0, "seed for drawing the pairs")
+    overwrite: bool = cfg.overwrite("train.csv/test.csv in --output-dir")

@@ -1,4 +1,4 @@
-"""The ``bert-cls`` command line: train, evaluate, predict, quickstart, export, serve, query, tune, bench.
+"""The ``bert-cls`` command line: train, evaluate, predict, quickstart, export, serve, query, tune, example-data, bench.
 
 Each subcommand is declared once in ``COMMANDS``: its config dataclass(es), which carry the
 flags (``bert_cls.cli.parser``), and the function in ``bert_cls.cli.commands`` that runs it.
@@ -17,7 +17,7 @@ import warnings
 from typing import Callable
 
 import bert_cls
-from bert_cls.apps.config import BenchConfig, QuickstartConfig
+from bert_cls.apps.config import BenchConfig, ExampleDataConfig, QuickstartConfig
 from bert_cls.cli import commands
 from bert_cls.cli.parser import add_config_arguments, config_from_args
 from bert_cls.errors import BertClsError
@@ -36,11 +36,12 @@ class Command:
 
 
 COMMANDS = (
-    Command("train", ((TrainConfig, ()),), commands.train, "fine-tune a BERT checkpoint on a TSV file",
+    Command("train", ((TrainConfig, ()),), commands.train,
+            "fine-tune a BERT checkpoint: single texts or sentence pairs, one class or several per text",
             "Fine-tune BERT (AdamW, warmup + linear decay, early stopping on validation accuracy). "
             "Rerunning the same command after an interruption resumes the run from its last finished epoch."),
     Command("evaluate", ((EvaluateConfig, ()),), commands.evaluate,
-            "accuracy, per-class P/R/F1 and confusion matrix on a labelled TSV"),
+            "accuracy (multi-label: micro/macro-F1), per-class P/R/F1 and confusion matrix on labelled data"),
     Command("predict", ((PredictConfig, ()),), commands.predict, "classify texts from the command line, a file or stdin"),
     Command("quickstart", ((QuickstartConfig, ()),), commands.quickstart,
             "offline demo: fine-tune MiniLM on the bundled sample, export, serve, query",
@@ -61,6 +62,10 @@ COMMANDS = (
             "Searches learning rate (log scale) and classifier dropout with Keras Tuner, each trial running "
             "`bert-cls train`'s training. Rerunning the same command resumes the search. Distributed: set "
             "KERASTUNER_TUNER_ID (chief/tuner0/...), KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT."),
+    Command("example-data", ((ExampleDataConfig, ()),), commands.example_data,
+            "write a sentence-pair or multi-label example dataset built from the bundled NSMC sample",
+            "Writes train.csv and test.csv for one task kind, built from the bundled NSMC sample, for the README's "
+            "sentence-pair and multi-label examples."),
     Command("bench", ((BenchConfig, ()),), commands.bench, "measure speed against the reference notebook's pipeline",
             "bert-cls bench: this package's pipeline against the reference notebook's, on one machine, in one "
             "process. Not part of the test suite."),

@@ -171,6 +171,12 @@ def quickstart(config) -> int:
     return 0
 
 
+def example_data(config) -> int:
+    paths = _load("bert_cls.apps.example_data").write_example_data(config)
+    print(f"wrote {paths['train']} and {paths['test']}")
+    return 0
+
+
 def bench(config) -> int:
     _load("bert_cls.apps.bench").run_and_report(config)
     return 0
