@@ -144,3 +144,11 @@ def test_pair_packing(vocab):
     assert ids[0, 5] == layer.sep_id and ids[0, 8] == layer.sep_id
     # an empty second segment still gets its [SEP]
     assert mask[1].sum() == 4 and types[1][:4].tolist() == [0, 0, 0, 1] and ids[1, 3] == layer.sep_id
+
+
+def test_pairs_pad_to_a_multiple_within_max_length(vocab):
+    layer = BertTokenizerLayer(vocab(), lower_case=True, max_length=12, pad_to_multiple_of=8)
+    out = layer({"text": tf.constant(["a b", "a"]), "text_pair": tf.constant(["c", ""])})  # tf.data features
+    assert out["input_ids"].shape == (2, 8) and out["attention_mask"].numpy().sum(1).tolist() == [6, 4]
+    long = layer((tf.constant(["a b c d e f g h"]), tf.constant(["a b c d e f"])))
+    assert long["input_ids"].shape == (1, 12)  # capped at max_length, not rounded up to 16

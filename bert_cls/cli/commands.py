@@ -95,8 +95,8 @@ def read_inputs(config):
 
 
 def _show(row: dict) -> str:
-    """One line of predict/query output: label(s), top probability, text[, second text]."""
-    parts = [row["label"], f"{max(row['probabilities']):.4f}", row["text"]]
+    """One line of predict/query output: label(s) ("-" for a multi-label text with none), top probability, text[, second text]."""
+    parts = [row["label"] or "-", f"{max(row['probabilities']):.4f}", row["text"]]
     return "\t".join(parts + ([row["text_pair"]] if row.get("text_pair") is not None else []))
 
 

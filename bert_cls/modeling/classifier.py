@@ -120,12 +120,6 @@ class BertClassifier:
         if not self.config.text_pair and has_pairs:
             raise BertClsError("this model was trained on single texts, not pairs: drop --text-pair-column/--pair")
 
-    def model_inputs(self, texts, pairs=None):
-        """What ``text_model`` takes for these texts (and second texts)."""
-        self.check_pairs(pairs is not None)
-        texts = tf.constant(texts, dtype=tf.string)
-        return texts if pairs is None else {"text": texts, "text_pair": tf.constant(pairs, dtype=tf.string)}
-
     def probabilities(self, logits):
         """Softmax over classes, or a sigmoid per class for a multi-label model (float32)."""
         logits = tf.cast(logits, tf.float32)

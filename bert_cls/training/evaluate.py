@@ -9,6 +9,7 @@ import numpy as np
 
 from bert_cls.data import files as data_files
 from bert_cls.data.columns import Columns
+from bert_cls.errors import BertClsError
 from bert_cls.modeling.classifier import BertClassifier
 from bert_cls.training.config import EvaluateConfig, PredictConfig
 from bert_cls.training.metrics import classification_metrics, multi_label_metrics
@@ -62,6 +63,9 @@ def evaluate_file(config: EvaluateConfig) -> dict:
     """Evaluates a trained model; writes ``eval_<file>.json`` and a confusion-matrix PNG."""
     classifier = BertClassifier.load(config.model)
     classifier.check_pairs(config.text_pair_column is not None)
+    if config.label_columns and not classifier.config.multi_label:
+        raise BertClsError("--label-columns is multi-label data, but this model was trained with one class per text: "
+                           "use --label-column")
     dataset = data_files.read_dataset(
         config.test_file, columns=Columns.of(config, multi_label=classifier.config.multi_label),
         label_names=classifier.config.label_names, strict_label_names=True,
