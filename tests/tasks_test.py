@@ -138,10 +138,28 @@ def test_tuned_thresholds_maximize_f1_per_class():
     y_true = rng.integers(0, 2, (300, 2))
     # class 0 separates at 0.8, class 1 at 0.25
     probabilities = np.stack([np.where(y_true[:, 0], 0.85, 0.7), np.where(y_true[:, 1], 0.3, 0.2)], 1)
-    thresholds = tune_thresholds(y_true, probabilities)
-    assert 0.7 < thresholds[0] <= 0.85 and 0.2 < thresholds[1] <= 0.3
-    decided = probabilities >= np.array(thresholds)
-    assert multi_label_metrics(y_true, decided, ["a", "b"])["micro_f1"] == 1.0
+    for average in ("micro", "macro"):
+        thresholds = tune_thresholds(y_true, probabilities, average)
+        assert 0.7 < thresholds[0] <= 0.85 and 0.2 < thresholds[1] <= 0.3
+        decided = probabilities >= np.array(thresholds)
+        assert multi_label_metrics(y_true, decided, ["a", "b"])["micro_f1"] == 1.0
+
+
+def test_micro_threshold_tuning_never_lowers_micro_f1():
+    """A frequent class the model separates and a rare one it cannot: per-class F1 picks a low threshold for
+    the rare class (every row predicted), which lowers micro-F1; the micro tuning leaves it at 0.5."""
+    from bert_cls.training.metrics import multi_label_metrics, tune_thresholds
+
+    rng = np.random.default_rng(3)
+    y_true = np.stack([rng.integers(0, 2, 400), (rng.random(400) < 0.05).astype(int)], 1)
+    probabilities = np.stack([np.where(y_true[:, 0], 0.9, 0.1), rng.uniform(0.05, 0.3, 400)], 1)
+
+    def micro(thresholds):
+        return multi_label_metrics(y_true, probabilities >= np.array(thresholds), ["a", "b"])["micro_f1"]
+
+    macro_pick, micro_pick = tune_thresholds(y_true, probabilities, "macro"), tune_thresholds(y_true, probabilities)
+    assert macro_pick[1] < 0.3 and micro(macro_pick) < micro([0.5, 0.5])
+    assert micro(micro_pick) >= micro([0.5, 0.5]) and micro_pick[1] >= 0.3
 
 
 # ---- training, export and serving ---------------------------------------------------------------------

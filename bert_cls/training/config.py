@@ -33,8 +33,9 @@ class TrainConfig(cfg.Config):
     multi_label: bool = cfg.multi_label()
     label_separator: str = cfg.label_separator()
     label_columns: Optional[str] = cfg.label_columns()
-    tune_thresholds: bool = arg(False, "with --multi-label: per class, the decision threshold (0.05..0.95) with the "
-                                "best F1 on the validation data, instead of 0.5; stored with the model and the export")
+    tune_thresholds: bool = arg(False, "with --multi-label: per class, the decision threshold (0.05..0.95) that "
+                                "maximizes validation micro-F1 (macro-F1 with --monitor val_macro_f1) instead of 0.5; "
+                                "stored with the model and the export")
     pretrained: Optional[str] = cfg.pretrained("bert-base-multilingual-cased")
     epochs: int = cfg.epochs(3)
     batch_size: int = cfg.batch_size(32, "global batch size")

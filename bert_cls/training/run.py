@@ -343,7 +343,8 @@ def report_run(run: PreparedRun, fitted: FittedRun, evaluate_test: bool = True) 
     config, out, history = run.config, run.output_dir, fitted.state.history
     probabilities, labels = predict_dataset(fitted.classifier, run.data.validation, config.batch_size, verbose=0)
     if config.tune_thresholds:
-        fitted.classifier.config.thresholds = tune_thresholds(labels, probabilities)
+        average = "macro" if config.monitor == "val_macro_f1" else "micro"  # the F1 the run follows
+        fitted.classifier.config.thresholds = tune_thresholds(labels, probabilities, average)
         if fitted.chief:
             fitted.classifier.save(out, weights=False)  # the thresholds travel with the model
     metrics = {
