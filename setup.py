@@ -24,6 +24,9 @@ setup(
         "keras-tuner==1.4.*",
         "tensorflow-serving-api==2.21.*",
         "grpcio>=1.60",
+        # bert-cls serve's REST API (HTTP parsing, routing, body limits) and its Prometheus metrics.
+        "werkzeug>=3.0",
+        "prometheus_client>=0.20",
         "numpy>=1.26",
         # Parquet input (bert_cls/data/readers.py); CSV, TSV and JSON Lines use the standard library.
         "pyarrow>=14",

@@ -153,11 +153,18 @@ def test_new_version_is_served_without_restart(served):
             while client.metadata()["model_spec"]["version"] != 2 and time.monotonic() < deadline:
                 time.sleep(0.2)
             assert client.metadata()["model_spec"]["version"] == 2
-            assert [s["version"] for s in client.status()] == [1, 2]
-        with ServingClient(server.address, MODEL, version=1) as pinned:
-            assert pinned.metadata()["model_spec"]["version"] == 1
+            # TF Serving's default policy serves the latest version only: 1 was unloaded once 2 was available
+            assert [(s["version"], s["state"]) for s in client.status()] == [(1, "END"), (2, "AVAILABLE")]
+        with ServingClient(server.address, MODEL, version=1) as pinned, pytest.raises(ServingError) as info:
+            pinned.metadata()
+        assert info.value.code == grpc.StatusCode.NOT_FOUND
     finally:
         shutil.rmtree(base / "2")
+    with ServingClient(server.address, MODEL) as client:  # version 1 is the latest again: loaded back
+        deadline = time.monotonic() + 30
+        while client.metadata()["model_spec"]["version"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert client.metadata()["model_spec"]["version"] == 1
 
 
 def _docker_reachable() -> bool:

@@ -8,7 +8,12 @@ by the command line without loading gRPC or TensorFlow. Production serving uses 
 
 import importlib
 
-from bert_cls.serving.contract import DEFAULT_MODEL_NAME, ENCODED_SIGNATURE, SERVING_SIGNATURE, TEXT_INPUT
+from bert_cls.serving.contract import (
+    DEFAULT_MODEL_NAME,
+    ENCODED_SIGNATURE,
+    SERVING_SIGNATURE,
+    TEXT_INPUT,
+)
 
 _LAZY = {"Prediction": "bert_cls.serving.client", "ServingClient": "bert_cls.serving.client",
          "ServingError": "bert_cls.serving.client"}

@@ -7,7 +7,11 @@ from typing import Optional
 
 from bert_cls import config as cfg
 from bert_cls.config import arg
-from bert_cls.serving.contract import DEFAULT_MODEL_NAME, DEFAULT_TIMEOUT_S, SERVING_SIGNATURE
+from bert_cls.serving.contract import (
+    DEFAULT_MODEL_NAME,
+    DEFAULT_TIMEOUT_S,
+    SERVING_SIGNATURE,
+)
 
 
 @dataclasses.dataclass
@@ -24,13 +28,20 @@ class ExportConfig(cfg.Config):
 
 @dataclasses.dataclass
 class ServeConfig(cfg.Config):
-    """Arguments of ``bert-cls serve``."""
+    """Arguments of ``bert-cls serve`` (named after TF Serving's: ``--port``, ``--rest_api_port``, ``--model_config_file`` ...)."""
 
-    model_base_path: str = arg(help="directory with numbered SavedModel versions")
+    model_base_path: Optional[str] = arg(None, "directory with numbered SavedModel versions (or --model-config-file)")
     model_name: str = cfg.model_name(DEFAULT_MODEL_NAME)
-    port: int = arg(8500, "gRPC port", check=cfg.at_least(0))
+    model_config_file: Optional[str] = arg(None, "TF Serving's models.config (text ModelServerConfig): several models, "
+                                           "version policies (latest/specific/all) and version labels")
+    model_config_file_poll_wait_seconds: float = arg(60.0, "how often to re-read --model-config-file",
+                                                     check=cfg.positive)
+    port: int = arg(8500, "gRPC port (0: a free one, printed)", check=cfg.at_least(0))
+    rest_api_port: Optional[int] = arg(None, "also serve TF Serving's REST API and /monitoring/prometheus/metrics on "
+                                       "this port (TF Serving uses 8501; 0: a free one, printed)", check=cfg.at_least(0))
     host: str = arg("127.0.0.1", "address to bind (0.0.0.0 exposes it)")
-    poll_seconds: float = arg(1.0, "how often to look for new versions", check=cfg.positive)
+    poll_seconds: float = arg(1.0, "how often to look for new versions (TF Serving's "
+                              "--file_system_poll_wait_seconds)", check=cfg.positive)
 
 
 @dataclasses.dataclass

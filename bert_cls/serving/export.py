@@ -36,8 +36,17 @@ from bert_cls.modeling.keras_compat import tf
 from bert_cls.serving import verify_export as verify_module
 from bert_cls.serving.config import ExportConfig
 from bert_cls.serving.contract import (
-    DEFAULT_MODEL_NAME, ENCODED_INPUTS, ENCODED_SIGNATURE, LABEL, LABEL_ID, LABELS, PREDICTED, PROBABILITIES,
-    SERVING_SIGNATURE, TEXT_INPUT, TEXT_PAIR_INPUT,
+    DEFAULT_MODEL_NAME,
+    ENCODED_INPUTS,
+    ENCODED_SIGNATURE,
+    LABEL,
+    LABEL_ID,
+    LABELS,
+    PREDICTED,
+    PROBABILITIES,
+    SERVING_SIGNATURE,
+    TEXT_INPUT,
+    TEXT_PAIR_INPUT,
 )
 
 WARMUP_FILE = "tf_serving_warmup_requests"

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import grpc
+
 from bert_cls.errors import BertClsError
 from bert_cls.serving.client import ServingClient, ServingError
 
@@ -21,21 +23,31 @@ class ServerProcess:
     """``with ServerProcess(base, name) as server: ServingClient(server.address, name)...``"""
 
     def __init__(self, model_base_path, model_name: str, port: int = 0, poll_seconds: float = 0.5,
-                 startup_timeout: float = 120.0, log_file=None):
-        self.model_base_path, self.model_name = str(model_base_path), model_name
+                 startup_timeout: float = 120.0, log_file=None, rest: bool = False, model_config_file=None,
+                 config_poll_seconds: float = 1.0):
+        self.model_base_path, self.model_name = model_base_path, model_name
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.rest_port = free_port() if rest else None
+        self.rest_url = f"http://127.0.0.1:{self.rest_port}" if rest else None
         self.poll_seconds, self.startup_timeout = poll_seconds, startup_timeout
+        self.model_config_file, self.config_poll_seconds = model_config_file, config_poll_seconds
         self.log_file = log_file
         self.process = None
 
+    def command(self) -> list:
+        command = [sys.executable, "-m", "bert_cls", "serve", "--model-name", self.model_name, "--port", str(self.port),
+                   "--poll-seconds", str(self.poll_seconds)]
+        if self.model_config_file:
+            command += ["--model-config-file", str(self.model_config_file),
+                        "--model-config-file-poll-wait-seconds", str(self.config_poll_seconds)]
+        else:
+            command += ["--model-base-path", str(self.model_base_path)]
+        return command + (["--rest-api-port", str(self.rest_port)] if self.rest_port else [])
+
     def start(self) -> "ServerProcess":
         output = open(self.log_file, "w") if self.log_file else subprocess.DEVNULL
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bert_cls", "serve", "--model-base-path", self.model_base_path,
-             "--model-name", self.model_name, "--port", str(self.port), "--poll-seconds", str(self.poll_seconds)],
-            stdout=output, stderr=subprocess.STDOUT,
-        )
+        self.process = subprocess.Popen(self.command(), stdout=output, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_timeout
         with ServingClient(self.address, self.model_name, timeout=2.0, max_retries=0) as client:
             while time.monotonic() < deadline:
@@ -44,7 +56,10 @@ class ServerProcess:
                 try:
                     client.status()
                     return self
-                except ServingError:
+                except ServingError as exc:
+                    # The server answers once the versions on disk are loaded; NOT_FOUND: it is up, with none.
+                    if exc.code == grpc.StatusCode.NOT_FOUND:
+                        return self
                     time.sleep(0.3)
         self.stop()
         raise BertClsError(f"bert-cls serve did not answer on {self.address} within {self.startup_timeout}s")

@@ -1,259 +1,133 @@
-"""A TF-Serving-compatible gRPC server for development and tests (no Docker needed).
+"""A TF-Serving-compatible model server for development and tests (no Docker needed).
 
-Implements ``PredictionService.Predict``, ``PredictionService.GetModelMetadata``
-and ``ModelService.GetModelStatus`` from TF Serving's own protos, backed by the
-exported SavedModels under a model base path. Like TF Serving it polls the base
-path, so a newly exported version is served without a restart; requests get the
-highest version unless they name one. Status codes follow TF Serving:
-``NOT_FOUND`` for an unknown model, version or signature, ``INVALID_ARGUMENT``
-for missing, extra or mistyped inputs. Production serving uses the
-``tensorflow/serving`` container (see the README and ``export/``).
+gRPC: ``PredictionService.Predict``, ``PredictionService.GetModelMetadata`` and
+``ModelService.GetModelStatus`` from TF Serving's own protos (``grpcio``); REST on
+``--rest-api-port`` (``rest_api.py``); Prometheus metrics (``monitoring.py``). The models,
+their version policy, background loading and warm-up are ``models.py``'s; the model config
+file is ``model_config.py``'s. Requests get the newest available version unless they name a
+version or a label. Status codes follow TF Serving: ``NOT_FOUND`` for an unknown model,
+version or signature, ``INVALID_ARGUMENT`` for missing, extra or mistyped inputs and unknown
+labels. Production serving uses the ``tensorflow/serving`` container (see the README and ``export/``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from concurrent import futures
-from pathlib import Path
 
 import grpc
-import numpy as np
-import tensorflow as tf
-import tensorflow_text  # noqa: F401  (registers the tokenizer ops the exports use)
-from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import (
-    get_model_metadata_pb2,
-    get_model_status_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
 )
 
 from bert_cls.errors import BertClsError
+from bert_cls.serving import model_config
+from bert_cls.serving.api import model_metadata, model_status, run_predict
 from bert_cls.serving.config import ServeConfig
-from bert_cls.serving.contract import MAX_MESSAGE_BYTES, SERVING_SIGNATURE
+from bert_cls.serving.contract import MAX_MESSAGE_BYTES
+from bert_cls.serving.models import ModelManager, RequestError
+from bert_cls.serving.monitoring import ServingMetrics
+from bert_cls.serving.rest_api import RestServer
 
 log = logging.getLogger("bert_cls.serving")
 
 
-class _RequestError(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str):
-        super().__init__(message)
-        self.code = code
+def _guarded(api: str):
+    """A servicer method that turns errors into gRPC status codes, counts it in the metrics and never takes the
+    server down."""
 
-
-class ModelRegistry:
-    """Numbered SavedModel versions under a base path, loaded lazily and refreshed by polling."""
-
-    def __init__(self, name: str, base_path, poll_seconds: float = 1.0):
-        self.name = name
-        self.base_path = Path(base_path)
-        self.poll_seconds = poll_seconds
-        self._lock = threading.Lock()
-        self._loaded = {}
-        self._available = []
-        self._stop = threading.Event()
-        self.refresh()
-
-    def refresh(self) -> None:
-        versions = []
-        if self.base_path.is_dir():
-            versions = sorted(
-                int(p.name) for p in self.base_path.iterdir()
-                if p.name.isdigit() and (p / "saved_model.pb").is_file()
-            )
-        with self._lock:
-            self._available = versions
-            for gone in set(self._loaded) - set(versions):
-                del self._loaded[gone]
-        if versions:
-            self.get(None)  # load the newest now, so it is warm before traffic
-
-    def start_polling(self) -> None:
-        def loop():
-            while not self._stop.wait(self.poll_seconds):
+    def decorate(handler):
+        def wrapper(self, request, context):
+            code = grpc.StatusCode.OK
+            with self.metrics.time(request.model_spec.name, api, "GRPC") as outcome:
                 try:
-                    self.refresh()
-                except Exception:  # a bad version on disk must not stop the server
-                    log.exception("refreshing %s failed", self.base_path)
+                    return handler(self, request)
+                except RequestError as exc:
+                    code, message = exc.code, str(exc)
+                except Exception as exc:  # never take the server down with one request
+                    log.exception("request failed")
+                    code, message = grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}"
+                finally:
+                    outcome.status = code.name
+            context.abort(code, message)
 
-        threading.Thread(target=loop, name="model-poller", daemon=True).start()
+        return wrapper
 
-    def stop(self) -> None:
-        self._stop.set()
-
-    @property
-    def versions(self) -> list:
-        with self._lock:
-            return list(self._available)
-
-    def check_name(self, name: str) -> None:
-        if name != self.name:
-            raise _RequestError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
-
-    def get(self, version):
-        """(version, loaded SavedModel, MetaGraphDef) for a version number or the latest."""
-        with self._lock:
-            available = list(self._available)
-        if not available:
-            raise _RequestError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({self.name})")
-        if version is None:
-            version = available[-1]
-        elif version not in available:
-            raise _RequestError(
-                grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Specific({self.name}, {version})"
-            )
-        with self._lock:
-            if version in self._loaded:
-                return (version, *self._loaded[version])
-        entry = self._load(self.base_path / str(version))
-        with self._lock:
-            self._loaded[version] = entry
-        log.info("loaded %s version %d", self.name, version)
-        return (version, *entry)
-
-    @staticmethod
-    def _load(path: Path):
-        proto = saved_model_pb2.SavedModel()
-        proto.ParseFromString((path / "saved_model.pb").read_bytes())
-        return tf.saved_model.load(str(path)), proto.meta_graphs[0]
-
-
-def _version_of(model_spec):
-    if model_spec.HasField("version"):
-        return int(model_spec.version.value)
-    if model_spec.version_label:
-        raise _RequestError(grpc.StatusCode.INVALID_ARGUMENT, "version labels are not configured on this server")
-    return None
-
-
-def _set_spec(out_spec, name, version, signature=None):
-    out_spec.name = name
-    out_spec.version.value = version
-    if signature is not None:
-        out_spec.signature_name = signature
-
-
-def _run_predict(registry: ModelRegistry, request, response):
-    registry.check_name(request.model_spec.name)
-    version, model, meta_graph = registry.get(_version_of(request.model_spec))
-    signature_name = request.model_spec.signature_name or SERVING_SIGNATURE
-    if signature_name not in model.signatures:
-        raise _RequestError(grpc.StatusCode.NOT_FOUND, f"Serving signature key \"{signature_name}\" not found.")
-    function = model.signatures[signature_name]
-    specs = function.structured_input_signature[1]
-    sent, expected = set(request.inputs), set(specs)
-    if sent != expected:
-        missing, extra = sorted(expected - sent), sorted(sent - expected)
-        raise _RequestError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"input tensors do not match signature {signature_name}: missing {missing}, unexpected {extra}",
-        )
-    inputs = {}
-    for name, spec in specs.items():
-        proto = request.inputs[name]
-        if proto.dtype != spec.dtype.as_datatype_enum:
-            raise _RequestError(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"Expects arg[{name}] to be {spec.dtype.name} but {tf.dtypes.as_dtype(proto.dtype).name} is provided",
-            )
-        try:
-            array = tf.make_ndarray(proto)
-        except Exception as exc:
-            raise _RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"input {name} is malformed: {exc}") from None
-        if array.ndim != spec.shape.rank:
-            raise _RequestError(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"input {name} must have rank {spec.shape.rank} (shape {spec.shape}), got shape {list(array.shape)}",
-            )
-        inputs[name] = tf.constant(array, dtype=spec.dtype)
-    try:
-        outputs = function(**inputs)
-    except tf.errors.InvalidArgumentError as exc:
-        raise _RequestError(grpc.StatusCode.INVALID_ARGUMENT, exc.message) from None
-    wanted = set(request.output_filter) or set(outputs)
-    unknown = wanted - set(outputs)
-    if unknown:
-        raise _RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"output_filter names unknown outputs {sorted(unknown)}")
-    for key in wanted:
-        response.outputs[key].CopyFrom(tf.make_tensor_proto(np.asarray(outputs[key].numpy())))
-    _set_spec(response.model_spec, registry.name, version, signature_name)
-
-
-def _guarded(handler):
-    """A servicer method that turns errors into gRPC status codes and never takes the server down."""
-
-    def wrapper(self, request, context):
-        try:
-            return handler(self, request)
-        except _RequestError as exc:
-            context.abort(exc.code, str(exc))
-        except Exception as exc:  # never take the server down with one request
-            log.exception("request failed")
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
-
-    return wrapper
+    return decorate
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """``Predict`` and ``GetModelMetadata`` over a ``ModelRegistry``."""
+    """``Predict`` and ``GetModelMetadata`` over a ``ModelManager``."""
 
-    def __init__(self, registry: ModelRegistry):
-        self.registry = registry
+    def __init__(self, manager: ModelManager, metrics: ServingMetrics):
+        self.manager, self.metrics = manager, metrics
 
-    @_guarded
+    @_guarded("predict")
     def Predict(self, request):
         response = predict_pb2.PredictResponse()
-        _run_predict(self.registry, request, response)
+        run_predict(self.manager, request, response)
         return response
 
-    @_guarded
+    @_guarded("metadata")
     def GetModelMetadata(self, request):
-        registry = self.registry
-        registry.check_name(request.model_spec.name)
         if set(request.metadata_field) != {"signature_def"}:
-            raise _RequestError(grpc.StatusCode.INVALID_ARGUMENT, "Metadata field signature_def is the only one supported")
-        version, _, meta_graph = registry.get(_version_of(request.model_spec))
-        signature_map = get_model_metadata_pb2.SignatureDefMap()
-        for name, signature in meta_graph.signature_def.items():
-            if not name.startswith("__"):
-                signature_map.signature_def[name].CopyFrom(signature)
-        response = get_model_metadata_pb2.GetModelMetadataResponse()
-        _set_spec(response.model_spec, registry.name, version)
-        response.metadata["signature_def"].Pack(signature_map)
-        return response
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "Metadata field signature_def is the only one supported")
+        return model_metadata(self.manager, request.model_spec)
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    """``GetModelStatus`` over a ``ModelRegistry``."""
+    """``GetModelStatus`` over a ``ModelManager``."""
 
-    def __init__(self, registry: ModelRegistry):
-        self.registry = registry
+    def __init__(self, manager: ModelManager, metrics: ServingMetrics):
+        self.manager, self.metrics = manager, metrics
 
-    @_guarded
+    @_guarded("status")
     def GetModelStatus(self, request):
-        registry = self.registry
-        registry.check_name(request.model_spec.name)
-        wanted = _version_of(request.model_spec)
-        versions = registry.versions
-        if wanted is not None and wanted not in versions:
-            raise _RequestError(grpc.StatusCode.NOT_FOUND, f"Could not find version {wanted} of model {registry.name}")
-        if not versions:
-            raise _RequestError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {registry.name}")
-        response = get_model_status_pb2.GetModelStatusResponse()
-        for version in versions if wanted is None else [wanted]:
-            status = response.model_version_status.add()
-            status.version = version
-            status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
-        return response
+        return model_status(self.manager, request.model_spec)
 
 
-def make_server(model_base_path, model_name: str, host: str = "127.0.0.1", port: int = 8500,
-                poll_seconds: float = 1.0, workers: int = 8):
-    """A started ``grpc.Server`` and its ``ModelRegistry``; ``port=0`` picks a free port (see ``server.port``)."""
-    registry = ModelRegistry(model_name, model_base_path, poll_seconds)
+@dataclasses.dataclass
+class RunningServer:
+    """A started server: gRPC (``port``), optionally REST (``rest_port``), the models and the metrics."""
+
+    grpc_server: object
+    manager: ModelManager
+    metrics: ServingMetrics
+    port: int
+    rest: object = None
+
+    @property
+    def rest_port(self):
+        return self.rest.port if self.rest is not None else None
+
+    def stop(self) -> None:
+        self.manager.stop()
+        if self.rest is not None:
+            self.rest.stop()
+        self.grpc_server.stop(grace=2)
+
+
+def _bind_grpc(server, host: str, port: int) -> int:
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpcio raises when the address is taken (older releases returned 0)
+        bound = 0
+    if bound == 0:
+        raise BertClsError(f"cannot bind {host}:{port} (in use?): pass another --port")
+    return bound
+
+
+def make_server(specs, host: str = "127.0.0.1", port: int = 8500, rest_port=None, poll_seconds: float = 1.0,
+                workers: int = 8) -> RunningServer:
+    """Loads the models in ``specs`` (``ModelSpec``), then starts gRPC and, with ``rest_port``, REST; ``0`` picks a
+    free port (``RunningServer.port``/``rest_port``)."""
+    manager = ModelManager(specs, poll_seconds)
+    metrics = ServingMetrics()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers),
         options=[
@@ -264,37 +138,38 @@ def make_server(model_base_path, model_name: str, host: str = "127.0.0.1", port:
             ("grpc.so_reuseport", 0),
         ],
     )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(registry), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(registry), server)
-    try:
-        bound = server.add_insecure_port(f"{host}:{port}")
-    except RuntimeError:  # grpcio raises when the address is taken (older releases returned 0)
-        bound = 0
-    if bound == 0:
-        raise BertClsError(f"cannot bind {host}:{port} (in use?): pass another --port")
-    server.port = bound
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(manager, metrics), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager, metrics), server)
+    bound = _bind_grpc(server, host, port)
+    rest = RestServer(manager, metrics, host, rest_port) if rest_port is not None else None
+    manager.start()  # loads and warms up what is on disk before the first request is accepted
     server.start()
-    registry.start_polling()
-    return server, registry
+    if rest is not None:
+        rest.start()
+    return RunningServer(server, manager, metrics, bound, rest)
 
 
 def serve_forever(config: ServeConfig) -> None:
-    """``bert-cls serve``: serves until interrupted."""
-    base = Path(config.model_base_path)
-    if not base.is_dir():
-        raise BertClsError(f"--model-base-path {base} is not a directory: export a model there first (bert-cls export)")
+    """``bert-cls serve``: serves until interrupted, re-reading ``--model-config-file`` every poll period."""
+    specs = model_config.specs_from_flags(config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per request (TF Serving has none)
     started = time.perf_counter()
-    server, registry = make_server(base, config.model_name, config.host, config.port, config.poll_seconds)
+    running = make_server(specs, config.host, config.port, config.rest_api_port, config.poll_seconds)
+    described = "; ".join(f"{m.spec.name!r} versions {m.available_versions or '(none yet)'} from {m.spec.base_path}"
+                          for m in running.manager.models)
+    rest = f", REST on {config.host}:{running.rest_port}" if running.rest is not None else ""
     print(
-        f"serving model {config.model_name!r} versions {registry.versions or '(none yet)'} from {base} "
-        f"on {config.host}:{server.port} (gRPC; loaded in {time.perf_counter() - started:.1f}s). "
-        "This is the development server; production uses the tensorflow/serving container.",
+        f"serving {described} on {config.host}:{running.port} (gRPC{rest}; loaded in "
+        f"{time.perf_counter() - started:.1f}s). This is the development server; production uses the "
+        "tensorflow/serving container.",
         flush=True,
     )
+    watcher = model_config.ConfigWatcher(config.model_config_file, running.manager,
+                                         config.model_config_file_poll_wait_seconds)
     try:
-        server.wait_for_termination()
+        watcher.run_until(threading.Event()) if config.model_config_file else running.grpc_server.wait_for_termination()
     except KeyboardInterrupt:
         pass
     finally:
-        registry.stop()
-        server.stop(grace=2)
+        running.stop()

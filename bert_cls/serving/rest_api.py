@@ -1,0 +1,249 @@
+"""TF Serving's REST API (``tensorflow_serving/g3doc/api_rest.md``) over the same models as the gRPC server.
+
+* ``GET  /v1/models/NAME[/versions/V|/labels/L]``: ``GetModelStatusResponse`` as JSON.
+* ``GET  /v1/models/NAME[/versions/V|/labels/L]/metadata``: ``GetModelMetadataResponse`` as JSON.
+* ``POST /v1/models/NAME[/versions/V|/labels/L]:predict``: ``instances`` (row format, answered with
+  ``predictions``) or ``inputs`` (columnar, answered with ``outputs``); strings as JSON strings or
+  ``{"b64": ...}``.
+* ``GET  /monitoring/prometheus/metrics``: Prometheus text format (``monitoring.py``).
+
+Errors are ``{"error": "..."}`` with TF Serving's HTTP status for the gRPC code (400 invalid argument,
+404 not found ...). HTTP is Werkzeug's (request parsing, body limits, a threaded WSGI server); protos
+become JSON with ``google.protobuf.json_format`` as TF Serving's C++ does with its JSON printer.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import threading
+
+import grpc
+import numpy as np
+from google.protobuf import json_format
+from tensorflow_serving.apis import model_pb2
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.serving import make_server as make_wsgi_server
+from werkzeug.wrappers import Request, Response
+
+from bert_cls.errors import BertClsError
+from bert_cls.serving.api import model_metadata, model_status
+from bert_cls.serving.contract import MAX_MESSAGE_BYTES, SERVING_SIGNATURE
+from bert_cls.serving.models import ModelManager, RequestError
+from bert_cls.serving.monitoring import METRICS_PATH, ServingMetrics
+
+log = logging.getLogger("bert_cls.serving")
+
+# TF Serving's REST handler: /v1/models/NAME[/versions/V | /labels/L][/metadata | :VERB]
+_MODEL_PATH = re.compile(r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
+                         r"(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?")
+# TF Serving's mapping of canonical codes to HTTP statuses (util/net_http/...: ToHTTPStatusCode)
+HTTP_STATUS = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 400, grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.ALREADY_EXISTS: 409, grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.RESOURCE_EXHAUSTED: 429, grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.UNAVAILABLE: 503, grpc.StatusCode.DEADLINE_EXCEEDED: 504, grpc.StatusCode.INTERNAL: 500,
+}
+
+
+def _bad(message: str) -> RequestError:
+    return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def _json_response(body, status: int = 200) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+
+
+def _error_response(code: grpc.StatusCode, message: str) -> Response:
+    return _json_response({"error": message}, HTTP_STATUS.get(code, 500))
+
+
+# ---- JSON <-> tensors -----------------------------------------------------------------------------------
+
+
+def _decode_strings(value, name: str):
+    """A JSON value of a string input: strings and ``{"b64": ...}`` (nested lists kept), as bytes."""
+    if isinstance(value, list):
+        return [_decode_strings(v, name) for v in value]
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str):
+        try:
+            return base64.b64decode(value["b64"], validate=True)
+        except binascii.Error:
+            raise _bad(f"input {name}: {{\"b64\": ...}} holds invalid base64") from None
+    kind = {bool: "Boolean", int: "Number", float: "Number", dict: "Object", type(None): "Null"}.get(type(value), "value")
+    raise _bad(f"JSON Value: {json.dumps(value)[:100]} Type: {kind} is not of expected type: string (input {name})")
+
+
+def _to_array(value, name: str, dtype) -> np.ndarray:
+    if dtype == "string":
+        decoded = _decode_strings(value, name)
+        array = np.array(decoded, dtype=object)
+        if array.dtype != object or (array.size and not all(isinstance(x, bytes) for x in array.flat)):
+            raise _bad(f"input {name}: nested lists of unequal length")
+        return array
+    try:
+        return np.array(value, dtype=np.float64 if dtype.startswith("float") else np.int64)
+    except (TypeError, ValueError):
+        raise _bad(f"input {name}: expected {dtype} values") from None
+
+
+def _input_dtypes(loaded, signature_name: str) -> dict:
+    function = loaded.model.signatures.get(signature_name)
+    if function is None:  # TF Serving's REST handler: an unknown signature is a bad request
+        raise _bad(f"Serving signature name: \"{signature_name}\" not found in signature def")
+    return {name: spec.dtype.name for name, spec in function.structured_input_signature[1].items()}
+
+
+def parse_predict_body(body: dict, dtypes: dict):
+    """(inputs as arrays, "row" or "columnar") of a predict request, as api_rest.md defines them."""
+    if "instances" in body and "inputs" in body:
+        raise _bad("Only one of 'instances' or 'inputs' keys can be specified, not both")
+    if "instances" in body:
+        instances = body["instances"]
+        if not isinstance(instances, list):
+            raise _bad("'instances' must be a list")
+        if len(dtypes) == 1:
+            name = next(iter(dtypes))
+            if instances and all(isinstance(i, dict) and set(i) == {name} for i in instances):
+                instances = [i[name] for i in instances]
+            return {name: _to_array(instances, name, dtypes[name])}, "row"
+        for i, instance in enumerate(instances):
+            if not isinstance(instance, dict) or set(instance) != set(dtypes):
+                raise _bad(f"instance {i} must be an object with the inputs {sorted(dtypes)}")
+        return {n: _to_array([i[n] for i in instances], n, dtypes[n]) for n in dtypes}, "row"
+    if "inputs" in body:
+        inputs = body["inputs"]
+        if isinstance(inputs, dict) and not (len(dtypes) == 1 and set(inputs) == {"b64"}):
+            return {n: _to_array(v, n, dtypes.get(n, "string")) for n, v in inputs.items()}, "columnar"
+        if len(dtypes) != 1:
+            raise _bad(f"'inputs' must be an object naming the inputs {sorted(dtypes)}")
+        name = next(iter(dtypes))
+        return {name: _to_array(inputs, name, dtypes[name])}, "columnar"
+    raise _bad("Missing 'inputs' or 'instances' key")
+
+
+def _json_value(array: np.ndarray, name: str):
+    if array.dtype.kind in "SO":
+        def one(x):
+            if name.endswith("_bytes"):
+                return {"b64": base64.b64encode(x).decode()}
+            try:
+                return x.decode("utf-8")
+            except UnicodeDecodeError:
+                return {"b64": base64.b64encode(x).decode()}
+        return np.vectorize(one, otypes=[object])(array).tolist() if array.size else array.tolist()
+    return array.tolist()
+
+
+def format_outputs(outputs: dict, fmt: str) -> dict:
+    """``predictions`` (row format) or ``outputs`` (columnar), one output by itself or several by name."""
+    values = {name: _json_value(array, name) for name, array in outputs.items()}
+    if fmt == "columnar":
+        return {"outputs": next(iter(values.values())) if len(values) == 1 else values}
+    if len(values) == 1:
+        return {"predictions": next(iter(values.values()))}
+    sizes = {len(v) if isinstance(v, list) else -1 for v in values.values()}
+    if len(sizes) != 1 or -1 in sizes:
+        raise _bad("output tensors of different batch sizes cannot be returned in row format: use 'inputs'")
+    rows = sizes.pop()
+    return {"predictions": [{name: value[i] for name, value in values.items()} for i in range(rows)]}
+
+
+# ---- the WSGI application -------------------------------------------------------------------------------
+
+
+class RestApi:
+    """The WSGI application: routes, JSON, status codes, metrics."""
+
+    def __init__(self, manager: ModelManager, metrics: ServingMetrics, max_body_bytes: int = MAX_MESSAGE_BYTES):
+        self.manager, self.metrics, self.max_body_bytes = manager, metrics, max_body_bytes
+
+    def __call__(self, environ, start_response):
+        request = Request(environ)
+        request.max_content_length = self.max_body_bytes
+        return self.dispatch(request)(environ, start_response)
+
+    def dispatch(self, request: Request) -> Response:
+        if request.path == METRICS_PATH and request.method == "GET":
+            return Response(self.metrics.exposition(), mimetype="text/plain; version=0.0.4")
+        match = _MODEL_PATH.fullmatch(request.path)
+        route = None
+        if match and request.method == "POST" and match["verb"] == "predict":
+            route, api = self.predict, "predict"
+        elif match and request.method == "GET" and not match["verb"]:
+            route, api = (self.metadata, "metadata") if match["metadata"] else (self.status, "status")
+        if route is None:  # as TF Serving: anything else is malformed
+            return _error_response(grpc.StatusCode.INVALID_ARGUMENT, f"Malformed request: {request.method} {request.path}")
+        spec = model_pb2.ModelSpec(name=match["name"])
+        if match["version"]:
+            spec.version.value = int(match["version"])
+        if match["label"]:
+            spec.version_label = match["label"]
+        with self.metrics.time(spec.name, api, "REST") as outcome:
+            try:
+                return _json_response(route(spec, request))
+            except RequestError as exc:
+                outcome.status = exc.code.name
+                return _error_response(exc.code, str(exc))
+            except Exception as exc:  # never take the server down with one request
+                log.exception("REST request failed")
+                outcome.status = "INTERNAL"
+                return _error_response(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+
+    def status(self, spec, request) -> dict:
+        return json_format.MessageToDict(model_status(self.manager, spec), always_print_fields_with_no_presence=True)
+
+    def metadata(self, spec, request) -> dict:
+        response = model_metadata(self.manager, spec)
+        body = json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
+        return {"model_spec": body["modelSpec"] if "modelSpec" in body else body["model_spec"], "metadata": body["metadata"]}
+
+    def predict(self, spec, request) -> dict:
+        body = self._json_body(request)
+        signature = body.get("signature_name") or SERVING_SIGNATURE
+        if not isinstance(signature, str):
+            raise _bad("'signature_name' must be a string")
+        model = self.manager.model(spec.name)
+        loaded = model.resolve(spec.version.value if spec.HasField("version") else None, spec.version_label or None)
+        inputs, fmt = parse_predict_body(body, _input_dtypes(loaded, signature))
+        return format_outputs(loaded.predict(signature, inputs), fmt)
+
+    def _json_body(self, request: Request) -> dict:
+        try:
+            raw = request.get_data(cache=False)
+        except RequestEntityTooLarge:
+            raise _bad(f"the request body is over the {self.max_body_bytes // (1024 * 1024)} MiB limit: send fewer texts "
+                       "per request") from None
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise _bad(f"the request body is not UTF-8 (byte {exc.start})") from None
+        except json.JSONDecodeError as exc:
+            raise _bad(f"JSON Parse error: {exc.msg} at offset {exc.pos}") from None
+        if not isinstance(body, dict):
+            raise _bad("the request body must be a JSON object")
+        return body
+
+
+class RestServer:
+    """Werkzeug's threaded WSGI server for ``RestApi`` on its own thread; ``port=0`` picks a free port."""
+
+    def __init__(self, manager: ModelManager, metrics: ServingMetrics, host: str = "127.0.0.1", port: int = 8501):
+        try:
+            self._server = make_wsgi_server(host, port, RestApi(manager, metrics), threaded=True)
+        except (OSError, SystemExit) as exc:
+            raise BertClsError(f"cannot bind {host}:{port} for the REST API (in use?): pass another --rest-api-port "
+                               f"({exc})") from None
+        self.port = self._server.server_port
+        self._thread = threading.Thread(target=self._server.serve_forever, name="rest-api", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
