@@ -27,6 +27,7 @@ setup(
         # bert-cls serve's REST API (HTTP parsing, routing, body limits) and its Prometheus metrics.
         "werkzeug>=3.0",
         "prometheus_client>=0.20",
+        "requests>=2.31",  # RestClient
         "numpy>=1.26",
         # Parquet input (bert_cls/data/readers.py); CSV, TSV and JSON Lines use the standard library.
         "pyarrow>=14",

@@ -148,10 +148,15 @@ def serve(config) -> int:
 
 def query(config) -> int:
     texts, pairs = (None, None) if config.metadata else read_inputs(config)
-    with _load("bert_cls.serving.client").ServingClient(
-        config.server, config.model_name, signature=config.signature, version=config.version, timeout=config.timeout,
-        batch_size=config.batch_size, max_retries=config.retries, root_certificates=config.root_cert,
-    ) as client:
+    common = dict(signature=config.signature, version=config.version, timeout=config.timeout,
+                  batch_size=config.batch_size, max_retries=config.retries)
+    if config.rest:
+        client = _load("bert_cls.serving.rest_client").RestClient(
+            config.server or "localhost:8501", config.model_name, verify=config.root_cert or True, **common)
+    else:
+        client = _load("bert_cls.serving.client").ServingClient(
+            config.server or "localhost:8500", config.model_name, root_certificates=config.root_cert, **common)
+    with client:
         if config.metadata:
             print(json.dumps({"status": client.status(), **client.metadata()}, indent=2))
             return 0

@@ -1,6 +1,7 @@
 """TF Serving side of bert-cls: export, a TF-Serving-compatible local server and a gRPC client helper.
 
-``from bert_cls.serving import ServingClient`` does not import transformers. The names below
+``from bert_cls.serving import ServingClient`` does not import transformers; ``RestClient`` (TF Serving's
+REST API) does not even import TensorFlow. The names below
 are loaded on first use, so the light modules here (``contract``, ``config``) can be imported
 by the command line without loading gRPC or TensorFlow. Production serving uses the
 ``tensorflow/serving`` container; ``bert-cls serve`` is for development and tests.
@@ -15,10 +16,10 @@ from bert_cls.serving.contract import (
     TEXT_INPUT,
 )
 
-_LAZY = {"Prediction": "bert_cls.serving.client", "ServingClient": "bert_cls.serving.client",
-         "ServingError": "bert_cls.serving.client"}
+_LAZY = {"Prediction": "bert_cls.serving.prediction", "ServingClient": "bert_cls.serving.client",
+         "ServingError": "bert_cls.serving.prediction", "RestClient": "bert_cls.serving.rest_client"}
 
-__all__ = ["Prediction", "ServingClient", "ServingError", "DEFAULT_MODEL_NAME", "ENCODED_SIGNATURE",
+__all__ = ["Prediction", "RestClient", "ServingClient", "ServingError", "DEFAULT_MODEL_NAME", "ENCODED_SIGNATURE",
            "SERVING_SIGNATURE", "TEXT_INPUT"]
 
 

@@ -9,12 +9,10 @@ model and signature. Works against the ``tensorflow/serving`` container and
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Optional, Sequence
 
 import grpc
-import numpy as np
 import tensorflow as tf  # tensorflow_serving's protos import it anyway
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (
@@ -27,51 +25,19 @@ from tensorflow_serving.apis import (
 
 from bert_cls.data import ordering
 from bert_cls.errors import BertClsError
+from bert_cls.serving.prediction import Prediction, ServingError, prediction_at  # noqa: F401  (public here too)
 from bert_cls.serving.contract import (
     DEFAULT_TIMEOUT_S,
-    LABEL,
-    LABEL_ID,
-    LABELS,
     MAX_MESSAGE_BYTES,
-    PROBABILITIES,
     SERVING_SIGNATURE,
     TEXT_INPUT,
     TEXT_PAIR_INPUT,
 )
 
 
-class ServingError(BertClsError):
-    """A failed call to a model server; ``code`` is the ``grpc.StatusCode``."""
-
-    def __init__(self, message: str, code: Optional[grpc.StatusCode] = None):
-        super().__init__(message)
-        self.code = code
-
-
-@dataclasses.dataclass
-class Prediction:
-    """One text's result. Multi-label models: ``labels`` holds the predicted class names, ``label`` them
-    comma-joined, ``label_id`` is ``None``."""
-
-    text: str
-    label: str
-    label_id: Optional[int]
-    probabilities: list
-    text_pair: Optional[str] = None
-    labels: Optional[list] = None
-
-
 def _string_tensor(texts):
     payload = [t.encode("utf-8") if isinstance(t, str) else bytes(t) for t in texts]
     return tf.make_tensor_proto(payload, dtype=tf.string, shape=[len(payload)])
-
-
-def _prediction(outputs: dict, i: int, text, pair) -> Prediction:
-    probabilities = np.asarray(outputs[PROBABILITIES])[i].tolist()
-    if LABELS in outputs:  # multi-label
-        labels = [name.decode("utf-8") for name in outputs[LABELS][i] if name]
-        return Prediction(text, ",".join(labels), None, probabilities, pair, labels)
-    return Prediction(text, outputs[LABEL][i].decode("utf-8"), int(outputs[LABEL_ID][i]), probabilities, pair)
 
 
 class ServingClient:
@@ -179,7 +145,7 @@ class ServingClient:
             response = self._call(self._predict_stub.Predict, request, "Predict")
             outputs = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
             for i, position in enumerate(indices):
-                results[position] = _prediction(outputs, i, texts[position], None if pairs is None else pairs[position])
+                results[position] = prediction_at(outputs, i, texts[position], None if pairs is None else pairs[position])
         return results
 
     def metadata(self) -> dict:

@@ -48,7 +48,9 @@ class ServeConfig(cfg.Config):
 class QueryConfig(cfg.Config):
     """Arguments of ``bert-cls query``."""
 
-    server: str = arg("localhost:8500", "host:port of the gRPC endpoint")
+    server: Optional[str] = arg(None, "host:port of the gRPC endpoint (default localhost:8500), or with --rest of the REST "
+                                "API (default localhost:8501; an http(s):// URL works too)")
+    rest: bool = arg(False, "use TF Serving's REST API instead of gRPC (no TensorFlow needed on this side)")
     model_name: str = cfg.model_name(DEFAULT_MODEL_NAME)
     signature: str = arg(SERVING_SIGNATURE, "signature to call")
     version: Optional[int] = cfg.version("model version (default: latest)")

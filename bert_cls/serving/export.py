@@ -104,6 +104,32 @@ class ServingModule(tf.Module):
         return self._outputs(self.encoded_model(inputs, training=False))
 
 
+STAGING_PREFIX = ".export-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
+
+
+def remove_stale_staging(base: Path) -> list:
+    """Deletes staging directories (``.export-VERSION-PID-*``) whose export process is gone (killed mid-export);
+    an export still running keeps its own."""
+    removed = []
+    for path in base.glob(f"{STAGING_PREFIX}*"):
+        parts = path.name[len(STAGING_PREFIX):].split("-")
+        pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+        if path.is_dir() and (pid is None or not _alive(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 def next_version(base: Path) -> int:
     versions = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()] if base.is_dir() else []
     return max(versions, default=0) + 1
@@ -197,7 +223,8 @@ def export_classifier(classifier, export_base, version=None, model_name=DEFAULT_
     target = base / str(version)
     if target.exists():
         raise BertClsError(f"{target} already exists: TF Serving versions are immutable, export with a new --version")
-    staging = Path(tempfile.mkdtemp(dir=base, prefix=f".export-{version}-"))
+    remove_stale_staging(base)
+    staging = Path(tempfile.mkdtemp(dir=base, prefix=f"{STAGING_PREFIX}{version}-{os.getpid()}-"))
     try:
         module = ServingModule(classifier)
         tf.saved_model.save(

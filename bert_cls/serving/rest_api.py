@@ -24,7 +24,7 @@ import threading
 import grpc
 import numpy as np
 from google.protobuf import json_format
-from tensorflow_serving.apis import model_pb2
+from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import make_server as make_wsgi_server
 from werkzeug.wrappers import Request, Response
@@ -51,6 +51,11 @@ HTTP_STATUS = {
 
 def _bad(message: str) -> RequestError:
     return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def _as_json(message) -> dict:
+    """A proto as TF Serving's JSON printer writes it: proto field names, default values printed."""
+    return json_format.MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
 def _json_response(body, status: int = 200) -> Response:
@@ -196,12 +201,14 @@ class RestApi:
                 return _error_response(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
 
     def status(self, spec, request) -> dict:
-        return json_format.MessageToDict(model_status(self.manager, spec), always_print_fields_with_no_presence=True)
+        return _as_json(model_status(self.manager, spec))
 
     def metadata(self, spec, request) -> dict:
         response = model_metadata(self.manager, spec)
-        body = json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
-        return {"model_spec": body["modelSpec"] if "modelSpec" in body else body["model_spec"], "metadata": body["metadata"]}
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signature_map)
+        # as the container prints it: the SignatureDefMap itself under metadata.signature_def, no "@type"
+        return {"model_spec": _as_json(response.model_spec), "metadata": {"signature_def": _as_json(signature_map)}}
 
     def predict(self, spec, request) -> dict:
         body = self._json_body(request)
