@@ -1,7 +1,7 @@
 """``bert-cls quickstart``: the whole path offline, on the bundled NSMC sample.
 
 train (all-MiniLM-L6-v2) -> evaluate -> export for TF Serving -> start the local
-server -> query it over gRPC -> stop the server. MiniLM has an English
+server -> query it over gRPC and REST (printing the curl command) -> stop the server. MiniLM has an English
 vocabulary: it reads Korean as jamo pieces with many ``[UNK]``s, so its NSMC
 accuracy is far below what a Korean-capable checkpoint reaches; the quickstart
 shows the machinery, not the accuracy.
@@ -9,6 +9,7 @@ shows the machinery, not the accuracy.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from bert_cls.errors import BertClsError
 from bert_cls.serving.client import ServingClient
 from bert_cls.serving.export import export_classifier
 from bert_cls.serving.process import ServerProcess
+from bert_cls.serving.rest_client import RestClient
 from bert_cls.training.config import EvaluateConfig, TrainConfig
 from bert_cls.training.evaluate import evaluate_file
 from bert_cls.training.run import train
@@ -28,6 +30,12 @@ CAVEAT = (
     "bert-base-multilingual-cased, klue/bert-base or beomi/kcbert-base on a GPU (see README)."
 )
 QUERY_TEXTS = ["정말 재밌게 봤어요 최고의 영화", "돈 아깝다 최악", "배우들 연기는 좋았는데 스토리가 아쉽다"]
+
+
+def curl_command(rest_url: str, model_name: str, texts) -> str:
+    """A curl line a user can paste: TF Serving's REST predict, row format."""
+    body = json.dumps({"instances": list(texts)}, ensure_ascii=False)
+    return f"curl -s -X POST {rest_url}/v1/models/{model_name}:predict -d '{body}'"
 
 
 def run_quickstart(config: QuickstartConfig) -> None:
@@ -51,13 +59,24 @@ def run_quickstart(config: QuickstartConfig) -> None:
     print("[3/5] exporting for TensorFlow Serving", flush=True)
     report = export_classifier(result.classifier, export_dir, model_name="nsmc")
     print(f"      {report['path']} (parity with the in-memory model: max |diff| {max(report['max_abs_diff'].values()):.1e})")
-    print("[4/5] starting the local TF-Serving-compatible server", flush=True)
-    with ServerProcess(export_dir, "nsmc", log_file=out / "server.log") as server:
+    print("[4/5] starting the local TF-Serving-compatible server (gRPC and REST)", flush=True)
+    with ServerProcess(export_dir, "nsmc", log_file=out / "server.log", rest=True) as server:
         print(f"[5/5] querying {server.address} over gRPC", flush=True)
         with ServingClient(server.address, "nsmc") as client:
-            for p in client.predict(QUERY_TEXTS):
+            over_grpc = client.predict(QUERY_TEXTS)
+            for p in over_grpc:
                 print(f"      {p.label:>8} {max(p.probabilities):.3f}  {p.text}")
+        print(f"      and over REST ({server.rest_url}); the same request with curl:", flush=True)
+        with RestClient(server.rest_url, "nsmc") as client:
+            over_rest = client.predict(QUERY_TEXTS)
+        same = all(a.label == b.label and max(abs(x - y) for x, y in zip(a.probabilities, b.probabilities)) < 1e-5
+                   for a, b in zip(over_grpc, over_rest))
+        print("      " + curl_command(server.rest_url, "nsmc", QUERY_TEXTS[:1]))
+        print(f"      REST answers {'equal' if same else 'DIFFER FROM'} the gRPC ones")
+        if not same:
+            raise BertClsError("the REST and gRPC answers differ: see the server log")
     print(f"server stopped. Done in {time.perf_counter() - started:.0f}s. Everything is in {out}/:")
     print(f"  model:   {model_dir}  (metrics.json, history.csv, training_curves.png, eval_*.json/png)")
-    print(f"  export:  {export_dir}  (serve it: bert-cls serve --model-base-path {export_dir} --model-name nsmc)")
+    print(f"  export:  {export_dir}  (serve it: bert-cls serve --model-base-path {export_dir} --model-name nsmc "
+          "--rest-api-port 8501)")
     print(f"  server log: {out / 'server.log'}")

@@ -195,6 +195,8 @@ def verify_export(export_dir: Path, classifier: BertClassifier) -> dict:
         raise BertClsError(f"loading the export imported {result['modules_loaded']}; it must need only TensorFlow")
     diffs = {
         SERVING_SIGNATURE: float(np.abs(np.array(result["text"][PROBABILITIES]) - expected).max()),
+        # TF Serving's C++ path: MetaGraph in a session, fed by tensor names
+        f"{SERVING_SIGNATURE} (session)": float(np.abs(np.array(result["session"][PROBABILITIES]) - expected).max()),
         ENCODED_SIGNATURE: float(np.abs(np.array(result["encoded"][PROBABILITIES]) - expected_encoded).max()),
     }
     decided = classifier.decide(expected).tolist()

@@ -10,7 +10,8 @@ whether ``transformers``, ``bert_cls`` or ``torch`` got loaded anyway.
 ``REQUEST_JSON`` holds ``{"signatures": {"text": NAME, "encoded": NAME}, "text_inputs": {input: texts},
 "encoded": {input: ids}}``. The last stdout line is ``VERIFY_JSON`` followed
 by ``{"ops", "text_ops", "unknown_ops", "signatures", "modules_loaded", "text": outputs,
-"encoded": outputs}``.
+"encoded": outputs, "session": outputs}``: ``text`` and ``encoded`` from ``tf.saved_model.load``, ``session``
+from the MetaGraph in a TF1 session by tensor names, as TF Serving's C++ loader runs it.
 """
 
 from __future__ import annotations
@@ -55,6 +56,20 @@ def _plain(outputs: dict) -> dict:
             for k, v in outputs.items()}
 
 
+def run_in_session(export_dir: str, signature_name: str, inputs: dict) -> dict:
+    """The signature run the way TF Serving's C++ server runs it: the MetaGraph loaded into a TF1 session
+    (``tf.compat.v1.saved_model.loader.load``, tag ``serve``) and its tensors fed and fetched by the
+    SignatureDef's tensor names."""
+    with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], export_dir)
+        signature = meta_graph.signature_def[signature_name]
+        feeds = {signature.inputs[name].name: np.asarray(values, dtype=object) for name, values in inputs.items()}
+        fetches = {name: info.name for name, info in signature.outputs.items()}
+        outputs = session.run(fetches, feeds)
+    return {k: np.char.decode(v.astype(bytes), "utf-8").tolist() if v.dtype.kind in "SO" else v.tolist()
+            for k, v in outputs.items()}
+
+
 def run(export_dir: str, request: dict) -> dict:
     result = classify_ops(graph_ops(export_dir))
     loaded = tf.saved_model.load(export_dir)
@@ -62,6 +77,7 @@ def run(export_dir: str, request: dict) -> dict:
     result["signatures"] = sorted(loaded.signatures.keys())
     texts = {name: tf.constant(values, tf.string) for name, values in request["text_inputs"].items()}
     result["text"] = _plain(loaded.signatures[names["text"]](**texts))
+    result["session"] = run_in_session(export_dir, names["text"], request["text_inputs"])
     encoded = {k: tf.constant(v, tf.int32) for k, v in request["encoded"].items()}
     result["encoded"] = _plain(loaded.signatures[names["encoded"]](**encoded))
     result["modules_loaded"] = sorted(m for m in WATCHED_MODULES if m in sys.modules)
