@@ -231,3 +231,16 @@ def test_grpc_unknown_label_is_invalid_argument(base):
         assert "Unrecognized servable version label: nope" in info.value.details()
     finally:
         running.stop()
+
+
+def test_a_policy_naming_a_missing_version_logs_once_and_answers_not_found(base, caplog):
+    running = make_server([ModelSpec(MODEL, str(base), VersionPolicy("specific", versions=(7,)))], port=0, poll_seconds=0.1)
+    try:
+        time.sleep(0.5)
+        warnings = [r for r in caplog.records if "names versions [7] that are not in" in r.getMessage()]
+        assert len(warnings) == 1  # not once per poll
+        with ServingClient(f"127.0.0.1:{running.port}", MODEL, max_retries=0) as client, pytest.raises(ServingError) as info:
+            client.predict(["x"])
+        assert info.value.code == grpc.StatusCode.NOT_FOUND
+    finally:
+        running.stop()

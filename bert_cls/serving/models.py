@@ -163,6 +163,7 @@ class ServedModel:
         self._states: dict = {}  # version -> (State, error message)
         self._seen: dict = {}  # version -> fingerprint at the previous poll
         self._failed: dict = {}  # version -> fingerprint that failed to load (retried when it changes)
+        self._missing_logged: tuple = ()
 
     # ---- the poller's side ------------------------------------------------------------------------
 
@@ -183,6 +184,12 @@ class ServedModel:
         found = self.on_disk()
         stable = {v for v, fp in found.items() if self._seen.get(v) == fp}
         self._seen = found
+        missing = tuple(sorted(set(self.spec.policy.versions) - set(found)))
+        if missing != self._missing_logged:  # once per change, not every poll
+            self._missing_logged = missing
+            if missing:
+                log.warning("the version policy of %s names versions %s that are not in %s: not serving them",
+                            self.spec.name, list(missing), self.spec.base_path)
         # A loaded version still on disk counts as present even while its files are touched.
         wanted = self.spec.policy.select(stable | (set(self._available) & set(found)))
         for version in sorted(wanted - set(self._available), reverse=True):
