@@ -244,3 +244,32 @@ def test_a_policy_naming_a_missing_version_logs_once_and_answers_not_found(base,
         assert info.value.code == grpc.StatusCode.NOT_FOUND
     finally:
         running.stop()
+
+
+def test_a_large_request_runs_in_chunks_with_the_same_result(tiny_export, tiny_classifier, monkeypatch):
+    import numpy as np
+
+    from bert_cls.serving import models
+
+    loaded = models.load_version(tiny_export / "1", 1)
+    calls = []
+    signature = loaded.model.signatures["serving_default"]
+    monkeypatch.setattr(loaded.model, "signatures", {"serving_default": CountingSignature(signature, calls)})
+    texts = np.array([("good movie " * (k % 40)).encode() for k in range(700)], dtype=object)
+    outputs = loaded.predict("serving_default", {"text": texts})
+    assert [n for n in calls] == [256, 256, 188]  # three chunks, not one 700-row run
+    expected = tiny_classifier.predict_proba([t.decode() for t in texts])
+    np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-5)  # in request order
+    assert outputs["label_id"].tolist() == expected.argmax(1).tolist()
+
+
+class CountingSignature:
+    """A signature function that records the batch size of each call."""
+
+    def __init__(self, function, calls):
+        self.function, self.calls = function, calls
+        self.structured_input_signature = function.structured_input_signature
+
+    def __call__(self, **inputs):
+        self.calls.append(int(next(iter(inputs.values())).shape[0]))
+        return self.function(**inputs)
