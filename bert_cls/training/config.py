@@ -14,6 +14,15 @@ RUN_CONFIG = "run_config.json"
 METRICS_JSON = "metrics.json"
 
 
+def _step_range(value):
+    if value is None:
+        return None
+    parts = str(value).split(",")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts) or not 0 < int(parts[0]) <= int(parts[1]):
+        return "must be two step numbers A,B with 1 <= A <= B"
+    return None
+
+
 @dataclasses.dataclass
 class TrainConfig(cfg.Config):
     """Arguments of ``bert-cls train`` (and of each tuning trial); the CLI flags are generated from these fields."""
@@ -65,6 +74,8 @@ class TrainConfig(cfg.Config):
                         choices=["default", "mirrored", "multi-worker"])
     cache_dir: Optional[str] = arg(None, "cache for downloads (NSMC, Hugging Face checkpoints)")
     verbose: int = arg(1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch")
+    profile_steps: Optional[str] = arg(None, "trace training steps A..B (e.g. 10,20) with the TensorFlow profiler into "
+                                       "--output-dir/logs (TensorBoard's Profile tab)", check=_step_range)
     overwrite: bool = cfg.overwrite("whatever --output-dir holds")
 
     def __post_init__(self):
@@ -82,7 +93,7 @@ class TrainConfig(cfg.Config):
 
     def fingerprint(self) -> dict:
         """What must match for a rerun to resume this run instead of conflicting with it."""
-        skip = {"verbose", "cache_dir", "output_dir", "overwrite"}
+        skip = {"verbose", "cache_dir", "output_dir", "overwrite", "profile_steps"}
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
     @classmethod
@@ -91,6 +102,10 @@ class TrainConfig(cfg.Config):
         defaults (what that version did), so its interrupted runs and searches still resume."""
         defaults = dataclasses.asdict(cls(output_dir=""))  # as resolved (--monitor's default is val_accuracy there)
         return {**{k: defaults[k] for k in current if k not in previous and k in defaults}, **previous}
+
+    def profile_range(self):
+        """``--profile-steps`` as Keras' ``profile_batch`` (0: off)."""
+        return tuple(int(p) for p in self.profile_steps.split(",")) if self.profile_steps else 0
 
     def parsed_label_names(self):
         return [n.strip() for n in self.label_names.split(",")] if self.label_names else None

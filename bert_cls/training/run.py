@@ -8,7 +8,7 @@
 
 An output directory holds a loadable model (``classifier_config.json``, ``vocab.txt``,
 ``weights/``), ``run_config.json``, ``train_state.json``, ``history.csv``,
-``training_curves.png`` and ``metrics.json``. Rerunning a killed run's command resumes
+``training_curves.png``, ``metrics.json`` and TensorBoard logs in ``logs/``. Rerunning a killed run's command resumes
 it from its last committed epoch (see ``training/callbacks.py``).
 """
 
@@ -43,6 +43,7 @@ from bert_cls.training.plots import plot_history
 from bert_cls.training.state import RunState
 
 CURVES_PNG = "training_curves.png"
+LOGS_DIR = "logs"  # TensorBoard: `tensorboard --logdir runs/`
 
 
 @dataclasses.dataclass
@@ -296,6 +297,13 @@ def _announce(run: PreparedRun, strategy) -> None:
     )
 
 
+def _tensorboard(write_dir: Path, config: TrainConfig):
+    """TensorBoard logs under ``logs/``: epoch scalars (loss, metrics, learning rate, examples_per_second, which
+    ``Throughput`` adds before this runs) and, with ``--profile-steps``, the profiler's trace of those steps."""
+    return keras.callbacks.TensorBoard(log_dir=str(write_dir / LOGS_DIR), profile_batch=config.profile_range(),
+                                       write_graph=False, update_freq="epoch")
+
+
 def fit_run(run: PreparedRun, extra_callbacks=()) -> FittedRun:
     """Fits from the last committed epoch and leaves the classifier with the best epoch's weights."""
     config, out = run.config, run.output_dir
@@ -326,7 +334,8 @@ def fit_run(run: PreparedRun, extra_callbacks=()) -> FittedRun:
         fit_model.fit(
             fit_data, validation_data=val_data, epochs=config.epochs, initial_epoch=state.epochs_finished,
             class_weight=run.data.class_weight,
-            callbacks=[callbacks_lib.Throughput(len(run.data.train)), commit, *extra_callbacks], verbose=config.verbose,
+            callbacks=[callbacks_lib.Throughput(len(run.data.train)), commit, _tensorboard(write_dir, config),
+                       *extra_callbacks], verbose=config.verbose,
         )
     train_seconds = time.perf_counter() - started
     classifier.text_model.load_weights(str(write_dir / state.best_weights)).expect_partial()
