@@ -43,6 +43,14 @@ def cpu() -> dict:
             "flags": sorted(f for f in flags if f.startswith(("avx512", "amx")) or f in ("avx2", "fma"))}
 
 
+def export_minilm(prefix: str) -> Path:
+    """A fresh directory with ``export/1``: all-MiniLM-L6-v2 with a new 2-class head, served as "nsmc"."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    classifier = BertClassifier.from_checkpoint(resolve_checkpoint("all-MiniLM-L6-v2"), ["negative", "positive"])
+    export_classifier(classifier, work / "export", model_name="nsmc", verify=False)
+    return work
+
+
 def latencies(call, texts, n) -> dict:
     for text in texts[:50]:
         call(text)
@@ -88,9 +96,7 @@ def main() -> None:
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
     texts = read_dataset(sample_path("test")).texts
-    work = Path(tempfile.mkdtemp(prefix="serving-bench-"))
-    classifier = BertClassifier.from_checkpoint(resolve_checkpoint("all-MiniLM-L6-v2"), ["negative", "positive"])
-    export_classifier(classifier, work / "export", model_name="nsmc", verify=False)
+    work = export_minilm("serving-bench-")
     results = {"cpu": cpu(), "model": "all-MiniLM-L6-v2, max length 128, single reviews of the NSMC sample"}
     with ServerProcess(work / "export", "nsmc", rest=True, log_file=work / "server.log") as server:
         grpc_client = ServingClient(server.address, "nsmc", timeout=60)

@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
 import bert_cls  # noqa: F401
 from bert_cls.data.files import read_dataset, sample_path
-from bert_cls.modeling.classifier import BertClassifier
-from bert_cls.modeling.pretrained import resolve_checkpoint
 from bert_cls.serving.client import ServingClient
-from bert_cls.serving.export import export_classifier
 from bert_cls.serving.process import ServerProcess
+from serving_latency import export_minilm  # bench/ is on sys.path when this runs as a script
 
 
 def rss_mb(pid: int) -> float:
@@ -38,9 +35,7 @@ def main() -> None:
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
     reviews = read_dataset(sample_path("test")).texts
-    work = Path(tempfile.mkdtemp(prefix="serving-memory-"))
-    classifier = BertClassifier.from_checkpoint(resolve_checkpoint("all-MiniLM-L6-v2"), ["negative", "positive"])
-    export_classifier(classifier, work / "export", model_name="nsmc", verify=False)
+    work = export_minilm("serving-memory-")
     five_thousand = (reviews * 5)[:5000]
     long_texts = [(reviews[k % len(reviews)] + " ") * (10240 // (len(reviews[k % len(reviews)].encode()) + 1) + 1)
                   for k in range(3000)]

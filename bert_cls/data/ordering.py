@@ -13,6 +13,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from bert_cls.errors import BertClsError
+
 
 def by_length(texts: Sequence) -> np.ndarray:
     """Indices that order ``texts`` (str or bytes, or their lengths) from shortest to longest; ties keep input order."""
@@ -30,3 +32,12 @@ def sorted_batches(texts: Sequence, batch_size: int) -> Iterator[np.ndarray]:
     order = by_length(texts)
     for start in range(0, len(order), batch_size):
         yield order[start : start + batch_size]
+
+
+def text_lists(texts, pairs=None):
+    """(texts, second texts or None) as lists; an error unless every text has its pair."""
+    texts = list(texts)
+    pairs = None if pairs is None else list(pairs)
+    if pairs is not None and len(pairs) != len(texts):
+        raise BertClsError(f"{len(texts)} texts but {len(pairs)} second texts: give every text its pair")
+    return texts, pairs

@@ -131,10 +131,7 @@ class BertClassifier:
         Batches hold texts of similar length (``data.ordering``), so little is computed on padding;
         each row is written back at its text's position.
         """
-        texts = list(texts)
-        pairs = None if pairs is None else list(pairs)
-        if pairs is not None and len(pairs) != len(texts):
-            raise BertClsError(f"{len(texts)} texts but {len(pairs)} second texts: give every text its pair")
+        texts, pairs = ordering.text_lists(texts, pairs)
         self.check_pairs(pairs is not None)
         out = np.zeros((len(texts), self.config.num_labels), "float32")
         batches = ordering.sorted_batches(ordering.lengths(texts, pairs), batch_size)

@@ -25,7 +25,7 @@ from tensorflow_serving.apis import (
 
 from bert_cls.data import ordering
 from bert_cls.errors import BertClsError
-from bert_cls.serving.prediction import Prediction, ServingError, prediction_at  # noqa: F401  (public here too)
+from bert_cls.serving.prediction import ClosingClient, Prediction, ServingError, prediction_at  # noqa: F401  (public here too)
 from bert_cls.serving.contract import (
     DEFAULT_TIMEOUT_S,
     MAX_MESSAGE_BYTES,
@@ -40,7 +40,7 @@ def _string_tensor(texts):
     return tf.make_tensor_proto(payload, dtype=tf.string, shape=[len(payload)])
 
 
-class ServingClient:
+class ServingClient(ClosingClient):
     """Client for one model on one server.
 
     Args:
@@ -90,12 +90,6 @@ class ServingClient:
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def _model_spec(self, spec, signature: Optional[str] = None):
         spec.name = self.model_name
         if signature is not None:
@@ -131,10 +125,7 @@ class ServingClient:
         Texts beyond ``batch_size`` go in requests of similar length (``data.ordering``: the server pads a
         request to its longest text), and each result returns to its text's position.
         """
-        texts = list(texts)
-        pairs = None if pairs is None else list(pairs)
-        if pairs is not None and len(pairs) != len(texts):
-            raise BertClsError(f"{len(texts)} texts but {len(pairs)} second texts: give every text its pair")
+        texts, pairs = ordering.text_lists(texts, pairs)
         results = [None] * len(texts)
         for indices in ordering.sorted_batches(ordering.lengths(texts, pairs), self.batch_size):
             request = predict_pb2.PredictRequest()

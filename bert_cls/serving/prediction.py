@@ -45,3 +45,16 @@ def prediction_at(outputs: dict, i: int, text, pair) -> Prediction:
         labels = [_text(name) for name in outputs[LABELS][i] if _text(name)]
         return Prediction(text, ",".join(labels), None, probabilities, pair, labels)
     return Prediction(text, _text(outputs[LABEL][i]), int(outputs[LABEL_ID][i]), probabilities, pair)
+
+
+class ClosingClient:
+    """``with Client(...) as client:`` closes the client's connection at the end (both clients' base)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -18,7 +18,7 @@ import requests
 from bert_cls.data import ordering
 from bert_cls.errors import BertClsError
 from bert_cls.serving.contract import DEFAULT_TIMEOUT_S, SERVING_SIGNATURE, TEXT_INPUT, TEXT_PAIR_INPUT
-from bert_cls.serving.prediction import ServingError, prediction_at
+from bert_cls.serving.prediction import ClosingClient, ServingError, prediction_at
 
 # TF Serving's HTTP statuses back to the gRPC codes they stand for (rest_api.HTTP_STATUS, inverted)
 GRPC_CODE = {400: grpc.StatusCode.INVALID_ARGUMENT, 401: grpc.StatusCode.UNAUTHENTICATED,
@@ -37,7 +37,7 @@ def _json_text(text) -> object:
     return text
 
 
-class RestClient:
+class RestClient(ClosingClient):
     """Client for one model over TF Serving's REST API; arguments as ``ServingClient``'s.
 
     Args:
@@ -59,12 +59,6 @@ class RestClient:
 
     def close(self) -> None:
         self._session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def _model_path(self) -> str:
         path = f"/v1/models/{self.model_name}"
@@ -108,10 +102,7 @@ class RestClient:
 
     def predict(self, texts: Sequence[str], pairs: Optional[Sequence[str]] = None) -> list:
         """One ``Prediction`` per text (with its second text for a pair model), in order, as ``ServingClient.predict``."""
-        texts = list(texts)
-        pairs = None if pairs is None else list(pairs)
-        if pairs is not None and len(pairs) != len(texts):
-            raise BertClsError(f"{len(texts)} texts but {len(pairs)} second texts: give every text its pair")
+        texts, pairs = ordering.text_lists(texts, pairs)
         results = [None] * len(texts)
         for indices in ordering.sorted_batches(ordering.lengths(texts, pairs), self.batch_size):
             inputs = {TEXT_INPUT: [_json_text(texts[i]) for i in indices]}
