@@ -273,3 +273,31 @@ class CountingSignature:
     def __call__(self, **inputs):
         self.calls.append(int(next(iter(inputs.values())).shape[0]))
         return self.function(**inputs)
+
+
+def test_serve_reads_and_rereads_a_model_config_file(base, tmp_path):
+    """`bert-cls serve --model-config-file`, as a process: a label added to the file is served after a poll."""
+    import json
+    import urllib.request
+
+    from bert_cls.serving.process import ServerProcess
+
+    config = tmp_path / "models.config"
+    config.write_text(f'model_config_list {{ config {{ name: "{MODEL}" base_path: "{base}" }} }}')
+    with ServerProcess(None, MODEL, rest=True, model_config_file=config, config_poll_seconds=0.3,
+                       log_file=tmp_path / "server.log") as server:
+        url = f"{server.rest_url}/v1/models/{MODEL}/labels/stable"
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(url)
+        assert info.value.code == 400  # no such label yet
+        config.write_text(f'model_config_list {{ config {{ name: "{MODEL}" base_path: "{base}" '
+                          'version_labels { key: "stable" value: 1 } } }')
+
+        def labelled():
+            try:
+                return json.loads(urllib.request.urlopen(url).read())["model_version_status"][0]["version"] == "1"
+            except urllib.error.HTTPError:
+                return False
+
+        assert wait_for(labelled, timeout=30)
+    assert "model config" in (tmp_path / "server.log").read_text()
