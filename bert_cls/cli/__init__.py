@@ -52,11 +52,13 @@ COMMANDS = (
             "Export a trained classifier as a versioned SavedModel that TensorFlow Serving loads as is. The export "
             "is verified in a fresh process before it is moved into place."),
     Command("serve", ((ServeConfig, ()),), commands.serve,
-            "serve exported versions over TF Serving's gRPC API (development server)",
-            "A TF-Serving-compatible gRPC server (Predict, GetModelMetadata, GetModelStatus) for development and "
-            "tests where Docker is unavailable. Production: the tensorflow/serving container."),
+            "serve exported versions over TF Serving's gRPC and REST APIs (development server)",
+            "A TF-Serving-compatible model server for development and tests where Docker is unavailable: gRPC "
+            "(Predict, GetModelMetadata, GetModelStatus), REST (--rest-api-port: /v1/models/..., Prometheus metrics), "
+            "TF Serving's version policy (latest by default) and models.config (--model-config-file), background "
+            "loading with warm-up. Production: the tensorflow/serving container."),
     Command("query", ((QueryConfig, ()),), commands.query,
-            "classify texts with a TF Serving (or bert-cls serve) endpoint over gRPC"),
+            "classify texts with a TF Serving (or bert-cls serve) endpoint over gRPC (or REST with --rest)"),
     Command("tune", ((TrainConfig, PER_TRIAL_FIELDS), (TuneConfig, ())), commands.tune,
             "Keras Tuner search over learning rate and dropout; export the best model",
             "Searches learning rate (log scale) and classifier dropout with Keras Tuner, each trial running "
