@@ -297,6 +297,7 @@ class ModelManager:
         self.poll_seconds = poll_seconds
         self._loader = loader
         self._lock = threading.Lock()
+        self._poll_lock = threading.Lock()
         self._models: dict = {}
         self._stop = threading.Event()
         self.configure(specs)
@@ -328,11 +329,13 @@ class ModelManager:
             return list(self._models.values())
 
     def poll_all(self) -> None:
-        for model in self.models:
-            try:
-                model.poll()
-            except Exception:  # one model's bad directory must not stop the others
-                log.exception("polling %s failed", model.spec.base_path)
+        # One poll at a time: the poller thread and a config reload must not load the same version twice.
+        with self._poll_lock:
+            for model in self.models:
+                try:
+                    model.poll()
+                except Exception:  # one model's bad directory must not stop the others
+                    log.exception("polling %s failed", model.spec.base_path)
 
     def start(self, settle_seconds: float = 0.2) -> None:
         """Loads what is on disk now (after one short stability check), then polls in the background."""

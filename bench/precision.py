@@ -1,0 +1,60 @@
+#!/usr/bin/env python
+"""float32 against mixed_bfloat16 training: accuracy over seeds and speed (issue 11, item 3).
+
+    python bench/precision.py --seeds 1 2 3 --output bench/precision.json
+
+Runs `bert-cls train` (all-MiniLM-L6-v2, 2,000 reviews of the bundled NSMC sample, 2 epochs, max length 128,
+batch 32, evaluated on the bundled 1,000-review test sample) once per seed and precision, one after the other
+on the same machine, and records test accuracy and training examples/s. MiniLM reads Korean as jamo pieces,
+so accuracies stay near 56-63%; what is compared is the difference between the precisions at equal seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from serving_latency import cpu  # noqa: E402
+
+
+def run(seed: int, precision: str, work: Path) -> dict:
+    out = work / f"{precision}-{seed}"
+    subprocess.run([sys.executable, "-m", "bert_cls", "train", "--data", "sample", "--pretrained", "all-MiniLM-L6-v2",
+                    "--epochs", "2", "--max-train-samples", "2000", "--seed", str(seed), "--mixed-precision", precision,
+                    "--verbose", "0", "--output-dir", str(out)], check=True)
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {"seed": seed, "precision": precision, "test_accuracy": metrics["test"]["accuracy"],
+            "validation_accuracy": metrics["validation"]["accuracy"], "examples_per_second": metrics["examples_per_second"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--output", default=None)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="precision-"))
+    runs = []
+    for seed in args.seeds:
+        for precision in ("no", "mixed_bfloat16"):
+            runs.append(run(seed, precision, work))
+            print(json.dumps(runs[-1]), flush=True)
+    summary = {}
+    for precision in ("no", "mixed_bfloat16"):
+        mine = [r for r in runs if r["precision"] == precision]
+        summary[precision] = {"test_accuracy_mean": float(np.mean([r["test_accuracy"] for r in mine])),
+                              "examples_per_second_mean": float(np.mean([r["examples_per_second"] for r in mine]))}
+    result = {"cpu": cpu(), "runs": runs, "summary": summary}
+    print(json.dumps(summary, indent=2))
+    if args.output:
+        Path(args.output).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
