@@ -13,7 +13,7 @@ from bert_cls.serving.contract import SERVING_SIGNATURE
 from bert_cls.serving.models import LoadedVersion, ModelManager, RequestError
 
 
-def _version_request(model_spec):
+def version_request(model_spec):
     """(version or None, label or None) of a request's ``ModelSpec``."""
     version = int(model_spec.version.value) if model_spec.HasField("version") else None
     return version, (model_spec.version_label or None)
@@ -46,7 +46,7 @@ def _inputs_from_protos(loaded: LoadedVersion, signature_name: str, protos) -> d
 def run_predict(manager: ModelManager, request, response) -> None:
     """``Predict`` for a ``PredictRequest``: resolve the version, check and run the signature, fill the response."""
     model = manager.model(request.model_spec.name)
-    loaded = model.resolve(*_version_request(request.model_spec))
+    loaded = model.resolve(*version_request(request.model_spec))
     signature = request.model_spec.signature_name or SERVING_SIGNATURE
     outputs = loaded.predict(signature, _inputs_from_protos(loaded, signature, request.inputs), request.output_filter)
     for key, value in outputs.items():
@@ -57,7 +57,7 @@ def run_predict(manager: ModelManager, request, response) -> None:
 def model_metadata(manager: ModelManager, model_spec):
     """``GetModelMetadataResponse`` (signature defs, as TF Serving returns them) for a model spec."""
     model = manager.model(model_spec.name)
-    loaded = model.resolve(*_version_request(model_spec))
+    loaded = model.resolve(*version_request(model_spec))
     signature_map = get_model_metadata_pb2.SignatureDefMap()
     for name, signature in loaded.meta_graph.signature_def.items():
         if not name.startswith("__"):
@@ -71,7 +71,7 @@ def model_metadata(manager: ModelManager, model_spec):
 def model_status(manager: ModelManager, model_spec):
     """``GetModelStatusResponse``: each known version's state (``LOADING``, ``AVAILABLE``, ``END`` with an error)."""
     model = manager.model(model_spec.name)
-    version, label = _version_request(model_spec)
+    version, label = version_request(model_spec)
     if label:
         version = model.resolve(label=label).version
     response = get_model_status_pb2.GetModelStatusResponse()

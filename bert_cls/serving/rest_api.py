@@ -30,7 +30,7 @@ from werkzeug.serving import make_server as make_wsgi_server
 from werkzeug.wrappers import Request, Response
 
 from bert_cls.errors import BertClsError
-from bert_cls.serving.api import model_metadata, model_status
+from bert_cls.serving.api import model_metadata, model_status, version_request
 from bert_cls.serving.contract import MAX_MESSAGE_BYTES, SERVING_SIGNATURE
 from bert_cls.serving.models import ModelManager, RequestError
 from bert_cls.serving.monitoring import METRICS_PATH, ServingMetrics
@@ -216,7 +216,7 @@ class RestApi:
         if not isinstance(signature, str):
             raise _bad("'signature_name' must be a string")
         model = self.manager.model(spec.name)
-        loaded = model.resolve(spec.version.value if spec.HasField("version") else None, spec.version_label or None)
+        loaded = model.resolve(*version_request(spec))
         inputs, fmt = parse_predict_body(body, _input_dtypes(loaded, signature))
         return format_outputs(loaded.predict(signature, inputs), fmt)
 

@@ -52,8 +52,10 @@ def classify_ops(ops: set) -> dict:
 
 
 def _plain(outputs: dict) -> dict:
-    return {k: np.char.decode(v.numpy().astype(bytes), "utf-8").tolist() if v.dtype == tf.string else v.numpy().tolist()
-            for k, v in outputs.items()}
+    """Outputs (tensors or arrays) as JSON-ready lists, strings decoded."""
+    arrays = {k: np.asarray(v) for k, v in outputs.items()}
+    return {k: np.char.decode(a.astype(bytes), "utf-8").tolist() if a.dtype.kind in "SO" else a.tolist()
+            for k, a in arrays.items()}
 
 
 def run_in_session(export_dir: str, signature_name: str, inputs: dict) -> dict:
@@ -66,8 +68,7 @@ def run_in_session(export_dir: str, signature_name: str, inputs: dict) -> dict:
         feeds = {signature.inputs[name].name: np.asarray(values, dtype=object) for name, values in inputs.items()}
         fetches = {name: info.name for name, info in signature.outputs.items()}
         outputs = session.run(fetches, feeds)
-    return {k: np.char.decode(v.astype(bytes), "utf-8").tolist() if v.dtype.kind in "SO" else v.tolist()
-            for k, v in outputs.items()}
+    return _plain(outputs)
 
 
 def run(export_dir: str, request: dict) -> dict:

@@ -6,6 +6,14 @@ from __future__ import annotations
 import numpy as np
 
 
+def _prf(tp, predicted, actual):
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp, dtype=float), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros_like(tp, dtype=float), where=actual > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
+    return precision, recall, f1
+
+
 def classification_metrics(y_true, y_pred, label_names) -> dict:
     """Metrics as a JSON-ready dict; ``confusion_matrix[i][j]`` counts true ``i`` predicted ``j``."""
     y_true = np.asarray(y_true, dtype=np.int64)
@@ -13,19 +21,12 @@ def classification_metrics(y_true, y_pred, label_names) -> dict:
     k = len(label_names)
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (y_true, y_pred), 1)
-    per_class = {}
-    for i, name in enumerate(label_names):
-        tp = confusion[i, i]
-        predicted, actual = confusion[:, i].sum(), confusion[i, :].sum()
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / actual if actual else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[name] = {
-            "precision": float(precision),
-            "recall": float(recall),
-            "f1": float(f1),
-            "support": int(actual),
-        }
+    actual = confusion.sum(1)
+    precision, recall, f1 = _prf(np.diag(confusion), confusion.sum(0), actual)
+    per_class = {
+        name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(actual[i])}
+        for i, name in enumerate(label_names)
+    }
     return {
         "accuracy": float((y_true == y_pred).mean()) if len(y_true) else 0.0,
         "macro_f1": float(np.mean([c["f1"] for c in per_class.values()])),
@@ -34,14 +35,6 @@ def classification_metrics(y_true, y_pred, label_names) -> dict:
         "label_names": list(label_names),
         "confusion_matrix": confusion.tolist(),
     }
-
-
-def _prf(tp, predicted, actual):
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp, dtype=float), where=predicted > 0)
-    recall = np.divide(tp, actual, out=np.zeros_like(tp, dtype=float), where=actual > 0)
-    total = precision + recall
-    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
-    return precision, recall, f1
 
 
 def multi_label_metrics(y_true, y_pred, label_names, thresholds=None) -> dict:
