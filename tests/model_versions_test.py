@@ -198,6 +198,9 @@ def test_the_shipped_models_config_parses_and_bad_configs_are_clear():
         ("model_config_list { config { name: 'a' base_path: '/x' model_version_policy { specific { versions: 1 } } "
          "version_labels { key: 'l' value: 2 } } }", "label 'l' points at version 2"),
         ("nonsense", "does not parse"),
+        ("model_config_list { config { name: 'a' base_path: '/x' model_platform: 'onnx' } }", "only tensorflow is served"),
+        ("model_config_list { }", "lists no model"),
+        ("custom_model_config { }", "needs a model_config_list"),
     ]:
         with pytest.raises(Exception, match=message):
             parse_model_config(text)

@@ -259,6 +259,8 @@ def test_pairs_for_a_single_text_model_are_an_error_at_evaluate(tiny_classifier,
     assert "trained on single texts" in err and len(err.splitlines()) == 1
     assert main(["predict", "--model", str(tmp_path / "model"), "--pair", "a", "b"]) == 2
     assert "trained on single texts" in capsys.readouterr().err
+    assert main(args + ["--label-columns", "label"]) == 2
+    assert "--label-columns is multi-label data, but this model was trained with one class per text" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -357,6 +359,7 @@ def test_predict_input_errors(tmp_path, capsys):
     cases = [
         (["--pair", "a", "b", "single"], "not single texts too"),
         (["--text-pair-column", "h"], "--text-pair-column reads a data file"),
+        (["--pair", "a", "b", "--file", "x.csv"], "name the file's second-text column with --text-pair-column"),
     ]
     for extra, message in cases:
         assert main(["predict", "--model", model, *extra]) == 2
