@@ -34,6 +34,7 @@ class ServerProcess:
         self.model_config_file, self.config_poll_seconds = model_config_file, config_poll_seconds
         self.log_file = log_file
         self.process = None
+        self._log = None
 
     def command(self) -> list:
         command = [sys.executable, "-m", "bert_cls", "serve", "--model-name", self.model_name, "--port", str(self.port),
@@ -46,12 +47,13 @@ class ServerProcess:
         return command + (["--rest-api-port", str(self.rest_port)] if self.rest_port else [])
 
     def start(self) -> "ServerProcess":
-        output = open(self.log_file, "w") if self.log_file else subprocess.DEVNULL
-        self.process = subprocess.Popen(self.command(), stdout=output, stderr=subprocess.STDOUT)
+        self._log = open(self.log_file, "w") if self.log_file else None  # closed in stop()
+        self.process = subprocess.Popen(self.command(), stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_timeout
         with ServingClient(self.address, self.model_name, timeout=2.0, max_retries=0) as client:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
+                    self.stop()
                     raise BertClsError(f"bert-cls serve exited with status {self.process.returncode} (log: {self.log_file})")
                 try:
                     client.status()
@@ -72,6 +74,9 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def __enter__(self):
         return self.start()
