@@ -107,20 +107,58 @@ def test_download_rejects_a_corrupt_file(tmp_path, monkeypatch):
     assert not (tmp_path / "nsmc" / "ratings_train.txt").exists()
 
 
-def test_bucketed_pipeline_keeps_every_example_and_groups_lengths():
-    texts = ["짧다"] * 50 + ["아주 " * 40] * 50
-    ds = data_lib.TextDataset(texts, np.array([0, 1] * 50), ("a", "b"))
-    batches = list(pipeline.make_tf_dataset(ds, 10, shuffle=True, seed=0).as_numpy_iterator())
-    seen = sum(len(b[0]["text"]) for b in batches)
-    assert seen == 100
-    for features, _ in batches:
-        lengths = {len(t) for t in features["text"]}
-        assert len(lengths) == 1  # short and long reviews never share a batch
+def _token_lengths(vocab):
+    from bert_cls.modeling.tokenizer import BertTokenizerLayer
+
+    return BertTokenizerLayer(vocab(), lower_case=True, max_length=64).token_lengths
 
 
-def test_repeated_bucketed_stream_has_only_full_batches():
-    texts = ["짧다"] * 7 + ["아주 " * 40] * 5
-    ds = data_lib.TextDataset(texts, np.array([0, 1] * 6), ("a", "b"))
-    stream = pipeline.make_tf_dataset(ds, 4, shuffle=True, seed=0, repeat=True)
+def _varied_dataset(n, seed=0):
+    rng = np.random.default_rng(seed)
+    words = ["good", "movie", "bad", "the", "abc", "정말", "재밌다"]
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(1, 30)))) + f" {i}" for i in range(n)]
+    return data_lib.TextDataset(texts, np.arange(n) % 2, ("a", "b"))
+
+
+@pytest.mark.parametrize("n", [10, 95, 1234])  # under a mega-batch of 50 batches, several, not a multiple
+def test_token_length_batching_keeps_every_example_once_and_the_batch_size(vocab, n):
+    ds = _varied_dataset(n)
+    token_lengths = _token_lengths(vocab)
+    batches = list(pipeline.make_tf_dataset(ds, 8, shuffle=True, seed=1, token_lengths=token_lengths)
+                   .as_numpy_iterator())
+    texts = [t.decode() for features, _ in batches for t in features["text"]]
+    assert sorted(texts) == sorted(ds.texts)  # every example exactly once
+    labels = {t.decode(): int(y) for features, label in batches for t, y in zip(features["text"], label)}
+    assert all(labels[t] == y for t, y in zip(ds.texts, ds.labels))  # labels travel with their texts
+    sizes = [len(features["text"]) for features, _ in batches]
+    assert sizes.count(8) >= len(sizes) - 1 and all(s <= 8 for s in sizes)  # at most one partial batch
+    assert len(sizes) == -(-n // 8)
+
+
+def test_token_length_batching_wastes_little_padding_and_reshuffles(vocab):
+    ds = _varied_dataset(640)
+    token_lengths = _token_lengths(vocab)
+    grouped = pipeline.make_tf_dataset(ds, 32, shuffle=True, seed=0, token_lengths=token_lengths)
+    in_order = pipeline.make_tf_dataset(ds, 32, shuffle=True, seed=0)
+    grouped_share = pipeline.useful_token_share(grouped, token_lengths)
+    assert grouped_share >= 0.9 > pipeline.useful_token_share(in_order, token_lengths)
+    first, second = ([tuple(f["text"][:2]) for f, _ in grouped.as_numpy_iterator()] for _ in range(2))
+    assert first != second  # a new order of batches each epoch
+
+
+def test_repeated_grouped_stream_has_only_full_batches(vocab):
+    ds = _varied_dataset(12)
+    stream = pipeline.make_tf_dataset(ds, 4, shuffle=True, seed=0, repeat=True, token_lengths=_token_lengths(vocab))
     sizes = [len(features["text"]) for features, _ in stream.take(20).as_numpy_iterator()]
     assert sizes == [4] * 20
+
+
+def test_token_lengths_match_the_tokenizer_output(vocab):
+    from bert_cls.modeling.tokenizer import BertTokenizerLayer
+
+    layer = BertTokenizerLayer(vocab(), lower_case=True, max_length=16)
+    texts = ["good movie", "", "정말 재밌다 " * 10, "abc"]
+    pairs = ["bad", "the movie " * 10, "", "정말"]
+    for inputs in (texts, (texts, pairs)):
+        mask = layer(inputs)["attention_mask"].numpy()
+        assert layer.token_lengths(inputs).numpy().tolist() == mask.sum(1).tolist()

@@ -6,15 +6,10 @@ tokenizer (in the model, or in the pipeline with XLA and on GPUs).
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 
 from bert_cls.data.files import TextDataset
 from bert_cls.modeling.keras_compat import tf
-
-DEFAULT_BUCKET_BOUNDARIES = (16, 32, 48, 64, 96, 128, 192, 256, 384)
-
 
 def tokenize_in_pipeline(ds, tokenizer):
     """Moves tokenization from the model into the ``tf.data`` graph (still no Python loop).
@@ -26,6 +21,37 @@ def tokenize_in_pipeline(ds, tokenizer):
 
 
 SHUFFLE_BUFFER = 100_000
+# Batches per mega-batch in token-length grouping, as transformers' LengthGroupedSampler (megabatch_mult=50).
+MEGA_BATCHES = 50
+
+
+def group_by_token_length(ds, batch_size: int, token_lengths, seed: int = 0):
+    """Batches of similar WordPiece length: take ``MEGA_BATCHES`` batches' worth of (shuffled) examples, sort them
+    by token length, cut them into batches, and shuffle the batches.
+
+    What ``Trainer(group_by_length=True)`` does, in the ``tf.data`` graph. Every mega-batch but the last holds a
+    whole number of batches, so an epoch has at most one partial batch, and an epoch smaller than a mega-batch is
+    sorted whole (a small epoch wastes no more padding than a large one). ``token_lengths`` maps a batch of
+    features to ``[batch]`` lengths (``BertTokenizerLayer.token_lengths``).
+    """
+    def sort(features, *label):
+        order = tf.argsort(token_lengths(features), stable=True)
+        return tf.nest.map_structure(lambda t: tf.gather(t, order), (features, *label))
+
+    ds = ds.batch(batch_size * MEGA_BATCHES).map(sort, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    return ds.batch(batch_size).shuffle(MEGA_BATCHES, seed=seed, reshuffle_each_iteration=True)
+
+
+def useful_token_share(ds, token_lengths) -> float:
+    """Of the token positions a pass over ``ds`` (batches of features) computes, the share that are real tokens:
+    each batch is padded to its longest sequence."""
+    real = computed = 0
+    for batch in ds:
+        features = batch[0] if isinstance(batch, tuple) else batch
+        lengths = token_lengths(features).numpy()
+        real += int(lengths.sum())
+        computed += int(lengths.max()) * len(lengths) if len(lengths) else 0
+    return real / computed if computed else 1.0
 
 
 def make_tf_dataset(
@@ -33,9 +59,8 @@ def make_tf_dataset(
     batch_size: int,
     shuffle: bool = False,
     seed: int = 0,
-    bucket_by_length: bool = True,
+    token_lengths=None,
     with_labels: bool = True,
-    bucket_boundaries: Sequence[int] = DEFAULT_BUCKET_BOUNDARIES,
     repeat: bool = False,
     shard=None,
 ):
@@ -43,10 +68,10 @@ def make_tf_dataset(
 
     ``dataset`` is a ``TextDataset`` (in memory) or a ``stream.FileDataset`` (read from its files
     on each pass; ``shard=(workers, index)`` reads every workers-th file). Shuffling uses a buffer
-    of at most ``SHUFFLE_BUFFER`` texts, so memory does not grow with the file. With
-    ``bucket_by_length``, reviews of similar character length are batched together, so the
-    in-graph tokenizer pads each batch only to its own longest review (pair). Bucketing reorders
-    examples, so it is only used for training.
+    of at most ``SHUFFLE_BUFFER`` texts, so memory does not grow with the file. Given
+    ``token_lengths`` (``BertTokenizerLayer.token_lengths``), examples of similar WordPiece length are
+    batched together (``group_by_token_length``), so the in-graph tokenizer pads each batch only a little.
+    Grouping reorders examples, so it is only used for training.
     """
     if isinstance(dataset, TextDataset):
         features = {"text": np.asarray(dataset.texts, dtype=object)}
@@ -61,14 +86,8 @@ def make_tf_dataset(
         ds = ds.shuffle(min(len(dataset), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    if bucket_by_length:
-        boundaries = list(bucket_boundaries)
-        ds = ds.bucket_by_sequence_length(
-            element_length_func=lambda features, *label: sum(
-                tf.strings.length(text, unit="UTF8_CHAR") for text in features.values()),
-            bucket_boundaries=boundaries,
-            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-        )
+    if token_lengths is not None:
+        ds = group_by_token_length(ds, batch_size, token_lengths, seed)
     else:
         ds = ds.batch(batch_size)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -120,6 +120,16 @@ class BertTokenizerLayer(keras.layers.Layer):
             "token_type_ids": tf.zeros_like(input_ids),
         }
 
+    def token_lengths(self, inputs):
+        """Each example's sequence length after truncation, special tokens included (``[batch]`` int32): the
+        width ``call`` would pad it to alone. Used to batch examples of similar token length together."""
+        if isinstance(inputs, dict):
+            inputs = (inputs["text"], inputs["text_pair"]) if "text_pair" in inputs else inputs["text"]
+        if isinstance(inputs, (tuple, list)):
+            both = self._pieces(inputs[0]).row_lengths() + self._pieces(inputs[1]).row_lengths()
+            return tf.cast(tf.minimum(both, self.max_length - 3) + 3, tf.int32)
+        return tf.cast(tf.minimum(self._pieces(inputs).row_lengths(), self.max_length - 2) + 2, tf.int32)
+
     def _padded_width(self, lengths, specials: int):
         """The batch's width: its longest sequence (``lengths`` of the tokens plus ``specials``), rounded up to
         ``pad_to_multiple_of`` within ``max_length``."""

@@ -66,7 +66,7 @@ class TrainConfig(cfg.Config):
     max_steps: Optional[int] = arg(None, "stop each epoch after this many training steps (quick runs, benchmarks)",
                                    check=cfg.at_least(1))
     seed: int = arg(42, "seed for the split, shuffling and initialization")
-    bucket_by_length: bool = arg(True, "batch texts of similar length together (less padding)")
+    bucket_by_length: bool = arg(True, "batch examples of similar WordPiece token length together, as transformers' group_by_length (less padding)")
     mixed_precision: str = arg("no", "'no', 'mixed_float16' (GPU) or 'mixed_bfloat16'",
                                choices=["no", "mixed_float16", "mixed_bfloat16"])
     jit_compile: bool = arg(False, "compile the training step with XLA")
