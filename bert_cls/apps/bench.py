@@ -9,7 +9,9 @@ Measured on the same checkpoint and the same NSMC reviews:
 * inference of the exported SavedModel: batch-64 throughput and single-text latency p50/p99, in process and
   through the local gRPC server;
 * the machine's dense matmul FLOP/s, and each training figure as a fraction of it (MFU);
-* peak resident memory of this process (training) and of the server.
+* peak resident memory of this process (training) and of the server;
+* against transformers on PyTorch and ONNX Runtime (``bench_epoch``, ``bench_torch``): a whole training epoch,
+  inference in file order and sorted, single-text latency; the CPU's model and flags with every figure.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from transformers import BertTokenizer
 
+from bert_cls.apps import bench_epoch
 from bert_cls.apps.config import BenchConfig
 from bert_cls.data import files as data_files
 from bert_cls.data import pipeline
@@ -141,7 +144,8 @@ def bench_training(checkpoint, dataset, max_length: int, batch_size: int, steps:
         keras.mixed_precision.set_global_policy(policy)
         classifier = BertClassifier.from_checkpoint(checkpoint, LABELS, max_length)
         # repeat before bucketing: every timed batch holds batch_size reviews, as the notebook's do.
-        ours_ds = pipeline.make_tf_dataset(sample, batch_size, shuffle=True, seed=0, repeat=True)
+        ours_ds = pipeline.make_tf_dataset(sample, batch_size, shuffle=True, seed=0, repeat=True,
+                                           token_lengths=classifier.pipeline_tokenizer().token_lengths)
         model = classifier.text_model
         if jit:  # as `bert-cls train --jit-compile` does it
             model = classifier.encoded_model
@@ -168,6 +172,8 @@ def bench_inference(checkpoint, texts, max_length: int, latency_samples: int) ->
         for batch in batches:
             serving(**{TEXT_INPUT: batch})[PROBABILITIES].numpy()
         results["batch64_examples_per_second"] = 64 * len(batches) / (time.perf_counter() - started)
+        results["batch64_orders"] = bench_epoch.inference_orders(
+            lambda batch: serving(**{TEXT_INPUT: batch})[PROBABILITIES].numpy(), texts[:2000])
         # Throughput by batch size, to choose TF Serving's max_batch_size (export/batching_parameters.txt).
         results["examples_per_second_by_batch_size"] = {}
         for size in (1, 8, 16, 32, 64, 128):
@@ -207,6 +213,47 @@ def _peak_rss_mb(pid=None) -> float:
     return float("nan")
 
 
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu_info() -> dict:
+    """The CPU's model name and the flags that decide TensorFlow's and PyTorch's kernels (from /proc/cpuinfo)."""
+    fields = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    flags = set(fields.get("flags", "").split())
+    return {"model": fields.get("model name", platform.processor() or platform.machine()),
+            "flags": [f for f in CPU_FLAGS if f in flags]}
+
+
+def compare_training(checkpoint, dataset, config: BenchConfig) -> dict:
+    """A whole epoch of ``--epoch-texts`` reviews: bert-cls grouped by token length, with its former character
+    buckets, and (in its own process) transformers on PyTorch."""
+    sample = dataset.subset(np.arange(min(config.epoch_texts, len(dataset))))
+    result = {"texts": len(sample), "batch_size": config.batch_size, "max_length": config.max_length}
+    for grouping in ("token_length", "characters"):
+        result[grouping] = bench_epoch.epoch_speed(checkpoint, sample, LABELS, config.max_length, config.batch_size,
+                                                   grouping)
+    return result
+
+
+def compare_pytorch(checkpoint, dataset, config: BenchConfig) -> dict:
+    """The PyTorch and ONNX Runtime figures, or why there are none."""
+    why_not = bench_epoch.torch_available() if config.compare_pytorch else "--no-compare-pytorch"
+    if why_not:
+        return {"skipped": why_not}
+    sample = dataset.subset(np.arange(min(config.epoch_texts, len(dataset))))
+    return bench_epoch.run_torch_side({
+        "checkpoint": str(checkpoint.path), "lower_case": checkpoint.lower_case, "max_length": config.max_length,
+        "batch_size": config.batch_size, "seed": 0, "train_texts": list(sample.texts),
+        "train_labels": [int(y) for y in sample.labels], "texts": list(dataset.texts[:2000]),
+        "latency_texts": list(dataset.texts[: config.latency_samples])})
+
+
 def run_bench(config: BenchConfig) -> dict:
     checkpoint = resolve_checkpoint(config.pretrained)
     train_file, _, names = data_files.resolve_data_files(config.data, config.train_file, None)
@@ -215,16 +262,18 @@ def run_bench(config: BenchConfig) -> dict:
         raise BertClsError(f"--num-texts {config.num_texts} exceeds the {len(dataset)} reviews in {train_file}")
     dataset = dataset.subset(np.random.default_rng(0).permutation(len(dataset))[: config.num_texts])
     gpus = tf.config.list_physical_devices("GPU")
+    cpu = cpu_info()
     machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+               "cpu_model": cpu["model"], "cpu_flags": cpu["flags"],
                "cpu_count": os.cpu_count(), "gpus": [g.name for g in gpus], "tensorflow": tf.__version__}
-    print(f"benchmarking {checkpoint.name} on {len(dataset)} reviews from {train_file} ({machine['cpu_count']} CPUs, "
-          f"{len(gpus)} GPUs)", flush=True)
+    print(f"benchmarking {checkpoint.name} on {len(dataset)} reviews from {train_file} ({machine['cpu_count']} CPUs: "
+          f"{cpu['model']}, {' '.join(cpu['flags']) or 'no AVX2'}; {len(gpus)} GPUs)", flush=True)
     result = {"machine": machine, "checkpoint": str(config.pretrained)}
-    print("[1/4] dense matmul FLOP/s", flush=True)
+    print("[1/6] dense matmul FLOP/s", flush=True)
     result["matmul_flops"] = matmul_flops()
-    print("[2/4] tokenization", flush=True)
+    print("[2/6] tokenization", flush=True)
     result["tokenization"] = bench_tokenization(checkpoint, dataset.texts, config.max_length)
-    print("[3/4] training", flush=True)
+    print("[3/6] training steps", flush=True)
     options = [("ours", False, "float32")]
     if config.speed_options:
         options += [("ours_xla", True, "float32"),
@@ -239,37 +288,93 @@ def run_bench(config: BenchConfig) -> dict:
     training["mfu"] = training["ours"]["mfu"]
     training["peak_rss_mb"] = _peak_rss_mb()
     result["training"] = training
-    print("[4/4] inference of the exported SavedModel, in process and through gRPC", flush=True)
+    print(f"[4/6] a whole training epoch of {config.epoch_texts} reviews after a warm-up epoch", flush=True)
+    result["epoch"] = compare_training(checkpoint, dataset, config)
+    print("[5/6] inference of the exported SavedModel, in process and through gRPC", flush=True)
     result["inference"] = bench_inference(checkpoint, dataset.texts, config.max_length, config.latency_samples)
+    classifier = BertClassifier.from_checkpoint(checkpoint, LABELS, config.max_length)
+    result["inference"]["predict_proba"] = bench_epoch.predict_proba_orders(classifier, list(dataset.texts))
+    print("[6/6] transformers on PyTorch and ONNX Runtime, in a separate process", flush=True)
+    result["pytorch"] = compare_pytorch(checkpoint, dataset, config)
     return result
 
 
-def format_table(result: dict) -> str:
-    tok, tr, inf = result["tokenization"], result["training"], result["inference"]
+def _ratio(ours, other, higher_is_better=True) -> str:
+    return f"{(ours / other if higher_is_better else other / ours):.2f}x" if ours and other else ""
+
+
+def _pytorch_rows(result: dict) -> list:
+    """Rows against transformers on PyTorch and ONNX Runtime (ratio > 1: bert-cls is faster)."""
+    torch_side, epoch, inf = result.get("pytorch", {}), result["epoch"], result["inference"]
+    if "skipped" in torch_side or not torch_side:
+        return [("PyTorch comparison", "skipped", "", torch_side.get("skipped", "not run"))]
+    pt, ort = torch_side["inference"], torch_side["onnx_runtime"]
+    ours = epoch["token_length"]
     rows = [
-        ("tokenization (texts/s)", f"{tok['notebook_texts_per_second']:.0f}", f"{tok['ours_texts_per_second']:.0f}", f"{tok['speedup']:.1f}x"),
-        ("training (examples/s)", f"{tr['notebook']['examples_per_second']:.1f}", f"{tr['ours']['examples_per_second']:.1f}", f"{tr['speedup']:.2f}x"),
-        ("training (real tokens/s)", f"{tr['notebook']['real_tokens_per_second']:.0f}", f"{tr['ours']['real_tokens_per_second']:.0f}", ""),
-        ("training MFU", f"{tr['notebook']['mfu']:.1%}", f"{tr['ours']['mfu']:.1%}", ""),
+        (f"training epoch, {epoch['texts']} reviews (examples/s)", f"PyTorch {torch_side['training']['examples_per_second']:.1f}",
+         f"{ours['examples_per_second']:.1f}", _ratio(ours["examples_per_second"], torch_side["training"]["examples_per_second"])),
+        ("  useful token share of that epoch", f"PyTorch {torch_side['training']['useful_token_share']:.0%}",
+         f"{ours['useful_token_share']:.0%}", ""),
+        ("inference batch 64, file order (texts/s)", f"PyTorch {pt['batch64_file_order_texts_per_second']:.0f}",
+         f"{inf['batch64_orders']['file_order_texts_per_second']:.0f}",
+         _ratio(inf["batch64_orders"]["file_order_texts_per_second"], pt["batch64_file_order_texts_per_second"])),
+        ("inference batch 64, sorted (texts/s)", f"PyTorch {pt['batch64_sorted_texts_per_second']:.0f}",
+         f"{inf['batch64_orders']['sorted_texts_per_second']:.0f}",
+         _ratio(inf["batch64_orders"]["sorted_texts_per_second"], pt["batch64_sorted_texts_per_second"])),
+        ("single-text latency p50 (ms)", f"PyTorch {pt['latency_ms']['p50']:.1f}", f"{inf['latency_ms']['p50']:.1f}",
+         _ratio(inf["latency_ms"]["p50"], pt["latency_ms"]["p50"], higher_is_better=False)),
+    ]
+    if "skipped" in ort:
+        return rows + [("ONNX Runtime", "skipped", "", ort["skipped"])]
+    return rows + [
+        ("inference batch 64, sorted (texts/s)", f"ONNX RT {ort['batch64_sorted_texts_per_second']:.0f}",
+         f"{inf['batch64_orders']['sorted_texts_per_second']:.0f}",
+         _ratio(inf["batch64_orders"]["sorted_texts_per_second"], ort["batch64_sorted_texts_per_second"])),
+        ("single-text latency p50 (ms)", f"ONNX RT {ort['latency_ms']['p50']:.1f}", f"{inf['latency_ms']['p50']:.1f}",
+         _ratio(inf["latency_ms"]["p50"], ort["latency_ms"]["p50"], higher_is_better=False)),
+    ]
+
+
+def format_table(result: dict) -> str:
+    """One table: each row a measure, the reference it is compared with (the notebook's pipeline, transformers on
+    PyTorch, ONNX Runtime), bert-cls, and the ratio (above 1: bert-cls is faster)."""
+    tok, tr, inf, epoch = result["tokenization"], result["training"], result["inference"], result["epoch"]
+    machine = result["machine"]
+    rows = [
+        ("CPU", "", machine.get("cpu_model", ""), " ".join(machine.get("cpu_flags", []))),
+        ("tokenization (texts/s)", f"notebook {tok['notebook_texts_per_second']:.0f}", f"{tok['ours_texts_per_second']:.0f}", f"{tok['speedup']:.1f}x"),
+        ("training steps (examples/s)", f"notebook {tr['notebook']['examples_per_second']:.1f}", f"{tr['ours']['examples_per_second']:.1f}", f"{tr['speedup']:.2f}x"),
+        ("training MFU", f"notebook {tr['notebook']['mfu']:.1%}", f"{tr['ours']['mfu']:.1%}", ""),
     ]
     for name in tr:
         if name.startswith("ours_"):
-            rows.append((f"training, {name[5:]} (examples/s)", "", f"{tr[name]['examples_per_second']:.1f}",
-                         f"{tr[name]['examples_per_second'] / tr['ours']['examples_per_second']:.2f}x vs ours"))
+            rows.append((f"training steps, {name[5:]} (examples/s)", "", f"{tr[name]['examples_per_second']:.1f}",
+                         f"{tr[name]['examples_per_second'] / tr['ours']['examples_per_second']:.2f}x vs float32"))
+    before, after = epoch["characters"], epoch["token_length"]
     rows += [
-        ("inference batch 64 (examples/s)", "", f"{inf['batch64_examples_per_second']:.0f}", ""),
+        (f"training epoch, {epoch['texts']} reviews (examples/s)", f"char buckets {before['examples_per_second']:.1f}",
+         f"{after['examples_per_second']:.1f}", _ratio(after["examples_per_second"], before["examples_per_second"])),
+        ("  useful token share of that epoch", f"char buckets {before['useful_token_share']:.0%}",
+         f"{after['useful_token_share']:.0%}", ""),
+        ("inference batch 64 (texts/s)", f"file order {inf['batch64_orders']['file_order_texts_per_second']:.0f}",
+         f"{inf['batch64_orders']['sorted_texts_per_second']:.0f}", f"{inf['batch64_orders']['speedup']:.2f}x sorted"),
+        (f"predict_proba / evaluate, {inf['predict_proba']['texts']} reviews (s)",
+         f"file order {inf['predict_proba']['file_order_seconds']:.1f}", f"{inf['predict_proba']['sorted_seconds']:.1f}",
+         f"{inf['predict_proba']['speedup']:.2f}x sorted"),
+    ]
+    rows += _pytorch_rows(result)
+    rows += [
         ("single-text latency p50/p99 (ms)", "", f"{inf['latency_ms']['p50']:.1f} / {inf['latency_ms']['p99']:.1f}", "in process"),
         ("single-text latency p50/p99 (ms)", "", f"{inf['grpc_latency_ms']['p50']:.1f} / {inf['grpc_latency_ms']['p99']:.1f}", "through gRPC"),
-        ("gRPC batch 64 (examples/s)", "", f"{inf['grpc_batch64_examples_per_second']:.0f}", ""),
-        ("inference examples/s at batch " + "/".join(map(str, inf["examples_per_second_by_batch_size"])), "",
+        ("inference texts/s at batch " + "/".join(map(str, inf["examples_per_second_by_batch_size"])), "",
          "/".join(f"{v:.0f}" for v in inf["examples_per_second_by_batch_size"].values()), ""),
         ("peak RSS training / server (MB)", "", f"{tr['peak_rss_mb']:.0f} / {inf['server_peak_rss_mb']:.0f}", ""),
         ("matmul (GFLOP/s)", "", f"{result['matmul_flops'] / 1e9:.0f}", ""),
     ]
-    widths = [max(len(r[i]) for r in rows + [("measure", "notebook", "bert-cls", "ratio")]) for i in range(4)]
-    lines = [" | ".join(h.ljust(w) for h, w in zip(("measure", "notebook", "bert-cls", "ratio"), widths))]
-    lines.append("-+-".join("-" * w for w in widths))
-    lines += [" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    header = ("measure", "reference", "bert-cls", "ratio")
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
+    lines = [" | ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(), "-+-".join("-" * w for w in widths)]
+    lines += [" | ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     return "\n".join(lines)
 
 

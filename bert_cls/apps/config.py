@@ -34,7 +34,11 @@ class BenchConfig(cfg.Config):
     batch_size: int = cfg.batch_size(32, "training batch size")
     steps: int = arg(15, "timed training steps per pipeline", check=cfg.at_least(1))
     latency_samples: int = arg(200, "single-text requests timed", check=cfg.at_least(1))
+    epoch_texts: int = arg(640, "reviews in the timed whole training epoch (bert-cls and PyTorch)",
+                           check=cfg.at_least(1))
     speed_options: bool = arg(True, "also time XLA and mixed precision")
+    compare_pytorch: bool = arg(True, "also run transformers on PyTorch and ONNX Runtime (when importable) in a "
+                                      "separate process")
     output: Optional[str] = arg(None, "write the results as JSON here")
     overwrite: bool = cfg.overwrite("an existing --output")
 
