@@ -258,9 +258,10 @@ def test_a_large_request_runs_in_chunks_with_the_same_result(tiny_export, tiny_c
     calls = []
     signature = loaded.model.signatures["serving_default"]
     monkeypatch.setattr(loaded.model, "signatures", {"serving_default": CountingSignature(signature, calls)})
-    texts = np.array([("good movie " * (k % 40)).encode() for k in range(700)], dtype=object)
+    rows = 2 * models.CHUNK_ROWS + 60
+    texts = np.array([("good movie " * (k % 40)).encode() for k in range(rows)], dtype=object)
     outputs = loaded.predict("serving_default", {"text": texts})
-    assert [n for n in calls] == [256, 256, 188]  # three chunks, not one 700-row run
+    assert calls == [models.CHUNK_ROWS, models.CHUNK_ROWS, 60]  # three chunks, not one run of every row
     expected = tiny_classifier.predict_proba([t.decode() for t in texts])
     np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-5)  # in request order
     assert outputs["label_id"].tolist() == expected.argmax(1).tolist()

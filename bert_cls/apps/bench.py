@@ -49,10 +49,10 @@ def _percentiles(samples_s) -> dict:
     return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean())}
 
 
-def matmul_flops(seconds: float = 3.0, n: int = 2048) -> float:
-    """Sustained float32 dense matmul FLOP/s (2n^3 per product)."""
-    a = tf.random.normal([n, n])
-    b = tf.random.normal([n, n])
+def matmul_flops(seconds: float = 3.0, n: int = 2048, dtype=None) -> float:
+    """Sustained dense matmul FLOP/s (2n^3 per product), float32 unless ``dtype``."""
+    a = tf.random.normal([n, n], dtype=dtype or tf.float32)
+    b = tf.random.normal([n, n], dtype=dtype or tf.float32)
     step = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
     step(a, b).numpy()
     count, started = 0, time.perf_counter()

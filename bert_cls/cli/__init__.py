@@ -1,4 +1,5 @@
-"""The ``bert-cls`` command line: train, evaluate, predict, quickstart, export, serve, query, tune, example-data, bench.
+"""The ``bert-cls`` command line: train, evaluate, predict, quickstart, export, serve, query, tune, example-data, bench,
+gpu-check.
 
 Each subcommand is declared once in ``COMMANDS``: its config dataclass(es), which carry the
 flags (``bert_cls.cli.parser``), and the function in ``bert_cls.cli.commands`` that runs it.
@@ -17,7 +18,7 @@ import warnings
 from typing import Callable
 
 import bert_cls
-from bert_cls.apps.config import BenchConfig, ExampleDataConfig, QuickstartConfig
+from bert_cls.apps.config import BenchConfig, ExampleDataConfig, GpuCheckConfig, QuickstartConfig
 from bert_cls.cli import commands
 from bert_cls.cli.parser import add_config_arguments, config_from_args
 from bert_cls.errors import BertClsError
@@ -69,8 +70,13 @@ COMMANDS = (
             "Writes train.csv and test.csv for one task kind, built from the bundled NSMC sample, for the README's "
             "sentence-pair and multi-label examples."),
     Command("bench", ((BenchConfig, ()),), commands.bench, "measure speed against the reference notebook's pipeline",
-            "bert-cls bench: this package's pipeline against the reference notebook's, on one machine, in one "
-            "process. Not part of the test suite."),
+            "bert-cls bench: this package's pipeline against the reference notebook's pipeline, transformers on "
+            "PyTorch and ONNX Runtime (each in its own process), on one machine, with the CPU's model and flags."),
+    Command("gpu-check", ((GpuCheckConfig, ()),), commands.gpu_check,
+            "training and inference speed on each GPU (MiniLM and a BERT-base-sized encoder)",
+            "Per GPU, in minutes: training examples/s and MFU in float32, mixed_float16 and XLA for MiniLM and a "
+            "random BERT-base-sized encoder, and inference of the export (batch 64, one text). Refuses without a GPU; "
+            "--dry-run checks it on the CPU with tiny encoders."),
 )
 
 # Set for a tuning search: each trial sets its own output directory.

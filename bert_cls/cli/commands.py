@@ -185,3 +185,8 @@ def example_data(config) -> int:
 def bench(config) -> int:
     _load("bert_cls.apps.bench").run_and_report(config)
     return 0
+
+
+def gpu_check(config) -> int:
+    _load("bert_cls.apps.gpu_check").run_gpu_check(config)
+    return 0
