@@ -60,7 +60,10 @@ def test_serving_pieces_fit_together():
     assert "--monitoring_config_file=/config/monitoring.config" in container["args"]
     assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/models", "/config"}
     assert models[0].base_path.startswith("/models/")
-    assert container["resources"]["requests"]["cpu"]
+    cpus = container["resources"]["requests"]["cpu"]
+    # thread pools sized to the pod, not the node
+    assert f"--tensorflow_intra_op_parallelism={cpus}" in container["args"]
+    assert f"--tensorflow_inter_op_parallelism={cpus}" in container["args"]
     service = by_kind(SERVING, "Service")[0]
     assert service["spec"]["selector"] == labels
     assert {p["targetPort"] for p in service["spec"]["ports"]} == {"grpc", "http"}

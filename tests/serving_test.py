@@ -27,7 +27,10 @@ def served(tmp_path_factory, tiny_classifier, tiny_export):
     classifier = tiny_classifier
     base = tmp_path_factory.mktemp("served") / "base"
     shutil.copytree(tiny_export, base)  # this module adds and removes versions
-    with ServerProcess(base, MODEL, poll_seconds=0.3, log_file=base.parent / "server.log") as server:
+    # TF Serving's thread flags, as a container with a CPU limit would pass them: setting the pools must happen
+    # before TensorFlow runs an op, or the server would exit at start-up.
+    threads = ["--tensorflow-intra-op-parallelism", "1", "--tensorflow-inter-op-parallelism", "2"]
+    with ServerProcess(base, MODEL, poll_seconds=0.3, log_file=base.parent / "server.log", extra_args=threads) as server:
         yield server, classifier, base
 
 

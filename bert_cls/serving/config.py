@@ -42,6 +42,11 @@ class ServeConfig(cfg.Config):
     host: str = arg("127.0.0.1", "address to bind (0.0.0.0 exposes it)")
     poll_seconds: float = arg(1.0, "how often to look for new versions (TF Serving's "
                               "--file_system_poll_wait_seconds)", check=cfg.positive)
+    tensorflow_intra_op_parallelism: int = arg(0, "threads one op may use (TF Serving's flag of the same name; "
+                                               "0: one per core). Set it to a container's CPU limit",
+                                               check=cfg.at_least(0))
+    tensorflow_inter_op_parallelism: int = arg(0, "ops run at once (TF Serving's flag of the same name; 0: one per "
+                                               "core)", check=cfg.at_least(0))
 
 
 @dataclasses.dataclass

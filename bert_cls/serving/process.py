@@ -24,8 +24,9 @@ class ServerProcess:
 
     def __init__(self, model_base_path, model_name: str, port: int = 0, poll_seconds: float = 0.5,
                  startup_timeout: float = 120.0, log_file=None, rest: bool = False, model_config_file=None,
-                 config_poll_seconds: float = 1.0):
+                 config_poll_seconds: float = 1.0, extra_args=()):
         self.model_base_path, self.model_name = model_base_path, model_name
+        self.extra_args = list(extra_args)  # more `bert-cls serve` flags
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.rest_port = free_port() if rest else None
@@ -44,7 +45,7 @@ class ServerProcess:
                         "--model-config-file-poll-wait-seconds", str(self.config_poll_seconds)]
         else:
             command += ["--model-base-path", str(self.model_base_path)]
-        return command + (["--rest-api-port", str(self.rest_port)] if self.rest_port else [])
+        return command + (["--rest-api-port", str(self.rest_port)] if self.rest_port else []) + self.extra_args
 
     def start(self) -> "ServerProcess":
         self._log = open(self.log_file, "w") if self.log_file else None  # closed in stop()

@@ -152,6 +152,11 @@ def make_server(specs, host: str = "127.0.0.1", port: int = 8500, rest_port=None
 def serve_forever(config: ServeConfig) -> None:
     """``bert-cls serve``: serves until interrupted, re-reading ``--model-config-file`` every poll period."""
     specs = model_config.specs_from_flags(config)
+    from bert_cls.modeling.keras_compat import tf
+
+    # Before any model loads: TensorFlow fixes its thread pools when it first runs an op.
+    tf.config.threading.set_intra_op_parallelism_threads(config.tensorflow_intra_op_parallelism)
+    tf.config.threading.set_inter_op_parallelism_threads(config.tensorflow_inter_op_parallelism)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per request (TF Serving has none)
     started = time.perf_counter()
