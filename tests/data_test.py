@@ -162,3 +162,27 @@ def test_token_lengths_match_the_tokenizer_output(vocab):
     for inputs in (texts, (texts, pairs)):
         mask = layer(inputs)["attention_mask"].numpy()
         assert layer.token_lengths(inputs).numpy().tolist() == mask.sum(1).tolist()
+
+
+def test_length_sorted_validation_gives_the_metrics_of_file_order(tiny_checkpoint):
+    from bert_cls.modeling.classifier import BertClassifier
+    from bert_cls.modeling.keras_compat import keras
+    from bert_cls.modeling.pretrained import resolve_checkpoint
+    from bert_cls.training.macro_f1 import MacroF1
+
+    ds = _varied_dataset(300, seed=3)
+    tiny_classifier = BertClassifier.from_checkpoint(resolve_checkpoint(str(tiny_checkpoint)), ["a", "b"], 32)
+    model = tiny_classifier.text_model  # compiled here: a classifier of its own
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"), MacroF1(2)])
+    token_lengths = tiny_classifier.pipeline_tokenizer().token_lengths
+    in_order = pipeline.make_tf_dataset(ds, 32)
+    by_length = pipeline.make_tf_dataset(ds, 32, token_lengths=token_lengths)
+    first = [len(f["text"]) for f, _ in by_length.as_numpy_iterator()]
+    assert first == [len(f["text"]) for f, _ in by_length.as_numpy_iterator()]  # no shuffling: same order twice
+    assert pipeline.useful_token_share(by_length, token_lengths) > pipeline.useful_token_share(in_order, token_lengths)
+    expected = model.evaluate(in_order, verbose=0, return_dict=True)
+    got = model.evaluate(by_length, verbose=0, return_dict=True)
+    assert got.keys() == expected.keys()
+    for name in expected:
+        assert got[name] == pytest.approx(expected[name], abs=1e-5), name

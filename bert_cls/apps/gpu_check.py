@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from bert_cls.apps import bench_epoch
-from bert_cls.apps.bench import LABELS, _percentiles, matmul_flops, training_flops_per_token
+from bert_cls.apps.bench import LABELS, StepTimer, _percentiles, matmul_flops, training_flops_per_token
 from bert_cls.apps.config import GpuCheckConfig
 from bert_cls.data import files as data_files
 from bert_cls.errors import BertClsError
@@ -73,7 +73,7 @@ def train_speed(make_classifier, texts, config: GpuCheckConfig, mode) -> dict:
         model = classifier.encoded_model
         model.compile(optimizer=keras.optimizers.AdamW(2e-5), jit_compile=jit,
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        timer = _StepTimer(WARMUP_STEPS)
+        timer = StepTimer(WARMUP_STEPS)
         model.fit(ds, epochs=1, verbose=0, callbacks=[timer])
         seconds = timer.end - timer.start
     finally:
@@ -81,17 +81,6 @@ def train_speed(make_classifier, texts, config: GpuCheckConfig, mode) -> dict:
     examples_per_second = config.steps * config.batch_size / seconds
     return {"mode": name, "examples_per_second": examples_per_second,
             "tokens_per_second": examples_per_second * config.max_length}
-
-
-class _StepTimer(keras.callbacks.Callback):
-    def __init__(self, warmup_steps: int):
-        super().__init__()
-        self.warmup_steps = warmup_steps
-
-    def on_train_batch_end(self, batch, logs=None):
-        if batch == self.warmup_steps - 1:
-            self.start = time.perf_counter()
-        self.end = time.perf_counter()
 
 
 def inference_speed(classifier: BertClassifier, texts, latency_samples: int) -> dict:

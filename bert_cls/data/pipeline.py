@@ -25,9 +25,10 @@ SHUFFLE_BUFFER = 100_000
 MEGA_BATCHES = 50
 
 
-def group_by_token_length(ds, batch_size: int, token_lengths, seed: int = 0):
+def group_by_token_length(ds, batch_size: int, token_lengths, seed: int = 0, shuffle_batches: bool = True):
     """Batches of similar WordPiece length: take ``MEGA_BATCHES`` batches' worth of (shuffled) examples, sort them
-    by token length, cut them into batches, and shuffle the batches.
+    by token length, cut them into batches, and shuffle the batches (unless ``shuffle_batches`` is False: for
+    evaluation, whose metrics are sums over examples and do not depend on the order).
 
     What ``Trainer(group_by_length=True)`` does, in the ``tf.data`` graph. Every mega-batch but the last holds a
     whole number of batches, so an epoch has at most one partial batch, and an epoch smaller than a mega-batch is
@@ -39,7 +40,8 @@ def group_by_token_length(ds, batch_size: int, token_lengths, seed: int = 0):
         return tf.nest.map_structure(lambda t: tf.gather(t, order), (features, *label))
 
     ds = ds.batch(batch_size * MEGA_BATCHES).map(sort, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
-    return ds.batch(batch_size).shuffle(MEGA_BATCHES, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    return ds.shuffle(MEGA_BATCHES, seed=seed, reshuffle_each_iteration=True) if shuffle_batches else ds
 
 
 def useful_token_share(ds, token_lengths) -> float:
@@ -70,8 +72,8 @@ def make_tf_dataset(
     on each pass; ``shard=(workers, index)`` reads every workers-th file). Shuffling uses a buffer
     of at most ``SHUFFLE_BUFFER`` texts, so memory does not grow with the file. Given
     ``token_lengths`` (``BertTokenizerLayer.token_lengths``), examples of similar WordPiece length are
-    batched together (``group_by_token_length``), so the in-graph tokenizer pads each batch only a little.
-    Grouping reorders examples, so it is only used for training.
+    batched together (``group_by_token_length``), so the in-graph tokenizer pads each batch only a little;
+    without ``shuffle`` the batches come in length order (evaluation).
     """
     if isinstance(dataset, TextDataset):
         features = {"text": np.asarray(dataset.texts, dtype=object)}
@@ -87,7 +89,7 @@ def make_tf_dataset(
     if repeat:
         ds = ds.repeat()
     if token_lengths is not None:
-        ds = group_by_token_length(ds, batch_size, token_lengths, seed)
+        ds = group_by_token_length(ds, batch_size, token_lengths, seed, shuffle_batches=shuffle)
     else:
         ds = ds.batch(batch_size)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -270,13 +270,16 @@ def _datasets(run: PreparedRun, classifier: BertClassifier, strategy):
     by_file, by_data = tf.data.Options(), tf.data.Options()
     by_file.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     by_data.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    token_lengths = classifier.pipeline_tokenizer().token_lengths if config.bucket_by_length else None
+    token_lengths = classifier.pipeline_tokenizer().token_lengths
     fit_data = pipeline.make_tf_dataset(
-        run.data.train, config.batch_size, shuffle=True, seed=config.seed, token_lengths=token_lengths, shard=shard,
+        run.data.train, config.batch_size, shuffle=True, seed=config.seed,
+        token_lengths=token_lengths if config.bucket_by_length else None, shard=shard,
     ).with_options(by_file if shard else by_data)
     if config.max_steps:
         fit_data = fit_data.take(config.max_steps)
-    val_data = pipeline.make_tf_dataset(run.data.validation, config.batch_size).with_options(by_data)
+    # Validation batches are length-sorted too: the metrics are sums over examples, so only the padding changes.
+    val_data = pipeline.make_tf_dataset(run.data.validation, config.batch_size,
+                                        token_lengths=token_lengths).with_options(by_data)
     if tokenizes_in_pipeline(config):
         tokenizer = classifier.pipeline_tokenizer(XLA_PAD_MULTIPLE if config.jit_compile else 1)
         fit_data = pipeline.tokenize_in_pipeline(fit_data, tokenizer)

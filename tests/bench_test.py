@@ -1,0 +1,75 @@
+"""``bert-cls bench``: its PyTorch/ONNX Runtime side in a separate process, and its table from a committed result."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+MAKE_TORCH_CHECKPOINT = """
+import os, sys
+os.environ.update(USE_TF="0", USE_TORCH="1")
+import torch
+from transformers import BertConfig, BertModel
+torch.manual_seed(0)
+config = BertConfig(vocab_size=int(sys.argv[2]), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                    intermediate_size=64, max_position_embeddings=64)
+BertModel(config).save_pretrained(sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+def test_pytorch_side_runs_in_its_own_process_on_a_tiny_checkpoint(tmp_path, vocab):
+    pytest.importorskip("torch")  # the minilm and test extras install it
+    from bert_cls.apps import bench_epoch
+
+    vocabulary = vocab()
+    (tmp_path / "vocab.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("USE_TORCH", "USE_TF")}
+    subprocess.run([sys.executable, "-c", MAKE_TORCH_CHECKPOINT, str(tmp_path), str(len(vocabulary))], env=env,
+                   check=True, timeout=300)
+    words = ["good movie", "bad", "the movie was good " * 5, "정말 재밌다", "abc " * 12]
+    texts = [words[i % 5] + f" {i}" for i in range(70)]
+    result = bench_epoch.run_torch_side({
+        "checkpoint": str(tmp_path), "lower_case": True, "max_length": 16, "batch_size": 4, "seed": 0,
+        "train_texts": texts[:24], "train_labels": [i % 2 for i in range(24)], "texts": texts,
+        "latency_texts": texts[:5]})
+    training = result["training"]
+    assert training["examples_per_second"] > 0 and 0 < training["useful_token_share"] <= 1
+    inference = result["inference"]
+    assert inference["batch64_file_order_texts_per_second"] > 0 and inference["batch64_sorted_texts_per_second"] > 0
+    assert inference["latency_ms"]["p99"] >= inference["latency_ms"]["p50"] > 0
+    onnx = result["onnx_runtime"]
+    try:
+        import onnx as _onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        assert "pip install onnxruntime onnx" in onnx["skipped"]
+    else:
+        assert onnx["latency_ms"]["p50"] > 0 and onnx["batch64_sorted_texts_per_second"] > 0
+
+
+def test_pytorch_side_failure_is_one_line(tmp_path):
+    from bert_cls.apps import bench_epoch
+    from bert_cls.errors import BertClsError
+
+    with pytest.raises(BertClsError, match="the PyTorch side of the bench failed: .*"):
+        bench_epoch.run_torch_side({"checkpoint": str(tmp_path / "missing")})
+
+
+def test_table_of_the_committed_result_states_the_cpu_and_the_ratios():
+    from bert_cls.apps.bench import format_table
+
+    result = json.loads((ROOT / "bench" / "minilm_2core_cpu.json").read_text())
+    table = format_table(result)
+    assert result["machine"]["cpu_model"] in table.splitlines()[2]
+    ours = result["epoch"]["token_length"]["examples_per_second"]
+    torch_side = result["pytorch"]["training"]["examples_per_second"]
+    epoch_rows = [line for line in table.splitlines() if line.startswith("training epoch") and "PyTorch" in line]
+    assert epoch_rows and epoch_rows[0].rstrip().endswith(f"{ours / torch_side:.2f}x")
+    skipped = dict(result, pytorch={"skipped": "torch not installed"})
+    assert "torch not installed" in format_table(skipped)
