@@ -188,6 +188,32 @@ def test_float16_without_a_gpu_is_refused_not_emulated(tmp_path, train_config):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("native, expected", [("avx512_bf16", "mixed_bfloat16"), ("", "no")])
+def test_auto_precision_is_bfloat16_only_with_native_support_and_is_recorded(tmp_path, train_config, monkeypatch,
+                                                                            capsys, native, expected):
+    import json
+
+    from bert_cls import hardware
+    from bert_cls.modeling.keras_compat import keras
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a GPU is present: auto is float32 there")
+    monkeypatch.setattr(hardware, "native_bfloat16", lambda: native)
+    config = train_config(tmp_path / "run", epochs=1, max_steps=2, verbose=1)
+    assert config.mixed_precision == "auto"  # the default
+    result = train(config)
+    assert json.loads((tmp_path / "run" / "run_config.json").read_text())["mixed_precision"] == expected
+    # Trained in bfloat16 or not, the returned classifier computes in float32, as the restored and served one.
+    assert keras.mixed_precision.global_policy().name == "float32"
+    texts = ["good movie", "최악이고 지루한 영화"]
+    np.testing.assert_allclose(result.classifier.predict_proba(texts),
+                               BertClassifier.load(tmp_path / "run").predict_proba(texts), atol=1e-6)
+    assert f"--mixed-precision auto: {'mixed_bfloat16' if native else 'float32'}" in capsys.readouterr().out
+    # A rerun with the same flags is the same run (auto resolves the same way), not "a different run".
+    with pytest.raises(BertClsError, match="already holds this finished run"):
+        train(config)
+
+
 def test_xla_trains_on_ids_and_saves_a_loadable_text_model(tmp_path, train_config):
     """--jit-compile moves tokenization into tf.data; the saved model still takes strings."""
     result = train(train_config(tmp_path / "run", epochs=1, jit_compile=True))

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from transformers import BertTokenizer
 
+from bert_cls import hardware
 from bert_cls.apps import bench_epoch
 from bert_cls.apps.config import BenchConfig
 from bert_cls.data import files as data_files
@@ -213,21 +214,9 @@ def _peak_rss_mb(pid=None) -> float:
     return float("nan")
 
 
-CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
-
-
 def cpu_info() -> dict:
-    """The CPU's model name and the flags that decide TensorFlow's and PyTorch's kernels (from /proc/cpuinfo)."""
-    fields = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    flags = set(fields.get("flags", "").split())
-    return {"model": fields.get("model name", platform.processor() or platform.machine()),
-            "flags": [f for f in CPU_FLAGS if f in flags]}
+    """The CPU's model name and the flags that decide TensorFlow's and PyTorch's kernels."""
+    return {"model": hardware.cpu_model(), "flags": hardware.cpu_flags()}
 
 
 def compare_training(checkpoint, dataset, config: BenchConfig) -> dict:
