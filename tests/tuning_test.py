@@ -25,21 +25,27 @@ def configs(tmp_path, train_config):
 
 @pytest.mark.slow
 def test_three_trial_search_picks_the_best_and_hyperparameters_reach_the_model(tmp_path, configs, monkeypatch):
-    seen = []
-    real_train = tuning.train
+    from bert_cls.training import run as run_lib
+
+    seen, optimizers = [], []
+    real_train, real_make_optimizer = tuning.train, run_lib.make_optimizer
+
+    def recording_make_optimizer(*args):  # the optimizer the trial trains with
+        optimizers.append(real_make_optimizer(*args))
+        return optimizers[-1]
 
     def recording_train(config, *args, **kwargs):
         result = real_train(config, *args, **kwargs)
-        optimizer = result.classifier.text_model.optimizer
         seen.append({
             "learning_rate": config.learning_rate,
-            "peak_in_optimizer": optimizer._learning_rate.peak,  # the schedule; .learning_rate is its current value
+            "peak_in_optimizer": optimizers[-1]._learning_rate.peak,  # the schedule; .learning_rate is its current value
             "dropout": config.dropout,
             "dropout_in_layer": result.classifier.dropout_layer.rate,
         })
         return result
 
     monkeypatch.setattr(tuning, "train", recording_train)
+    monkeypatch.setattr(run_lib, "make_optimizer", recording_make_optimizer)
     # export_test runs the export check; here the best model only has to land as version 1
     monkeypatch.setattr(tuning, "export_classifier", functools.partial(tuning.export_classifier, verify=False))
     train_config, tune_config = configs(export_dir=str(tmp_path / "export"))
