@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import platform
 import shutil
 import time
 from pathlib import Path
@@ -224,12 +225,22 @@ def is_chief(strategy) -> bool:
     return task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict())
 
 
+def fused_update(optimizer):
+    """Compiles the optimizer's per-variable update with XLA on CPUs too (Keras does it only with a GPU).
+
+    AdamW's update is memory traffic over every parameter (m, v and the weights, the whole word-embedding matrix
+    included): MiniLM's took 88-103 ms of an 850 ms CPU step unfused and 39 ms fused (measured here, batch 32).
+    Not on Apple silicon, where Keras reports XLA unsupported."""
+    optimizer.jit_compile = not (platform.system() == "Darwin" and platform.processor() == "arm")
+    return optimizer
+
+
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):
     total = max(1, steps_per_epoch * config.epochs)
     schedule = WarmupLinearDecay(config.learning_rate, total, int(total * config.warmup_ratio))
     optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay, epsilon=1e-6)
     optimizer.exclude_from_weight_decay(var_names=["LayerNorm", "layer_norm", "bias"])
-    return optimizer
+    return fused_update(optimizer)
 
 
 def steps_per_epoch(config: TrainConfig, num_examples: int) -> int:
