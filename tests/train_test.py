@@ -324,3 +324,14 @@ def test_tensorboard_logs_epoch_scalars_and_a_profile(tmp_path, train_config):
     assert traces, "no profiler trace for --profile-steps 2,3"
     with pytest.raises(BertClsError, match="--profile-steps must be two step numbers"):
         train_config(tmp_path / "x", profile_steps="5")
+
+
+def test_optimizer_update_is_fused_only_where_it_pays():
+    from bert_cls.modeling.keras_compat import keras
+    from bert_cls.training.run import FUSED_UPDATE_MIN_PARAMETERS, fused_update
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("with a GPU Keras fuses the update itself")
+    assert not keras.optimizers.AdamW().jit_compile  # Keras' own choice on a CPU
+    assert not fused_update(keras.optimizers.AdamW(), FUSED_UPDATE_MIN_PARAMETERS - 1).jit_compile  # tiny models
+    assert fused_update(keras.optimizers.AdamW(), FUSED_UPDATE_MIN_PARAMETERS).jit_compile  # MiniLM and up

@@ -62,7 +62,7 @@ def epoch_speed(checkpoint, sample, label_names, max_length: int, batch_size: in
         ds = pipeline.make_tf_dataset(sample, batch_size, shuffle=True, seed=0)  # batched as they come
         ds = character_buckets(ds.unbatch(), batch_size).prefetch(tf.data.AUTOTUNE)
     model = classifier.text_model
-    model.compile(optimizer=fused_update(keras.optimizers.AdamW(2e-5, weight_decay=0.01)),  # as `train` does
+    model.compile(optimizer=fused_update(keras.optimizers.AdamW(2e-5, weight_decay=0.01), model.count_params()),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     timer = EpochTimer()
     model.fit(ds, epochs=2, verbose=0, callbacks=[timer])

@@ -225,22 +225,28 @@ def is_chief(strategy) -> bool:
     return task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict())
 
 
-def fused_update(optimizer):
-    """Compiles the optimizer's per-variable update with XLA on CPUs too (Keras does it only with a GPU).
+# Below this many parameters the update is cheap and XLA's one-time compile (seconds) costs more than it saves.
+FUSED_UPDATE_MIN_PARAMETERS = 1_000_000
+
+
+def fused_update(optimizer, parameters: int):
+    """Compiles the optimizer's per-variable update with XLA on CPUs too (Keras does it only with a GPU), for
+    models of at least ``FUSED_UPDATE_MIN_PARAMETERS`` parameters.
 
     AdamW's update is memory traffic over every parameter (m, v and the weights, the whole word-embedding matrix
     included): MiniLM's took 88-103 ms of an 850 ms CPU step unfused and 39 ms fused (measured here, batch 32).
     Not on Apple silicon, where Keras reports XLA unsupported."""
-    optimizer.jit_compile = not (platform.system() == "Darwin" and platform.processor() == "arm")
+    if parameters >= FUSED_UPDATE_MIN_PARAMETERS:
+        optimizer.jit_compile = not (platform.system() == "Darwin" and platform.processor() == "arm")
     return optimizer
 
 
-def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+def make_optimizer(config: TrainConfig, steps_per_epoch: int, parameters: int = 0):
     total = max(1, steps_per_epoch * config.epochs)
     schedule = WarmupLinearDecay(config.learning_rate, total, int(total * config.warmup_ratio))
     optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay, epsilon=1e-6)
     optimizer.exclude_from_weight_decay(var_names=["LayerNorm", "layer_norm", "bias"])
-    return fused_update(optimizer)
+    return fused_update(optimizer, parameters)
 
 
 def steps_per_epoch(config: TrainConfig, num_examples: int) -> int:
@@ -264,7 +270,7 @@ def _build_model(run: PreparedRun, strategy):
             text_pair=data.train.has_pairs, multi_label=data.train.multi_label,
         )
         fit_model = classifier.encoded_model if tokenizes_in_pipeline(config) else classifier.text_model
-        optimizer = make_optimizer(config, steps_per_epoch(config, len(data.train)))
+        optimizer = make_optimizer(config, steps_per_epoch(config, len(data.train)), fit_model.count_params())
         fit_model.compile(
             optimizer=optimizer, **_loss_and_metrics(data.train), jit_compile=config.jit_compile,
         )
