@@ -73,3 +73,43 @@ def test_table_of_the_committed_result_states_the_cpu_and_the_ratios():
     assert epoch_rows and epoch_rows[0].rstrip().endswith(f"{ours / torch_side:.2f}x")
     skipped = dict(result, pytorch={"skipped": "torch not installed"})
     assert "torch not installed" in format_table(skipped)
+
+
+def _latency_floor():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("latency_floor", ROOT / "bench" / "latency_floor.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_latency_floor_runs_the_same_chain_in_tensorflow_and_onnx_runtime():
+    pytest.importorskip("onnxruntime")  # the bench and test extras install it
+    import numpy as np
+    from transformers import BertConfig
+
+    floor = _latency_floor()
+    shapes = floor.dense_shapes(BertConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2))
+    assert shapes == ([(32, 32)] * 4 + [(32, 64), (64, 32)]) * 2
+    assert floor.chain_flops(shapes, 3) == 2 * 3 * (4 * 32 * 32 + 2 * 32 * 64) * 2
+    rng = np.random.default_rng(1)
+    weights = [(rng.standard_normal(s) * 0.2).astype(np.float32) for s in shapes]
+    x = rng.standard_normal((5, 32)).astype(np.float32)
+    expected = x
+    for w in weights:
+        expected = expected @ w
+    import tensorflow as tf
+
+    np.testing.assert_allclose(floor.tensorflow_chain(weights, tf.float32)(x), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(floor.onnx_chain(weights)(x), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_latency_floor_table_of_the_committed_result():
+    floor = _latency_floor()
+    result = json.loads((ROOT / "bench" / "latency_floor.json").read_text())
+    table = floor.format_table(result)
+    assert result["cpu"]["model"] in table
+    assert [row["tokens"] for row in result["rows"]] == list(floor.TOKENS)
+    for row in result["rows"]:
+        assert f"{row['tensorflow_over_onnxruntime']:.2f}x" in table

@@ -1,0 +1,164 @@
+#!/usr/bin/env python
+"""The floor under single-text latency: an encoder's dense-layer matmuls alone, TensorFlow against ONNX Runtime.
+
+    python bench/latency_floor.py --output bench/latency_floor.json
+
+Issue 11 asks for a single-text p50 within 1.5x of ONNX Runtime. A profile of the exported
+signature at batch 1 put two thirds of its time in the encoder's dense layers, so this script
+isolates them: for each layer of the checkpoint's ``BertConfig`` the four dense layers of one
+text in sequence (query, key, value and attention output are hidden x hidden; the feed-forward
+pair is hidden x intermediate and back), 6 x 6 = 36 matmuls for MiniLM, each one waiting for
+the one before, as in the encoder. The same chain runs as one ``tf.function`` (TensorFlow's
+default kernels, oneDNN on x86; float32, and bfloat16 weights) and as one ONNX graph of ``MatMul``
+nodes in ONNX Runtime's CPU provider, for texts of 1, 20, 45 and 64 tokens. Nothing else of the
+model runs, so the TensorFlow row is a lower bound for the exported model's latency on this CPU.
+Weights are random: only shapes matter for the time. Memory bandwidth (a NumPy copy of 256 MB)
+is reported too: at a few tokens the chain streams every weight once, 4 bytes each.
+
+ONNX Runtime and TensorFlow share this process (PyTorch is not imported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+import bert_cls  # noqa: F401,E402  (environment for TensorFlow before anything imports it)
+from bert_cls.modeling.keras_compat import tf  # noqa: E402
+from bert_cls.modeling.pretrained import resolve_checkpoint  # noqa: E402
+from serving_latency import cpu  # noqa: E402
+
+TOKENS = (1, 20, 45, 64)
+
+
+def dense_shapes(bert_config) -> list:
+    """(in, out) of every dense matmul one text passes through, in order."""
+    hidden, inner = bert_config.hidden_size, bert_config.intermediate_size
+    layer = [(hidden, hidden)] * 4 + [(hidden, inner), (inner, hidden)]
+    return layer * bert_config.num_hidden_layers
+
+
+def chain_flops(shapes, tokens: int) -> float:
+    return float(sum(2 * tokens * k * n for k, n in shapes))
+
+
+def time_call(call, repeats: int) -> float:
+    """Median seconds of ``repeats`` calls after 20 warm-up calls."""
+    for _ in range(20):
+        call()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def tensorflow_chain(weights, dtype):
+    variables = [tf.Variable(tf.cast(w, dtype)) for w in weights]
+
+    @tf.function
+    def chain(x):
+        # In the encoder query, key and value read the same input; chained here (in both
+        # runtimes alike) every matmul waits for the one before, as the other three do.
+        for v in variables:
+            x = tf.linalg.matmul(x, v)
+        return x
+
+    return lambda x: chain(tf.cast(x, dtype)).numpy()
+
+
+def onnx_chain(weights):
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, initializers, previous = [], [], "x"
+    for i, w in enumerate(weights):
+        initializers.append(numpy_helper.from_array(w, f"w{i}"))
+        nodes.append(helper.make_node("MatMul", [previous, f"w{i}"], [f"y{i}"]))
+        previous = f"y{i}"
+    graph = helper.make_graph(
+        nodes, "dense_chain",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["tokens", weights[0].shape[0]])],
+        [helper.make_tensor_value_info(previous, TensorProto.FLOAT, ["tokens", weights[-1].shape[1]])],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return lambda x: session.run(None, {"x": x})[0]
+
+
+def memory_bandwidth_gb_s(megabytes: int = 256) -> float:
+    source = np.ones(megabytes * 2**20 // 8)
+    target = np.empty_like(source)
+    seconds = time_call(lambda: np.copyto(target, source), 10)
+    return 2 * source.nbytes / seconds / 1e9  # read + write
+
+
+def run(pretrained: str, repeats: int) -> dict:
+    bert_config = resolve_checkpoint(pretrained).bert_config()
+    shapes = dense_shapes(bert_config)
+    rng = np.random.default_rng(0)
+    weights = [(rng.standard_normal((k, n)) * 0.02).astype(np.float32) for k, n in shapes]
+    runtimes = {
+        "tensorflow float32": tensorflow_chain(weights, tf.float32),
+        "tensorflow bfloat16 weights": tensorflow_chain(weights, tf.bfloat16),
+        "onnxruntime float32": onnx_chain(weights),
+    }
+    rows = []
+    for tokens in TOKENS:
+        x = rng.standard_normal((tokens, shapes[0][0])).astype(np.float32)
+        row = {"tokens": tokens, "ms": {}, "gflop_per_s": {}}
+        for name, call in runtimes.items():
+            seconds = time_call(lambda: call(x), repeats)
+            row["ms"][name] = seconds * 1000
+            row["gflop_per_s"][name] = chain_flops(shapes, tokens) / seconds / 1e9
+        row["tensorflow_over_onnxruntime"] = row["ms"]["tensorflow float32"] / row["ms"]["onnxruntime float32"]
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    import onnxruntime
+
+    return {
+        "cpu": cpu(), "pretrained": pretrained, "matmuls": len(shapes),
+        "weight_megabytes_float32": sum(k * n for k, n in shapes) * 4 / 2**20,
+        "memory_bandwidth_gb_s": memory_bandwidth_gb_s(),
+        "versions": {"tensorflow": tf.__version__, "onnxruntime": onnxruntime.__version__},
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
+        "rows": rows,
+    }
+
+
+def format_table(result: dict) -> str:
+    names = list(result["rows"][0]["ms"])
+    lines = [f"{result['matmuls']} dense matmuls of {result['pretrained']} in sequence, median ms "
+             f"({result['cpu']['model']}, {' '.join(result['cpu']['flags'])})",
+             "tokens | " + " | ".join(names) + " | TF/ORT"]
+    for row in result["rows"]:
+        cells = [f"{row['ms'][n]:.2f} ({row['gflop_per_s'][n]:.0f} GFLOP/s)" for n in names]
+        lines.append(f"{row['tokens']:>6} | " + " | ".join(cells) + f" | {row['tensorflow_over_onnxruntime']:.2f}x")
+    lines.append(f"weights {result['weight_megabytes_float32']:.1f} MB in float32; "
+                 f"memory bandwidth {result['memory_bandwidth_gb_s']:.1f} GB/s (NumPy copy)")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pretrained", default="all-MiniLM-L6-v2", help="checkpoint whose BertConfig gives the shapes")
+    parser.add_argument("--repeats", type=int, default=200, help="timed calls per runtime and length")
+    parser.add_argument("--output", default=None, help="write the result as JSON here")
+    args = parser.parse_args()
+    result = run(args.pretrained, args.repeats)
+    print(format_table(result))
+    if args.output:
+        Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
