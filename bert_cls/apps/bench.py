@@ -30,6 +30,7 @@ from transformers import BertTokenizer
 from bert_cls import hardware
 from bert_cls.apps import bench_epoch
 from bert_cls.apps.config import BenchConfig
+from bert_cls.apps.timing import single_text_latency
 from bert_cls.data import files as data_files
 from bert_cls.data import pipeline
 from bert_cls.errors import BertClsError
@@ -43,11 +44,6 @@ from bert_cls.serving.export import export_classifier
 from bert_cls.serving.process import ServerProcess
 
 LABELS = ("negative", "positive")  # the head is never trained here: speed only
-
-
-def _percentiles(samples_s) -> dict:
-    ms = np.asarray(samples_s) * 1000.0
-    return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean())}
 
 
 def matmul_flops(seconds: float = 3.0, n: int = 2048, dtype=None) -> float:
@@ -184,20 +180,11 @@ def bench_inference(checkpoint, texts, max_length: int, latency_samples: int) ->
             for batch in chunk:
                 serving(**{TEXT_INPUT: batch})[PROBABILITIES].numpy()
             results["examples_per_second_by_batch_size"][size] = size * len(chunk) / (time.perf_counter() - started)
-        single = []
-        for text in texts[:latency_samples]:
-            started = time.perf_counter()
-            serving(**{TEXT_INPUT: tf.constant([text])})[PROBABILITIES].numpy()
-            single.append(time.perf_counter() - started)
-        results["latency_ms"] = _percentiles(single)
+        results["latency_ms"] = single_text_latency(
+            lambda text: serving(**{TEXT_INPUT: tf.constant(text)})[PROBABILITIES].numpy(), texts[:latency_samples])
         with ServerProcess(base, "bench") as server, ServingClient(server.address, "bench", batch_size=64) as client:
             client.predict(texts[:64])
-            single = []
-            for text in texts[:latency_samples]:
-                started = time.perf_counter()
-                client.predict([text])
-                single.append(time.perf_counter() - started)
-            results["grpc_latency_ms"] = _percentiles(single)
+            results["grpc_latency_ms"] = single_text_latency(client.predict, texts[:latency_samples])
             started = time.perf_counter()
             client.predict(texts[: 64 * len(batches)])
             results["grpc_batch64_examples_per_second"] = 64 * len(batches) / (time.perf_counter() - started)

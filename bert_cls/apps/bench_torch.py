@@ -29,10 +29,7 @@ os.environ.update(USE_TF="0", USE_TORCH="1")
 
 import numpy as np  # noqa: E402
 
-
-def _percentiles(samples_s) -> dict:
-    ms = np.asarray(samples_s) * 1000.0
-    return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean())}
+from bert_cls.apps.timing import single_text_latency  # noqa: E402
 
 
 def _batches(order, batch_size):
@@ -81,17 +78,6 @@ def _throughput(predict, texts, batch_size: int, sort: bool) -> float:
     return len(texts) / (time.perf_counter() - started)
 
 
-def _latency(predict, texts) -> dict:
-    for text in texts[:5]:
-        predict([text])
-    samples = []
-    for text in texts:
-        started = time.perf_counter()
-        predict([text])
-        samples.append(time.perf_counter() - started)
-    return _percentiles(samples)
-
-
 def inference(model, tokenizer, texts, latency_texts, max_length: int) -> dict:
     import torch
 
@@ -104,7 +90,7 @@ def inference(model, tokenizer, texts, latency_texts, max_length: int) -> dict:
 
     return {"batch64_file_order_texts_per_second": _throughput(predict, texts, 64, sort=False),
             "batch64_sorted_texts_per_second": _throughput(predict, texts, 64, sort=True),
-            "latency_ms": _latency(predict, latency_texts)}
+            "latency_ms": single_text_latency(predict, latency_texts)}
 
 
 def onnx_runtime(model, tokenizer, texts, latency_texts, max_length: int) -> dict:
@@ -134,7 +120,7 @@ def onnx_runtime(model, tokenizer, texts, latency_texts, max_length: int) -> dic
 
     return {"version": onnxruntime.__version__,
             "batch64_sorted_texts_per_second": _throughput(predict, texts, 64, sort=True),
-            "latency_ms": _latency(predict, latency_texts)}
+            "latency_ms": single_text_latency(predict, latency_texts)}
 
 
 def run(request: dict) -> dict:

@@ -24,14 +24,15 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from transformers import BertConfig
 
 from bert_cls.apps import bench_epoch
-from bert_cls.apps.bench import LABELS, StepTimer, _percentiles, matmul_flops, training_flops_per_token
+from bert_cls.apps.bench import LABELS, StepTimer, matmul_flops, training_flops_per_token
 from bert_cls.apps.config import GpuCheckConfig
+from bert_cls.apps.timing import single_text_latency
 from bert_cls.data import files as data_files
 from bert_cls.errors import BertClsError
 from bert_cls.modeling.classifier import BertClassifier, ClassifierConfig
@@ -50,13 +51,17 @@ TINY = {"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 2, "in
 WARMUP_STEPS = 3
 
 
+def random_bert_config(checkpoint, sizes: dict) -> BertConfig:
+    """The checkpoint's ``BertConfig`` with other sizes (and its vocabulary's size)."""
+    return BertConfig.from_dict(dict(checkpoint.bert_config().to_dict(), vocab_size=len(checkpoint.vocabulary()),
+                                     **sizes))
+
+
 def random_encoder_classifier(checkpoint, sizes: dict, max_length: int) -> BertClassifier:
     """A classifier on a randomly initialized encoder of the given sizes, with the checkpoint's vocabulary."""
-    vocabulary = checkpoint.vocabulary()
-    bert_config = dict(checkpoint.bert_config().to_dict(), vocab_size=len(vocabulary), **sizes)
-    config = ClassifierConfig(bert_config=bert_config, label_names=list(LABELS), lower_case=checkpoint.lower_case,
-                              max_length=max_length)
-    return BertClassifier.from_config(config, vocabulary)
+    config = ClassifierConfig(bert_config=random_bert_config(checkpoint, sizes).to_dict(), label_names=list(LABELS),
+                              lower_case=checkpoint.lower_case, max_length=max_length)
+    return BertClassifier.from_config(config, checkpoint.vocabulary())
 
 
 def train_speed(make_classifier, texts, config: GpuCheckConfig, mode) -> dict:
@@ -89,12 +94,7 @@ def inference_speed(classifier: BertClassifier, texts, latency_samples: int) -> 
         serving = tf.saved_model.load(report["path"]).signatures[SERVING_SIGNATURE]
         run = lambda batch: serving(**{TEXT_INPUT: batch})[PROBABILITIES].numpy()  # noqa: E731
         result = bench_epoch.inference_orders(run, texts)
-        samples = []
-        for text in texts[: latency_samples + 5]:
-            started = time.perf_counter()
-            run(tf.constant([text]))
-            samples.append(time.perf_counter() - started)
-        result["latency_ms"] = _percentiles(samples[5:])
+        result["latency_ms"] = single_text_latency(lambda text: run(tf.constant(text)), texts[:latency_samples])
     return result
 
 
@@ -109,12 +109,15 @@ def check_card(config: GpuCheckConfig) -> dict:
     seconds = 0.5 if config.dry_run else 3.0
     card["matmul_flops"] = {"float32": matmul_flops(seconds, dtype=tf.float32),
                             "float16": matmul_flops(seconds, dtype=tf.float16)}
-    encoders = {"minilm": lambda: BertClassifier.from_checkpoint(checkpoint, LABELS, config.max_length),
-                "bert-base": lambda: random_encoder_classifier(checkpoint, TINY if config.dry_run else BERT_BASE,
-                                                               config.max_length)}
-    for name, make in encoders.items():
+    sizes = TINY if config.dry_run else BERT_BASE
+    # name: (a fresh classifier per mode, its BertConfig for the FLOP count without building one more)
+    encoders = {"minilm": (lambda: BertClassifier.from_checkpoint(checkpoint, LABELS, config.max_length),
+                           checkpoint.bert_config()),
+                "bert-base": (lambda: random_encoder_classifier(checkpoint, sizes, config.max_length),
+                              random_bert_config(checkpoint, sizes))}
+    for name, (make, bert_config) in encoders.items():
         print(f"  {name}: training in {', '.join(m[0] for m in MODES)}; inference of the export", flush=True)
-        per_token = training_flops_per_token(make().encoder.config, config.max_length)
+        per_token = training_flops_per_token(bert_config, config.max_length)
         runs = []
         for mode in MODES:
             run = train_speed(make, texts, config, mode)

@@ -185,12 +185,15 @@ def resolve_precision(config: TrainConfig) -> TrainConfig:
     if config.mixed_precision != "auto":
         return config
     native = hardware.native_bfloat16()
-    use = "mixed_bfloat16" if native and not tf.config.list_physical_devices("GPU") else "no"
+    if not native:
+        use, why, other = "no", "this CPU has no native bfloat16", "mixed_bfloat16"
+    elif tf.config.list_physical_devices("GPU"):
+        use, why, other = "no", "a GPU is present", "mixed_bfloat16"
+    else:
+        use, why, other = "mixed_bfloat16", f"this CPU has {native} and no GPU", "no"
     if config.verbose:
-        why = f"this CPU has {native} and no GPU" if use != "no" else (
-            "a GPU is present" if native else "this CPU has no native bfloat16")
-        print(f"--mixed-precision auto: {'mixed_bfloat16' if use != 'no' else 'float32'} ({why}); "
-              f"--mixed-precision {'no' if use != 'no' else 'mixed_bfloat16'} chooses the other", flush=True)
+        shown = "float32" if use == "no" else use
+        print(f"--mixed-precision auto: {shown} ({why}); --mixed-precision {other} chooses the other", flush=True)
     return dataclasses.replace(config, mixed_precision=use)
 
 
