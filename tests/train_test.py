@@ -222,6 +222,16 @@ def test_xla_trains_on_ids_and_saves_a_loadable_text_model(tmp_path, train_confi
     np.testing.assert_allclose(restored.predict_proba(texts), result.classifier.predict_proba(texts), atol=1e-5)
 
 
+def test_gpu_path_tokenizes_in_tf_data_with_the_length_tokenizer(tmp_path, train_config, monkeypatch):
+    """On a GPU (simulated: the decision is forced) tf.data tokenizes with the tokenizer that measures lengths."""
+    monkeypatch.setattr(run_lib, "tokenizes_in_pipeline", lambda config: True)
+    result = train(train_config(tmp_path / "run", epochs=1))
+    assert result.metrics["epochs_run"] == 1
+    restored = BertClassifier.load(tmp_path / "run")
+    texts = ["good movie", "최악이고 지루한 영화"]
+    np.testing.assert_allclose(restored.predict_proba(texts), result.classifier.predict_proba(texts), atol=1e-5)
+
+
 def test_three_steps_compose_to_train(tmp_path, train_config):
     """prepare once, then fit and report: what the tuner does for each trial."""
     data = run_lib.prepare_data(train_config(tmp_path / "a"))

@@ -309,7 +309,9 @@ def _datasets(run: PreparedRun, classifier: BertClassifier, strategy):
     by_file, by_data = tf.data.Options(), tf.data.Options()
     by_file.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     by_data.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    token_lengths = classifier.pipeline_tokenizer().token_lengths
+    # A tokenizer of its own for tf.data (not the model's layer, which lives with the model under the strategy).
+    data_tokenizer = classifier.pipeline_tokenizer()
+    token_lengths = data_tokenizer.token_lengths
     fit_data = pipeline.make_tf_dataset(
         run.data.train, config.batch_size, shuffle=True, seed=config.seed,
         token_lengths=token_lengths if config.bucket_by_length else None, shard=shard,
@@ -320,7 +322,7 @@ def _datasets(run: PreparedRun, classifier: BertClassifier, strategy):
     val_data = pipeline.make_tf_dataset(run.data.validation, config.batch_size,
                                         token_lengths=token_lengths).with_options(by_data)
     if tokenizes_in_pipeline(config):
-        tokenizer = classifier.pipeline_tokenizer(XLA_PAD_MULTIPLE if config.jit_compile else 1)
+        tokenizer = classifier.pipeline_tokenizer(XLA_PAD_MULTIPLE) if config.jit_compile else data_tokenizer
         fit_data = pipeline.tokenize_in_pipeline(fit_data, tokenizer)
         val_data = pipeline.tokenize_in_pipeline(val_data, tokenizer)
     return fit_data, val_data
