@@ -10,12 +10,18 @@ text in sequence (query, key, value and attention output are hidden x hidden; th
 pair is hidden x intermediate and back), 6 x 6 = 36 matmuls for MiniLM, each one waiting for
 the one before, as in the encoder. The same chain runs as one ``tf.function`` (TensorFlow's
 default kernels, oneDNN on x86; float32, and bfloat16 weights) and as one ONNX graph of ``MatMul``
-nodes in ONNX Runtime's CPU provider, for texts of 1, 20, 45 and 64 tokens. Nothing else of the
-model runs, so the TensorFlow row is a lower bound for the exported model's latency on this CPU.
-Weights are random: only shapes matter for the time. Memory bandwidth (a NumPy copy of 256 MB)
-is reported too: at a few tokens the chain streams every weight once, 4 bytes each.
+nodes in ONNX Runtime's CPU provider and, converted by ``tf.lite.TFLiteConverter``, in TensorFlow
+Lite (XNNPACK), for texts of 1, 20, 45 and 64 tokens. Nothing else of the model runs, so the
+TensorFlow row is a lower bound for the exported model's latency on this CPU. Weights are random:
+only shapes matter for the time. Memory bandwidth (a NumPy copy of 256 MB) is reported too: at a
+few tokens the chain streams every weight once, 4 bytes each.
 
-ONNX Runtime and TensorFlow share this process (PyTorch is not imported).
+Then the whole classifier on token ids (encoder and head, the pretrained weights), one review of
+the bundled NSMC sample at a time: TensorFlow (a ``tf.function`` of ``encoded_model``) against the
+same model converted to TensorFlow Lite, resized to each review's length as TF Serving's
+``TfLiteSession`` does, with the largest probability difference between the two.
+
+ONNX Runtime, TensorFlow Lite and TensorFlow share this process (PyTorch is not imported).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bert_cls  # noqa: F401,E402  (environment for TensorFlow before anything imports it)
+from bert_cls.data.files import read_dataset, sample_path  # noqa: E402
 from bert_cls.modeling.keras_compat import tf  # noqa: E402
 from bert_cls.modeling.pretrained import resolve_checkpoint  # noqa: E402
 from serving_latency import cpu  # noqa: E402
@@ -95,6 +102,76 @@ def onnx_chain(weights):
     return lambda x: session.run(None, {"x": x})[0]
 
 
+def tflite_interpreter(concrete_function, trackable):
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete_function], trackable)
+    return tf.lite.Interpreter(model_content=converter.convert(), num_threads=os.cpu_count())
+
+
+def tflite_call(interpreter):
+    """``call(*arrays)``: resizes the inputs when their shapes change (as TF Serving's TfLiteSession does)."""
+    inputs, output = interpreter.get_input_details(), interpreter.get_output_details()[0]["index"]
+    shapes = {}
+
+    def call(*arrays):
+        if [a.shape for a in arrays] != [shapes.get(d["index"]) for d in inputs]:
+            for detail, array in zip(inputs, arrays):
+                interpreter.resize_tensor_input(detail["index"], array.shape)
+                shapes[detail["index"]] = array.shape
+            interpreter.allocate_tensors()
+        for detail, array in zip(inputs, arrays):
+            interpreter.set_tensor(detail["index"], array)
+        interpreter.invoke()
+        return interpreter.get_tensor(output)
+
+    return call
+
+
+def tflite_chain(weights):
+    variables = [tf.constant(w) for w in weights]
+    chain = tf.function(lambda x: _chain(x, variables), input_signature=[tf.TensorSpec([None, weights[0].shape[0]])])
+    return tflite_call(tflite_interpreter(chain.get_concrete_function(), tf.Module()))
+
+
+def _chain(x, weights):
+    for w in weights:
+        x = tf.linalg.matmul(x, w)
+    return x
+
+
+def classifier_on_ids(pretrained: str, texts, repeats: int, max_length: int = 128) -> dict:
+    """p50 of one review at a time through the pretrained classifier on ids, TensorFlow vs TensorFlow Lite."""
+    from bert_cls.modeling.classifier import BertClassifier
+
+    classifier = BertClassifier.from_checkpoint(resolve_checkpoint(pretrained), ["negative", "positive"], max_length)
+    names = ("input_ids", "attention_mask", "token_type_ids")
+    spec = [tf.TensorSpec([1, None], tf.int32, name=n) for n in names]
+    probabilities = tf.function(
+        lambda *ids: tf.nn.softmax(classifier.encoded_model(dict(zip(names, ids)), training=False)),
+        input_signature=spec)
+    lite = tflite_interpreter(probabilities.get_concrete_function(), classifier.encoded_model)
+    order = [d["name"] for d in lite.get_input_details()]
+    lite_call = tflite_call(lite)
+    encoded = []
+    for text in texts[:repeats]:
+        ids = {k: v.numpy() for k, v in classifier.tokenizer(tf.constant([text])).items()}
+        encoded.append(([ids[n] for n in names], [ids[next(n for n in names if n in o)] for o in order]))
+    runtimes = {"tensorflow": lambda e: probabilities(*e[0]).numpy(), "tensorflow lite": lambda e: lite_call(*e[1])}
+    result = {"reviews": len(encoded), "mean_tokens": float(np.mean([e[0][1].sum() for e in encoded]))}
+    for name, call in runtimes.items():
+        for e in encoded[:20]:
+            call(e)
+        times = []
+        for e in encoded:
+            started = time.perf_counter()
+            call(e)
+            times.append(time.perf_counter() - started)
+        result[f"{name} p50 ms"] = float(np.median(times) * 1000)
+    result["max_probability_difference"] = float(max(
+        np.abs(runtimes["tensorflow"](e) - runtimes["tensorflow lite"](e)).max() for e in encoded[:50]))
+    print(json.dumps(result), flush=True)
+    return result
+
+
 def memory_bandwidth_gb_s(megabytes: int = 256) -> float:
     source = np.ones(megabytes * 2**20 // 8)
     target = np.empty_like(source)
@@ -111,6 +188,7 @@ def run(pretrained: str, repeats: int) -> dict:
         "tensorflow float32": tensorflow_chain(weights, tf.float32),
         "tensorflow bfloat16 weights": tensorflow_chain(weights, tf.bfloat16),
         "onnxruntime float32": onnx_chain(weights),
+        "tflite float32": tflite_chain(weights),
     }
     rows = []
     for tokens in TOKENS:
@@ -132,6 +210,7 @@ def run(pretrained: str, repeats: int) -> dict:
         "versions": {"tensorflow": tf.__version__, "onnxruntime": onnxruntime.__version__},
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
         "rows": rows,
+        "classifier_on_ids": classifier_on_ids(pretrained, read_dataset(sample_path("test")).texts, repeats),
     }
 
 
@@ -145,6 +224,11 @@ def format_table(result: dict) -> str:
         lines.append(f"{row['tokens']:>6} | " + " | ".join(cells) + f" | {row['tensorflow_over_onnxruntime']:.2f}x")
     lines.append(f"weights {result['weight_megabytes_float32']:.1f} MB in float32; "
                  f"memory bandwidth {result['memory_bandwidth_gb_s']:.1f} GB/s (NumPy copy)")
+    whole = result["classifier_on_ids"]
+    lines.append(f"whole classifier on ids, one review ({whole['reviews']} NSMC sample reviews, "
+                 f"{whole['mean_tokens']:.0f} tokens on average), p50: TensorFlow {whole['tensorflow p50 ms']:.2f} ms, "
+                 f"TensorFlow Lite {whole['tensorflow lite p50 ms']:.2f} ms "
+                 f"(max probability difference {whole['max_probability_difference']:.1e})")
     return "\n".join(lines)
 
 

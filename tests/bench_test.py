@@ -84,7 +84,7 @@ def _latency_floor():
     return module
 
 
-def test_latency_floor_runs_the_same_chain_in_tensorflow_and_onnx_runtime():
+def test_latency_floor_runs_the_same_chain_in_tensorflow_onnx_runtime_and_tflite():
     pytest.importorskip("onnxruntime")  # the bench and test extras install it
     import numpy as np
     from transformers import BertConfig
@@ -103,6 +103,9 @@ def test_latency_floor_runs_the_same_chain_in_tensorflow_and_onnx_runtime():
 
     np.testing.assert_allclose(floor.tensorflow_chain(weights, tf.float32)(x), expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(floor.onnx_chain(weights)(x), expected, rtol=1e-4, atol=1e-5)
+    lite = floor.tflite_chain(weights)
+    np.testing.assert_allclose(lite(x), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(lite(x[:2]), expected[:2], rtol=1e-4, atol=1e-5)  # resized to another length
 
 
 def test_latency_floor_table_of_the_committed_result():
@@ -113,3 +116,11 @@ def test_latency_floor_table_of_the_committed_result():
     assert [row["tokens"] for row in result["rows"]] == list(floor.TOKENS)
     for row in result["rows"]:
         assert f"{row['tensorflow_over_onnxruntime']:.2f}x" in table
+
+
+def test_latency_floor_classifier_on_ids_agrees_between_tensorflow_and_tflite(tiny_checkpoint):
+    result = _latency_floor().classifier_on_ids(str(tiny_checkpoint), ["good movie", "최악이고 지루한 영화 " * 3,
+                                                                       "a", "the plot was thin"] * 6, repeats=24, max_length=32)
+    assert result["reviews"] == 24 and result["mean_tokens"] > 3
+    assert result["max_probability_difference"] < 1e-5
+    assert result["tensorflow p50 ms"] > 0 and result["tensorflow lite p50 ms"] > 0
