@@ -30,6 +30,7 @@ os.environ.update(USE_TF="0", USE_TORCH="1")
 import numpy as np  # noqa: E402
 
 from bert_cls.apps.timing import single_text_latency  # noqa: E402
+from bert_cls.data import ordering  # noqa: E402
 
 
 def _batches(order, batch_size):
@@ -69,8 +70,8 @@ def train_epoch(model, tokenizer, texts, labels, batch_size: int, max_length: in
 
 
 def _throughput(predict, texts, batch_size: int, sort: bool) -> float:
-    order = list(np.argsort([len(t) for t in texts], kind="stable")) if sort else list(range(len(texts)))
-    batches = _batches(order, batch_size)
+    # The same length-sorted batches bert-cls's side runs (ordering is NumPy only: no TensorFlow here).
+    batches = list(ordering.sorted_batches(texts, batch_size)) if sort else _batches(range(len(texts)), batch_size)
     predict([texts[i] for i in batches[0]])  # warm-up
     started = time.perf_counter()
     for indices in batches:
