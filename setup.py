@@ -12,7 +12,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10,<3.14",
     packages=find_packages(include=["bert_cls", "bert_cls.*"]),
-    package_data={"bert_cls": ["resources/*.tsv", "resources/*.md"]},
+    package_data={"bert_cls": ["resources/*.tsv", "resources/*.md", "resources/nsmc-small/*"]},
     install_requires=[
         "tensorflow==2.21.*",
         "tf-keras==2.21.*",

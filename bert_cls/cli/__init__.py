@@ -1,5 +1,5 @@
-"""The ``bert-cls`` command line: train, evaluate, predict, quickstart, export, serve, query, tune, example-data, bench,
-gpu-check.
+"""The ``bert-cls`` command line: train, pretrain, evaluate, predict, quickstart, export, serve, query, tune,
+example-data, bench, gpu-check.
 
 Each subcommand is declared once in ``COMMANDS``: its config dataclass(es), which carry the
 flags (``bert_cls.cli.parser``), and the function in ``bert_cls.cli.commands`` that runs it.
@@ -22,6 +22,7 @@ from bert_cls.apps.config import BenchConfig, ExampleDataConfig, GpuCheckConfig,
 from bert_cls.cli import commands
 from bert_cls.cli.parser import add_config_arguments, config_from_args
 from bert_cls.errors import BertClsError
+from bert_cls.pretraining.config import PretrainConfig
 from bert_cls.serving.config import ExportConfig, QueryConfig, ServeConfig
 from bert_cls.training.config import EvaluateConfig, PredictConfig, TrainConfig
 from bert_cls.tuning.config import PER_TRIAL_FIELDS, TuneConfig
@@ -41,6 +42,12 @@ COMMANDS = (
             "fine-tune a BERT checkpoint: single texts or sentence pairs, one class or several per text",
             "Fine-tune BERT (AdamW, warmup + linear decay, early stopping on validation accuracy). "
             "Rerunning the same command after an interruption resumes the run from its last finished epoch."),
+    Command("pretrain", ((PretrainConfig, ()),), commands.pretrain,
+            "masked-LM pretraining on your own text: a new vocabulary and model, or continue a checkpoint",
+            "Masked-LM pretraining (BERT's 15% with 80/10/10 replacement, whole words optionally) of a new BERT with a "
+            "WordPiece vocabulary learned from --train-file, or continued from --pretrained with its vocabulary. "
+            "Writes a Hugging Face checkpoint directory that `bert-cls train --pretrained DIR` and transformers load. "
+            "Commits every --save-steps; rerunning the same command resumes from the last commit."),
     Command("evaluate", ((EvaluateConfig, ()),), commands.evaluate,
             "accuracy (multi-label: micro/macro-F1), per-class P/R/F1 and confusion matrix on labelled data"),
     Command("predict", ((PredictConfig, ()),), commands.predict, "classify texts from the command line, a file or stdin"),

@@ -114,6 +114,17 @@ def train(config) -> int:
     return 0
 
 
+def pretrain(config) -> int:
+    metrics = _load("bert_cls.pretraining.run").pretrain(config)
+    if not metrics.get("finished", True):
+        print(f"stopped after step {metrics['steps']} of {metrics['total_steps']}; rerun the same command to continue")
+        return 0
+    print(json.dumps({k: metrics[k] for k in ("steps", "val_loss", "val_masked_accuracy", "pretraining_seconds")}))
+    print(f"checkpoint (config.json, vocab.txt, tf_model.h5, README.md), history.csv and pretraining_curves.png are in "
+          f"{config.output_dir}; fine-tune it with bert-cls train --pretrained {config.output_dir}")
+    return 0
+
+
 def evaluate(config) -> int:
     metrics = _load("bert_cls.training.evaluate").evaluate_file(config)
     micro = f"  micro_f1 {metrics['micro_f1']:.4f}" if "micro_f1" in metrics else ""

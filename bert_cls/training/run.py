@@ -120,12 +120,16 @@ def load_training_data(config: TrainConfig):
 
 def prepare_data(config: TrainConfig) -> PreparedData:
     """Everything that can be wrong with the input, checked before anything is written."""
-    if config.mixed_precision == "mixed_float16" and not tf.config.list_physical_devices("GPU"):
-        raise BertClsError("--mixed-precision mixed_float16 needs a GPU (on CPU it is emulated and slow): use no or mixed_bfloat16")
+    check_precision_device(config.mixed_precision)
     train_ds, val_ds, test_ds = load_training_data(config)
     checkpoint = resolve_checkpoint(config.pretrained, config.cache_dir)
     check_max_length(config.max_length, checkpoint.bert_config())
     return PreparedData(train_ds, val_ds, test_ds, checkpoint, parse_class_weight(config.class_weight, train_ds))
+
+
+def check_precision_device(mixed_precision: str) -> None:
+    if mixed_precision == "mixed_float16" and not tf.config.list_physical_devices("GPU"):
+        raise BertClsError("--mixed-precision mixed_float16 needs a GPU (on CPU it is emulated and slow): use no or mixed_bfloat16")
 
 
 def parse_class_weight(spec: Optional[str], train) -> Optional[dict]:
@@ -178,7 +182,7 @@ def prepare_output_dir(config: TrainConfig) -> Optional[RunState]:
     return None
 
 
-def resolve_precision(config: TrainConfig) -> TrainConfig:
+def resolve_precision(config):
     """``--mixed-precision auto`` made concrete: mixed_bfloat16 where the CPU computes bfloat16 natively and no GPU
     is present (measured on MiniLM: accuracy within seed noise of float32, a whole run 1.18x faster; README), float32
     elsewhere (emulated bfloat16 is slower than float32; on a GPU, mixed_float16 is the user's explicit choice)."""
@@ -244,12 +248,19 @@ def fused_update(optimizer, parameters: int):
     return optimizer
 
 
-def make_optimizer(config: TrainConfig, steps_per_epoch: int, parameters: int = 0):
-    total = max(1, steps_per_epoch * config.epochs)
-    schedule = WarmupLinearDecay(config.learning_rate, total, int(total * config.warmup_ratio))
-    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay, epsilon=1e-6)
+def adamw(learning_rate: float, total_steps: int, warmup_ratio: float, weight_decay: float, parameters: int = 0):
+    """BERT's optimizer: AdamW with linear warmup and linear decay to 0 at ``total_steps``, no decay of biases and
+    LayerNorm (fine-tuning and pretraining alike)."""
+    total = max(1, total_steps)
+    schedule = WarmupLinearDecay(learning_rate, total, int(total * warmup_ratio))
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay, epsilon=1e-6)
     optimizer.exclude_from_weight_decay(var_names=["LayerNorm", "layer_norm", "bias"])
     return fused_update(optimizer, parameters)
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int, parameters: int = 0):
+    return adamw(config.learning_rate, steps_per_epoch * config.epochs, config.warmup_ratio, config.weight_decay,
+                 parameters)
 
 
 def steps_per_epoch(config: TrainConfig, num_examples: int) -> int:

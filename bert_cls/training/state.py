@@ -18,6 +18,14 @@ from typing import Optional
 STATE_FILE = "train_state.json"
 
 
+def write_json_atomic(path, data) -> None:
+    """Replaces ``path`` with ``data`` as JSON in one step (written beside, then ``os.replace``)."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(data, indent=2))
+    os.replace(partial, path)
+
+
 @dataclasses.dataclass
 class RunState:
     epochs_planned: int
@@ -36,10 +44,7 @@ class RunState:
 
     def save(self, directory) -> None:
         """Atomically replaces ``directory/train_state.json``: the commit of a finished epoch."""
-        path = Path(directory) / STATE_FILE
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(json.dumps(dataclasses.asdict(self), indent=2))
-        os.replace(partial, path)
+        write_json_atomic(Path(directory) / STATE_FILE, dataclasses.asdict(self))
 
     @classmethod
     def load(cls, directory) -> Optional["RunState"]:

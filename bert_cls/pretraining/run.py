@@ -1,0 +1,488 @@
+"""``bert-cls pretrain``: masked-LM pretraining from scratch or continued, committed every ``--save-steps``.
+
+The output directory is a standard Hugging Face checkpoint (``config.json``, ``vocab.txt``,
+``tokenizer_config.json``, ``special_tokens_map.json``, ``tf_model.h5`` of a ``TFBertForMaskedLM``, and a
+``README.md`` model card once finished) that ``bert-cls train --pretrained DIR`` and
+``TFAutoModel.from_pretrained(DIR)`` load, beside the run's own files: ``pretrain_config.json`` (the flags, to
+tell a resume from a different run), ``pretrain_state.json`` (the commit point), ``backup/`` (model and optimizer),
+``history.csv``, ``pretraining_curves.png``, ``pretrain_metrics.json`` and TensorBoard logs in ``logs/``.
+
+Why a loop of its own instead of ``Model.fit``: pretraining runs for hours, so it commits every ``--save-steps``
+steps, mid-epoch, and a resumed run must continue with the very batch and masks it would have seen. The data
+stream is a pure function of the seed (seeded shuffles, masks drawn from (seed, batch number)), so resuming
+skips the batches already trained on and, with dropout 0, ends with the same weights as a run never interrupted.
+Only the masked positions go through the output layer (the vocabulary-sized matrix product is the costliest
+part of a small model's step otherwise).
+
+Commit, every ``--save-steps`` steps, at ``--max-time`` and at the end:
+1. model and optimizer to ``backup/step-N`` (the previous backup stays intact);
+2. the Hugging Face files, each replaced atomically;
+3. ``pretrain_state.json`` replaced atomically: the steps are now done;
+4. ``history.csv``, TensorBoard and the plot from the state; older backups deleted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from bert_cls import hardware
+from bert_cls.data import pipeline
+from bert_cls.errors import BertClsError
+from bert_cls.modeling.keras_compat import keras, tf
+from bert_cls.modeling.pretrained import load_pretrained_model, resolve_checkpoint
+from bert_cls.modeling.tokenizer import BertTokenizerLayer
+from bert_cls.pretraining.config import RUN_CONFIG, PretrainConfig
+from bert_cls.pretraining.corpus import TRAIN, Corpus, open_corpus
+from bert_cls.pretraining.masking import Masker
+from bert_cls.pretraining import vocabulary as vocab_lib
+from bert_cls.training import run as train_lib
+from bert_cls.training.callbacks import write_history_csv
+from bert_cls.training.plots import plot_pretraining
+from bert_cls.training.state import write_json_atomic
+
+from transformers import BertConfig, TFBertForMaskedLM
+
+STATE_FILE = "pretrain_state.json"
+METRICS_JSON = "pretrain_metrics.json"
+HISTORY_CSV = "history.csv"
+CURVES_PNG = "pretraining_curves.png"
+BACKUP_DIR = "backup"
+LOGS_DIR = "logs"
+MODEL_CARD = "README.md"
+# Batch numbers of the held-out batches' masks: far from any training batch's number.
+VALIDATION_SEED_OFFSET = 2**40
+TRAIN_LOG_EVERY = 50  # steps between TensorBoard training scalars
+
+
+@dataclasses.dataclass
+class PretrainState:
+    """The committed progress of a run (``pretrain_state.json``)."""
+
+    total_steps: int
+    steps_done: int = 0
+    elapsed_seconds: float = 0.0
+    history: list = dataclasses.field(default_factory=list)
+    backup: Optional[str] = None
+    finished: bool = False
+
+    def save(self, directory) -> None:
+        write_json_atomic(Path(directory) / STATE_FILE, dataclasses.asdict(self))
+
+    @classmethod
+    def load(cls, directory) -> Optional["PretrainState"]:
+        path = Path(directory) / STATE_FILE
+        return cls(**json.loads(path.read_text())) if path.is_file() else None
+
+
+# ---- the output directory ---------------------------------------------------------------------------
+
+
+def prepare_output_dir(config: PretrainConfig) -> Optional[PretrainState]:
+    """Creates the output directory, or returns the committed state of the same run to resume."""
+    out = Path(config.output_dir)
+    if out.exists() and not out.is_dir():
+        raise BertClsError(f"--output-dir {out} is a file: pass a directory")
+    if out.is_dir() and any(out.iterdir()) and not config.overwrite:
+        existing = out / RUN_CONFIG
+        if not existing.is_file():
+            raise BertClsError(f"--output-dir {out} is not empty and holds no bert-cls pretraining run: choose another "
+                               "directory or pass --overwrite")
+        previous, current = json.loads(existing.read_text()), config.fingerprint()
+        if previous != current:
+            changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+            raise BertClsError(f"--output-dir {out} holds a different pretraining run (differs in {', '.join(changed)}): "
+                               "use another directory or --overwrite")
+        state = PretrainState.load(out)
+        if state is not None and state.finished:
+            raise BertClsError(f"--output-dir {out} already holds this finished run: pass --overwrite to pretrain again")
+        return state
+    if config.overwrite and out.is_dir():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RUN_CONFIG).write_text(json.dumps(config.fingerprint(), indent=2))
+    return None
+
+
+def prepare_vocabulary(config: PretrainConfig, corpus: Corpus, out: Path, checkpoint) -> tuple:
+    """(vocabulary, lower_case): the checkpoint's, or learned from the training texts (once; a resume reads it)."""
+    if checkpoint is not None:
+        vocabulary = checkpoint.vocabulary()
+        if vocab_lib.MASK_TOKEN not in vocabulary:
+            raise BertClsError(f"checkpoint {checkpoint.path} has no {vocab_lib.MASK_TOKEN} in its vocabulary: masked-LM "
+                               "pretraining needs one")
+        vocab_lib.write_tokenizer_files(out, vocabulary, checkpoint.lower_case, config.max_length)
+        return vocabulary, checkpoint.lower_case
+    vocab_file = out / vocab_lib.VOCAB_FILE
+    if not vocab_file.is_file():
+        texts = (t for text, pair in corpus.rows(TRAIN) for t in ((text, pair) if pair is not None else (text,)))
+        started = time.perf_counter()
+        vocabulary = vocab_lib.train_wordpiece(texts, config.vocab_size, config.lower_case, config.min_frequency,
+                                               length=corpus.counts[TRAIN])
+        # The vocabulary file is written last: its presence means the tokenizer files are complete.
+        vocab_lib.write_tokenizer_files(out, vocabulary, config.lower_case, config.max_length)
+        if config.verbose:
+            print(f"learned a WordPiece vocabulary of {len(vocabulary)} pieces in {time.perf_counter() - started:.1f}s",
+                  flush=True)
+    return [line.rstrip("\n") for line in vocab_file.read_text(encoding="utf-8").splitlines()], config.lower_case
+
+
+# ---- the model and its step -------------------------------------------------------------------------
+
+
+def scratch_bert_config(config: PretrainConfig, vocabulary: list) -> BertConfig:
+    return BertConfig(
+        vocab_size=len(vocabulary), hidden_size=config.hidden_size, num_hidden_layers=config.layers,
+        num_attention_heads=config.heads, intermediate_size=4 * config.hidden_size,
+        max_position_embeddings=config.max_length, hidden_dropout_prob=config.dropout,
+        attention_probs_dropout_prob=config.dropout, pad_token_id=vocabulary.index("[PAD]"),
+        architectures=["BertForMaskedLM"],
+    )
+
+
+def build_model(config: PretrainConfig, vocabulary: list, checkpoint):
+    if checkpoint is not None:
+        return load_pretrained_model(checkpoint, TFBertForMaskedLM)
+    model = TFBertForMaskedLM(scratch_bert_config(config, vocabulary))
+    model(model.dummy_inputs, training=False)
+    return model
+
+
+def masked_lm_sums(model, batch, training: bool):
+    """(sum of the masked tokens' cross-entropy, correct predictions, masked tokens) of a batch. Only the masked
+    positions reach the output layer."""
+    sequence = model.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                          token_type_ids=batch["token_type_ids"], training=training)[0]
+    positions = tf.where(batch["chosen"])
+    logits = tf.cast(model.mlm(tf.gather_nd(sequence, positions)[tf.newaxis], training=training)[0], tf.float32)
+    targets = tf.cast(tf.gather_nd(batch["targets"], positions), tf.int32)
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
+    correct = tf.cast(tf.argmax(logits, axis=-1, output_type=tf.int32) == targets, tf.float32)
+    return tf.reduce_sum(losses), tf.reduce_sum(correct), tf.cast(tf.size(targets), tf.float32)
+
+
+def make_steps(model, optimizer, strategy):
+    """(train_step, eval_step): each takes a distributed batch and returns the summed (loss, correct, count)."""
+
+    def replica_train(batch):
+        with tf.GradientTape() as tape:
+            loss_sum, correct, count = masked_lm_sums(model, batch, training=True)
+            # The mean over every replica's masked tokens: each replica's gradient is summed across replicas.
+            total = tf.distribute.get_replica_context().all_reduce("sum", count)
+            loss = loss_sum / tf.maximum(total, 1.0)
+        variables = model.trainable_variables
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss_sum, correct, count
+
+    def summed(fn):
+        @tf.function(reduce_retracing=True)  # every batch has its own length: one trace for all
+        def step(batch):
+            results = strategy.run(fn, args=(batch,))
+            return [strategy.reduce("SUM", r, axis=None) for r in results]
+
+        return step
+
+    return summed(replica_train), summed(lambda batch: masked_lm_sums(model, batch, training=False))
+
+
+# ---- data -------------------------------------------------------------------------------------------
+
+
+class Encoder:
+    """Raw-string batches -> masked model inputs, in the ``tf.data`` graph (no Python loop over texts)."""
+
+    def __init__(self, tokenizer: BertTokenizerLayer, masker: Masker, seed: int):
+        self.tokenizer, self.masker, self.seed = tokenizer, masker, seed
+
+    def __call__(self, number, features):
+        encoded = self.tokenizer(features)
+        seed = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(number, tf.int64)])
+        masked, chosen = self.masker(encoded["input_ids"], encoded["attention_mask"], seed)
+        return {**encoded, "input_ids": masked, "chosen": chosen, "targets": encoded["input_ids"]}
+
+
+def _features(corpus: Corpus):
+    spec = {"text": tf.TensorSpec((), tf.string)}
+    if corpus.has_pairs:
+        spec["text_pair"] = tf.TensorSpec((), tf.string)
+
+    def generate():
+        for text, pair in corpus.rows(TRAIN):
+            yield {"text": text, "text_pair": pair} if corpus.has_pairs else {"text": text}
+
+    return tf.data.Dataset.from_generator(generate, output_signature=spec)
+
+
+def training_stream(corpus: Corpus, config: PretrainConfig, encoder: Encoder, start_step: int):
+    """Endless batches of masked inputs from step ``start_step`` on: the same stream on every (re)run."""
+    ds = _features(corpus).shuffle(min(corpus.counts[TRAIN], pipeline.SHUFFLE_BUFFER), seed=config.seed,
+                                   reshuffle_each_iteration=True)
+    if config.bucket_by_length:
+        ds = pipeline.group_by_token_length(ds, config.batch_size, encoder.tokenizer.token_lengths, config.seed)
+        ds = ds.map(lambda features: features)  # group_by_token_length yields 1-tuples of features
+    else:
+        ds = ds.batch(config.batch_size)
+    ds = ds.repeat().enumerate().skip(start_step)
+    return ds.map(encoder, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def validation_batches(corpus: Corpus, config: PretrainConfig, encoder: Encoder) -> list:
+    """The held-out texts as masked batches, masked once: every save scores the same tokens."""
+    texts, pairs = corpus.validation_texts(config.max_validation_texts)
+    order = np.argsort([len(t) + len(p or "") for t, p in zip(texts, pairs or [None] * len(texts))], kind="stable")
+    features = {"text": np.asarray(texts, dtype=object)[order]}
+    if pairs is not None:
+        features["text_pair"] = np.asarray(pairs, dtype=object)[order]
+    ds = tf.data.Dataset.from_tensor_slices(features).batch(config.batch_size).enumerate()
+    return list(ds.map(lambda i, f: encoder(i + VALIDATION_SEED_OFFSET, f)))
+
+
+# ---- the loop ---------------------------------------------------------------------------------------
+
+
+def total_steps(config: PretrainConfig, corpus: Corpus) -> int:
+    if config.max_steps:
+        return config.max_steps
+    return max(1, math.ceil(config.epochs * corpus.counts[TRAIN] / config.batch_size))
+
+
+@dataclasses.dataclass
+class Session:
+    """What one invocation works with."""
+
+    config: PretrainConfig
+    out: Path
+    corpus: Corpus
+    state: PretrainState
+    model: object
+    optimizer: object
+    checkpoint: object  # tf.train.Checkpoint of model and optimizer
+    strategy: object
+    vocabulary: list
+    lower_case: bool
+
+
+def _score(session: Session, eval_step, batches) -> tuple:
+    sums = np.zeros(3)
+    for batch in batches:
+        sums += [float(v) for v in eval_step(batch)]
+    return sums[0] / max(sums[2], 1.0), sums[1] / max(sums[2], 1.0)
+
+
+def commit(session: Session, row: dict) -> None:
+    """Steps 1-4 of the module docstring."""
+    state, out = session.state, session.out
+    backup = f"{BACKUP_DIR}/step-{state.steps_done}"
+    session.checkpoint.write(str(out / backup))  # 1
+    save_model_files(session.model, out)  # 2
+    state.history = [r for r in state.history if r["step"] < row["step"]] + [row]
+    state.backup = backup
+    state.save(out)  # 3: the commit
+    finish_commit(session)  # 4
+
+
+def finish_commit(session: Session) -> None:
+    state, out = session.state, session.out
+    if state.history:
+        write_history_csv(state.history, out / HISTORY_CSV)
+    for path in (out / BACKUP_DIR).glob("step-*"):
+        if f"{BACKUP_DIR}/{path.name.split('.')[0]}" != state.backup:
+            path.unlink(missing_ok=True)
+
+
+def save_model_files(model, out: Path) -> None:
+    """``config.json`` and ``tf_model.h5`` (transformers' ``save_pretrained``), each replaced atomically."""
+    staging = out / ".staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(str(staging))
+    for name in ("config.json", "tf_model.h5"):
+        os.replace(staging / name, out / name)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _learning_rate(optimizer) -> float:
+    return float(optimizer.learning_rate(optimizer.iterations)) if callable(optimizer.learning_rate) else float(
+        optimizer.learning_rate)
+
+
+def train_loop(session: Session, encoder: Encoder) -> None:
+    config, state, strategy = session.config, session.state, session.strategy
+    train_step, eval_step = make_steps(session.model, session.optimizer, strategy)
+    held_out = [strategy.experimental_distribute_values_from_function(lambda _, b=b: b) for b in
+                validation_batches(session.corpus, config, encoder)] if strategy.num_replicas_in_sync > 1 else \
+        validation_batches(session.corpus, config, encoder)
+    stream = training_stream(session.corpus, config, encoder, state.steps_done)
+    batches = iter(strategy.experimental_distribute_dataset(stream))
+    writer = tf.summary.create_file_writer(str(session.out / LOGS_DIR))
+    limit = config.max_time_seconds
+    started, interval_start, sums, sequences = time.perf_counter(), time.perf_counter(), np.zeros(3), 0
+    elapsed_before = state.elapsed_seconds
+    bar = tqdm(total=state.total_steps, initial=state.steps_done, unit="step", disable=config.verbose != 1,
+               file=sys.stdout, dynamic_ncols=True)
+    while state.steps_done < state.total_steps:
+        batch = next(batches)
+        sums += [float(v) for v in train_step(batch)]
+        sequences += _batch_rows(batch)
+        state.steps_done += 1
+        state.elapsed_seconds = elapsed_before + time.perf_counter() - started
+        bar.update(1)
+        if state.steps_done % 10 == 0:
+            bar.set_postfix(loss=f"{sums[0] / max(sums[2], 1):.3f}", acc=f"{sums[1] / max(sums[2], 1):.3f}")
+        if state.steps_done % TRAIN_LOG_EVERY == 0:
+            with writer.as_default(step=state.steps_done):
+                tf.summary.scalar("learning_rate", _learning_rate(session.optimizer))
+        out_of_time = limit is not None and state.elapsed_seconds >= limit
+        last = state.steps_done >= state.total_steps or out_of_time
+        if state.steps_done % config.save_steps == 0 or last:
+            seconds = time.perf_counter() - interval_start
+            val_loss, val_accuracy = _score(session, eval_step, held_out)
+            row = {"step": state.steps_done, "loss": sums[0] / max(sums[2], 1), "masked_accuracy": sums[1] / max(sums[2], 1),
+                   "val_loss": val_loss, "val_masked_accuracy": val_accuracy,
+                   "learning_rate": _learning_rate(session.optimizer), "sequences_per_second": sequences / seconds,
+                   "elapsed_seconds": state.elapsed_seconds}
+            with writer.as_default(step=state.steps_done):
+                for key in ("loss", "masked_accuracy", "val_loss", "val_masked_accuracy", "sequences_per_second"):
+                    tf.summary.scalar(key, row[key])
+            state.finished = last
+            commit(session, row)
+            if config.verbose == 2 or (config.verbose and last):
+                bar.write(f"step {state.steps_done}/{state.total_steps}: loss {row['loss']:.4f}, masked accuracy "
+                          f"{row['masked_accuracy']:.4f}; held out: loss {val_loss:.4f}, masked accuracy {val_accuracy:.4f}"
+                          f" ({row['sequences_per_second']:.0f} sequences/s)")
+            interval_start, sums, sequences = time.perf_counter(), np.zeros(3), 0
+            if out_of_time:
+                bar.write(f"--max-time reached after {state.steps_done} of {state.total_steps} steps")
+                break
+    bar.close()
+    writer.flush()
+
+
+def _batch_rows(batch) -> int:
+    ids = batch["input_ids"]
+    parts = ids.values if hasattr(ids, "values") else (ids,)
+    return int(sum(p.shape[0] for p in parts))
+
+
+# ---- the run ----------------------------------------------------------------------------------------
+
+
+def _start_session(config: PretrainConfig) -> tuple:
+    corpus = open_corpus(config)  # input errors before anything is written
+    checkpoint = resolve_checkpoint(config.pretrained, config.cache_dir) if config.pretrained else None
+    if checkpoint is not None and config.max_length > checkpoint.bert_config().max_position_embeddings:
+        raise BertClsError(f"--max-length {config.max_length} is over the checkpoint's position limit "
+                           f"{checkpoint.bert_config().max_position_embeddings}: lower --max-length")
+    state = prepare_output_dir(config)
+    out = Path(config.output_dir)
+    vocabulary, lower_case = prepare_vocabulary(config, corpus, out, checkpoint)
+    strategy = train_lib.make_strategy(config.strategy)
+    keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_global_policy("float32" if config.mixed_precision == "no" else config.mixed_precision)
+    with strategy.scope():
+        model = build_model(config, vocabulary, checkpoint)
+        state = state or PretrainState(total_steps=total_steps(config, corpus))
+        optimizer = train_lib.adamw(config.learning_rate, state.total_steps, config.warmup_ratio, config.weight_decay,
+                                    model.count_params())
+        optimizer.build(model.trainable_variables)
+    session = Session(config, out, corpus, state, model, optimizer, tf.train.Checkpoint(model=model, optimizer=optimizer),
+                      strategy, vocabulary, lower_case)
+    if state.backup:
+        session.checkpoint.read(str(out / state.backup)).assert_existing_objects_matched()
+        finish_commit(session)
+    else:
+        state.save(out)
+    return session
+
+
+def _announce(session: Session) -> None:
+    config, counts, model = session.config, session.corpus.counts, session.model
+    source = config.pretrained or (f"a new {config.layers}-layer, {config.hidden_size}-wide BERT, vocabulary of "
+                                   f"{len(session.vocabulary)}")
+    resuming = f"; resuming after step {session.state.steps_done}" if session.state.steps_done else ""
+    print(f"pretraining {source} ({model.count_params():,} parameters) on {counts[TRAIN]:,} texts, scoring on "
+          f"{min(counts['held_out'], config.max_validation_texts):,} held out ({counts['excluded']:,} excluded, "
+          f"{counts['empty']:,} empty); {session.state.total_steps:,} steps of {config.batch_size}{resuming}", flush=True)
+
+
+def write_model_card(session: Session, metrics: dict) -> None:
+    config, model_config = session.config, session.model.config
+    command = " ".join(["bert-cls", "pretrain", *sys.argv[2:]]) if sys.argv[1:2] == ["pretrain"] else "(Python API)"
+    card = f"""# {session.out.name}
+
+A BERT encoder with a masked-LM head, pretrained with `bert-cls pretrain`.
+
+- Architecture: {model_config.num_hidden_layers} layers, hidden size {model_config.hidden_size}, \
+{model_config.num_attention_heads} heads, {session.model.count_params():,} parameters, max length \
+{model_config.max_position_embeddings}
+- Vocabulary: {len(session.vocabulary)} WordPiece pieces ({'uncased' if session.lower_case else 'cased'})
+- Started from: {config.pretrained or 'random weights'}
+- Data: {', '.join(str(p) for p in session.corpus.files)} ({metrics['train_texts']:,} texts; \
+{metrics['excluded_texts']:,} left out by --exclude-file)
+- Steps: {metrics['steps']:,} of batch {config.batch_size} ({metrics['epochs']:.2f} epochs), \
+{metrics['pretraining_seconds'] / 60:.1f} minutes on {metrics['cpu']}
+- Held-out masked-LM loss {metrics['val_loss']:.4f}, masked-token accuracy {metrics['val_masked_accuracy']:.4f}
+
+Command:
+
+```
+{command}
+```
+
+Fine-tune it with `bert-cls train --pretrained {session.out}`; transformers loads it with
+`TFAutoModel.from_pretrained("{session.out}")`.
+"""
+    (session.out / MODEL_CARD).write_text(card, encoding="utf-8")
+
+
+def finish(session: Session) -> dict:
+    state, config = session.state, session.config
+    last = state.history[-1]
+    metrics = {
+        "steps": state.steps_done, "total_steps": state.total_steps,
+        "epochs": state.steps_done * config.batch_size / session.corpus.counts[TRAIN],
+        "train_texts": session.corpus.counts[TRAIN], "held_out_texts": session.corpus.counts["held_out"],
+        "excluded_texts": session.corpus.counts["excluded"], "empty_texts": session.corpus.counts["empty"],
+        "val_loss": last["val_loss"], "val_masked_accuracy": last["val_masked_accuracy"],
+        "pretraining_seconds": state.elapsed_seconds, "cpu": hardware.cpu_model(),
+        "mixed_precision": config.mixed_precision, "parameters": int(session.model.count_params()),
+    }
+    write_json_atomic(session.out / METRICS_JSON, metrics)
+    plot_pretraining(state.history, session.out / CURVES_PNG)
+    write_model_card(session, metrics)
+    shutil.rmtree(session.out / BACKUP_DIR, ignore_errors=True)
+    return metrics
+
+
+def pretrain(config: PretrainConfig) -> dict:
+    """Pretrains (or resumes pretraining) as ``config`` says; returns ``pretrain_metrics.json``'s contents."""
+    config = train_lib.resolve_precision(config)
+    train_lib.check_precision_device(config.mixed_precision)
+    try:
+        session = _start_session(config)
+        if config.verbose:
+            _announce(session)
+        masker = Masker(session.vocabulary, _special_ids(session.vocabulary), session.vocabulary.index(vocab_lib.MASK_TOKEN),
+                        config.mask_rate, config.whole_word_masking)
+        tokenizer = BertTokenizerLayer(session.vocabulary, session.lower_case, config.max_length)
+        train_loop(session, Encoder(tokenizer, masker, config.seed))
+        if not session.state.finished:
+            return {"steps": session.state.steps_done, "total_steps": session.state.total_steps, "finished": False}
+        return finish(session)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _special_ids(vocabulary: list) -> list:
+    """Ids never masked: BERT's special tokens and the ``[unusedN]`` placeholders some vocabularies reserve."""
+    return [i for i, piece in enumerate(vocabulary)
+            if piece in vocab_lib.ALL_SPECIAL_TOKENS or (piece.startswith("[") and piece.endswith("]"))]

@@ -1,0 +1,279 @@
+"""``bert-cls pretrain``: vocabulary training, masking statistics, a tiny run that learns, exact resume after a kill,
+the output loaded by ``train --pretrained`` and by transformers, continued pretraining, one-line input errors, and
+the shipped ``nsmc-small`` checkpoint."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from bert_cls.cli import main
+from bert_cls.errors import BertClsError
+
+CORPUS = ["정말 재밌다", "감동 연기 좋은 영화", "good movie", "스토리 좋은 영화 정말", "재밌네요 good", "최악이고 지루한 영화",
+          "시간 아깝네요", "bad movie", "별로 지루한 스토리", "최악 bad", "배우 연기 최고", "지루한 시간 최악", "영화관에서 봤어요"]
+
+
+@pytest.fixture(scope="module")
+def corpus_tsv(tmp_path_factory, write_tsv):
+    rows = [(f"{CORPUS[i % len(CORPUS)]} {CORPUS[(i * 7) % len(CORPUS)]}", i % 2) for i in range(400)]
+    return write_tsv(tmp_path_factory.mktemp("corpus") / "corpus.tsv", rows)
+
+
+def tiny_pretrain_config(output_dir, train_file, **overrides):
+    from bert_cls.pretraining.config import PretrainConfig
+
+    values = dict(output_dir=str(output_dir), train_file=str(train_file), vocab_size=200, layers=2, hidden_size=32,
+                  heads=2, max_length=32, batch_size=16, max_steps=30, save_steps=10, learning_rate=2e-3, dropout=0.0,
+                  validation_split=0.1, mixed_precision="no", verbose=0)
+    values.update(overrides)
+    return PretrainConfig(**values)
+
+
+# ---- vocabulary ---------------------------------------------------------------------------------------
+
+
+def test_wordpiece_vocabulary_from_text_matches_transformers_tokenizer(tmp_path):
+    import tensorflow as tf
+
+    from transformers import BertTokenizer
+
+    from bert_cls.modeling.tokenizer import BertTokenizerLayer
+    from bert_cls.pretraining.vocabulary import ALL_SPECIAL_TOKENS, train_wordpiece, write_tokenizer_files
+
+    texts = [f"{a} {b}" for a in CORPUS for b in CORPUS]
+    vocab = train_wordpiece(texts, vocab_size=120, lower_case=False, min_frequency=1)
+    assert vocab[: len(ALL_SPECIAL_TOKENS)] == list(ALL_SPECIAL_TOKENS)
+    assert len(vocab) == len(set(vocab)) and any(p.startswith("##") for p in vocab)
+    write_tokenizer_files(tmp_path, vocab, lower_case=False, max_length=32)
+    reference = BertTokenizer.from_pretrained(str(tmp_path))
+    assert reference.do_lower_case is False and reference.mask_token == "[MASK]"
+    layer = BertTokenizerLayer(vocab, lower_case=False, max_length=32)
+    probe = ["정말 재밌네요 영화관", "good bad movie", "처음 보는 글자"]
+    ours = layer(tf.constant(probe))
+    for row, text in enumerate(probe):
+        expected = reference(text)["input_ids"]
+        assert ours["input_ids"][row, : len(expected)].numpy().tolist() == expected
+
+
+def test_vocabulary_smaller_than_the_special_tokens_is_refused():
+    from bert_cls.pretraining.vocabulary import train_wordpiece
+
+    with pytest.raises(BertClsError, match="--vocab-size 5 leaves no room"):
+        train_wordpiece(CORPUS, vocab_size=5, lower_case=False)
+
+
+# ---- masking ------------------------------------------------------------------------------------------
+
+
+def _masker(vocab, **kwargs):
+    from bert_cls.pretraining.masking import Masker
+
+    specials = [vocab.index(t) for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")]
+    return Masker(vocab, specials, vocab.index("[MASK]"), **kwargs), specials
+
+
+def test_masking_statistics_are_berts(vocab):
+    import tensorflow as tf
+
+    words = vocab(False)
+    masker, specials = _masker(words, rate=0.15)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(len(specials), len(words), size=(512, 64)).astype(np.int32)
+    ids[:, 0], ids[:, 40] = words.index("[CLS]"), words.index("[SEP]")
+    ids[:, 41:] = words.index("[PAD]")
+    attention = (np.arange(64)[None, :] <= 40).astype(np.int32).repeat(512, 0)
+    masked, chosen = (t.numpy() for t in masker(tf.constant(ids), tf.constant(attention), tf.constant([1, 2], tf.int64)))
+    candidates = attention.astype(bool) & ~np.isin(ids, specials)
+    assert not chosen[~candidates].any(), "special tokens and padding are never chosen"
+    share = chosen.sum() / candidates.sum()
+    assert 0.14 < share < 0.16, share
+    to_mask = masked[chosen] == words.index("[MASK]")
+    unchanged = masked[chosen] == ids[chosen]
+    assert 0.78 < to_mask.mean() < 0.82
+    random_share = (~to_mask & ~unchanged).mean()  # a random draw can land on the original token: counted unchanged
+    assert 0.09 < random_share < 0.11 and 0.09 < unchanged.mean() < 0.11 + 1 / len(words) * 2
+    assert (masked[~chosen] == ids[~chosen]).all()
+    again = masker(tf.constant(ids), tf.constant(attention), tf.constant([1, 2], tf.int64))[1].numpy()
+    other = masker(tf.constant(ids), tf.constant(attention), tf.constant([1, 3], tf.int64))[1].numpy()
+    assert (again == chosen).all() and not (other == chosen).all(), "masks depend on the seed and only on it"
+
+
+def test_whole_word_masking_masks_every_piece_of_a_word(vocab):
+    import tensorflow as tf
+
+    words = vocab(False)
+    masker, _ = _masker(words, rate=0.3, whole_words=True)
+    start, piece = words.index("movie"), words.index("##a")
+    row = [words.index("[CLS]")] + [start, piece, piece, start, piece] * 6 + [words.index("[SEP]")]
+    ids = tf.constant([row] * 200, tf.int32)
+    chosen = masker(ids, tf.ones_like(ids), tf.constant([0, 5], tf.int64))[1].numpy()
+    for r in chosen:
+        for s in range(1, len(row) - 1):
+            if row[s] == start:
+                end = s + 1
+                while end < len(row) - 1 and row[end] == piece:
+                    end += 1
+                assert len(set(r[s:end])) == 1, "a word is masked whole or not at all"
+    assert 0.25 < chosen[:, 1:-1].mean() < 0.35
+
+
+# ---- a run -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, corpus_tsv):
+    from bert_cls.pretraining.run import pretrain
+
+    out = tmp_path_factory.mktemp("pretrain") / "run"
+    metrics = pretrain(tiny_pretrain_config(out, corpus_tsv))
+    return out, metrics
+
+
+def test_tiny_pretraining_lowers_held_out_masked_lm_loss(tiny_run):
+    out, metrics = tiny_run
+    history = json.loads((out / "pretrain_state.json").read_text())["history"]
+    assert [r["step"] for r in history] == [10, 20, 30]
+    vocab_size = len((out / "vocab.txt").read_text(encoding="utf-8").splitlines())
+    # A model that guesses uniformly scores ln(vocabulary size); training keeps lowering the held-out loss.
+    assert history[0]["val_loss"] < np.log(vocab_size)
+    assert history[-1]["val_loss"] < history[1]["val_loss"] < history[0]["val_loss"] - 0.2
+    assert metrics["steps"] == 30 and metrics["val_loss"] == history[-1]["val_loss"]
+    for name in ("config.json", "vocab.txt", "tokenizer_config.json", "tf_model.h5", "README.md", "history.csv",
+                 "pretraining_curves.png", "pretrain_metrics.json"):
+        assert (out / name).is_file(), name
+    assert not (out / "backup").exists()
+
+
+def test_output_loads_in_transformers_and_in_train(tiny_run, tmp_path, tiny_tsv):
+    from transformers import AutoTokenizer, TFAutoModel
+
+    from bert_cls.training.config import TrainConfig
+    from bert_cls.training.run import train
+
+    out, _ = tiny_run
+    model = TFAutoModel.from_pretrained(str(out))
+    tokenizer = AutoTokenizer.from_pretrained(str(out))
+    encoded = tokenizer(["정말 재밌다"], return_tensors="tf")
+    assert model(**encoded).last_hidden_state.shape[-1] == 32
+    result = train(TrainConfig(output_dir=str(tmp_path / "clf"), train_file=str(tiny_tsv[0]), pretrained=str(out),
+                               epochs=1, batch_size=8, max_length=32, verbose=0, label_names="negative,positive",
+                               mixed_precision="no"))
+    assert result.metrics["validation"]["accuracy"] >= 0.0 and (tmp_path / "clf" / "metrics.json").is_file()
+
+
+def test_continued_pretraining_keeps_the_checkpoint_vocabulary(tiny_checkpoint, corpus_tsv, tmp_path):
+    from bert_cls.pretraining.run import pretrain
+
+    config = tiny_pretrain_config(tmp_path / "more", corpus_tsv, pretrained=str(tiny_checkpoint), vocab_size=None,
+                                  layers=None, hidden_size=None, heads=None, max_steps=10, save_steps=10)
+    metrics = pretrain(config)
+    assert metrics["steps"] == 10
+    assert (tmp_path / "more" / "vocab.txt").read_text() == (tiny_checkpoint / "vocab.txt").read_text()
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_weights(corpus_tsv, tmp_path):
+    """SIGKILL after the first commit, rerun the command: the final weights equal an uninterrupted run's."""
+    import h5py
+
+    def command(out):
+        return [sys.executable, "-m", "bert_cls", "pretrain", "--output-dir", str(out), "--train-file", str(corpus_tsv),
+                "--vocab-size", "200", "--layers", "2", "--hidden-size", "32", "--heads", "2", "--max-length", "32",
+                "--batch-size", "16", "--max-steps", "40", "--save-steps", "10", "--learning-rate", "2e-3",
+                "--dropout", "0", "--validation-split", "0.1", "--mixed-precision", "no", "--verbose", "0"]
+
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    subprocess.run(command(tmp_path / "straight"), check=True, env=env)
+    killed = subprocess.Popen(command(tmp_path / "killed"), env=env)
+    state = tmp_path / "killed" / "pretrain_state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and killed.poll() is None:
+        if state.is_file() and json.loads(state.read_text())["steps_done"] >= 10:
+            killed.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    killed.wait()
+    assert killed.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert json.loads(state.read_text())["steps_done"] < 40
+    subprocess.run(command(tmp_path / "killed"), check=True, env=env)
+
+    def weights(path):
+        with h5py.File(path / "tf_model.h5", "r") as handle:
+            arrays = {}
+            handle.visititems(lambda name, obj: arrays.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+            return arrays
+
+    straight, resumed = weights(tmp_path / "straight"), weights(tmp_path / "killed")
+    assert straight.keys() == resumed.keys() and len(straight) > 10
+    assert max(float(np.max(np.abs(straight[k] - resumed[k]))) for k in straight) == 0.0
+    history = [json.loads((tmp_path / d / "pretrain_state.json").read_text())["history"] for d in ("straight", "killed")]
+    assert [r["val_loss"] for r in history[0]] == [r["val_loss"] for r in history[1]]
+
+
+# ---- input errors: one line, exit 2, nothing lost --------------------------------------------------------
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--pretrained", "all-MiniLM-L6-v2", "--layers", "2"], "--pretrained continues a checkpoint with its own shape and "
+                                                             "vocabulary: drop --layers"),
+    (["--pretrained", "all-MiniLM-L6-v2", "--vocab-size", "900"], "drop --vocab-size"),
+    (["--vocab-size", "4"], "--vocab-size 4 leaves no room"),
+    (["--hidden-size", "30", "--heads", "4"], "must be a multiple of --heads"),
+    (["--max-time", "soon"], "--max-time 'soon'"),
+    (["--mask-rate", "1.5"], "--mask-rate must be between 0 and 1"),
+])
+def test_bad_flags_are_one_line_errors(flags, message, corpus_tsv, tmp_path, capsys):
+    code = main(["pretrain", "--output-dir", str(tmp_path / "o"), "--train-file", str(corpus_tsv), *flags])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and message in err, err
+    assert not any((tmp_path / "o").glob("*.h5"))
+
+
+def test_text_files_with_no_usable_text_are_refused(tmp_path, write_tsv, capsys):
+    empty = write_tsv(tmp_path / "empty.tsv", [("", 0), ("   ", 1)])
+    code = main(["pretrain", "--output-dir", str(tmp_path / "o"), "--train-file", str(empty)])
+    assert code == 2 and "holds no usable text for pretraining" in capsys.readouterr().err
+    excluded = write_tsv(tmp_path / "all.tsv", [(t, 0) for t in CORPUS])
+    code = main(["pretrain", "--output-dir", str(tmp_path / "o"), "--train-file", str(excluded), "--exclude-file",
+                 str(excluded)])
+    assert code == 2 and f"{len(CORPUS)} excluded" in capsys.readouterr().err
+
+
+def test_output_dir_of_another_run_is_not_overwritten(tiny_run, corpus_tsv, tmp_path, capsys):
+    out, _ = tiny_run
+    before = (out / "tf_model.h5").read_bytes()
+    code = main(["pretrain", "--output-dir", str(out), "--train-file", str(corpus_tsv), "--vocab-size", "300"])
+    assert code == 2 and "holds a different pretraining run" in capsys.readouterr().err
+    config = tiny_pretrain_config(out, corpus_tsv)
+    from bert_cls.pretraining.run import pretrain
+
+    with pytest.raises(BertClsError, match="already holds this finished run"):
+        pretrain(config)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    code = main(["pretrain", "--output-dir", str(tmp_path / "other"), "--train-file", str(corpus_tsv)])
+    assert code == 2 and "holds no bert-cls pretraining run" in capsys.readouterr().err
+    assert (out / "tf_model.h5").read_bytes() == before and (tmp_path / "other" / "notes.txt").read_text() == "mine"
+
+
+# ---- the shipped checkpoint ----------------------------------------------------------------------------
+
+
+def test_shipped_nsmc_small_checkpoint_loads_and_has_its_card():
+    from bert_cls.modeling.pretrained import load_encoder, resolve_checkpoint
+
+    checkpoint = resolve_checkpoint("nsmc-small")
+    total = sum(p.stat().st_size for p in checkpoint.path.iterdir())
+    assert total < 25 * 2**20, total
+    card = (checkpoint.path / "README.md").read_text(encoding="utf-8")
+    for needed in ("bert-cls pretrain", "CC0", "Intended use", "Limits", "AMD EPYC"):
+        assert needed in card, needed
+    assert checkpoint.lower_case is False and "[MASK]" in checkpoint.vocabulary()
+    encoder = load_encoder(checkpoint)
+    assert encoder.config.num_hidden_layers == 4 and encoder.config.vocab_size == len(checkpoint.vocabulary())
