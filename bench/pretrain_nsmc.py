@@ -59,6 +59,26 @@ def tfidf(split: Path, n: int) -> dict:
             "test_accuracy": accuracy, "seconds": time.perf_counter() - started}
 
 
+def random_init(pretrained: str, work: Path) -> str:
+    """The checkpoint's architecture and vocabulary with fresh random weights: what pretraining starts from."""
+    import shutil
+
+    from bert_cls.modeling.keras_compat import keras
+    from bert_cls.modeling.pretrained import resolve_checkpoint
+    from transformers import TFBertModel
+
+    checkpoint = resolve_checkpoint(pretrained)
+    out = work / f"{checkpoint.path.name}-random-init"
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("vocab.txt", "tokenizer_config.json"):
+        shutil.copy(checkpoint.path / name, out / name)
+    keras.utils.set_random_seed(0)
+    model = TFBertModel(checkpoint.bert_config())
+    model(model.dummy_inputs)
+    model.save_pretrained(str(out))
+    return str(out)
+
+
 def finetune(split: Path, n: int, pretrained: str, work: Path, extra: list) -> dict:
     out = work / f"{Path(pretrained).name}-{n}"
     command = [sys.executable, "-m", "bert_cls", "train", "--train-file", str(first_rows(split, n)), "--test-file",
@@ -78,6 +98,8 @@ def main() -> int:
     parser.add_argument("--split", type=Path, default=Path("/tmp/nsmc-split"))
     parser.add_argument("--train-size", type=int, nargs="+", default=[20000])
     parser.add_argument("--pretrained", default="nsmc-small")
+    parser.add_argument("--random-init", action="store_true",
+                        help="fine-tune the checkpoint's architecture and vocabulary from random weights (no pretraining)")
     parser.add_argument("--name", help="key of the result (default: from the method and size)")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/bert-cls-pretrain-bench"))
     parser.add_argument("--output", type=Path, default=ROOT / "bench/pretrain_nsmc.json")
@@ -85,11 +107,12 @@ def main() -> int:
     args.work_dir.mkdir(parents=True, exist_ok=True)
     results = json.loads(args.output.read_text()) if args.output.is_file() else {}
     results["cpu"] = {"model": hardware.cpu_model(), "bfloat16": hardware.native_bfloat16() or "none"}
+    pretrained = random_init(args.pretrained, args.work_dir) if args.random_init else args.pretrained
     for n in args.train_size:
         if args.what == "tfidf":
             result, key = tfidf(args.split, n), f"tfidf_{n}"
         else:
-            result, key = finetune(args.split, n, args.pretrained, args.work_dir, extra), f"{Path(args.pretrained).name}_{n}"
+            result, key = finetune(args.split, n, pretrained, args.work_dir, extra), f"{Path(pretrained).name}_{n}"
         key = args.name or key
         results[key] = result
         print(key, json.dumps(result), flush=True)

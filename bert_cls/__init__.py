@@ -5,7 +5,8 @@ Importing the package is cheap: the public names below are loaded on first use
 the command line's ``--help`` is fast and the gRPC client works without transformers.
 
 Layout, by stage: ``data/`` (files, splits, tf.data pipelines), ``modeling/`` (tokenizer,
-checkpoints, classifier), ``training/`` (configs, the three-step run, evaluation),
+checkpoints, classifier), ``training/`` (configs, the three-step run, evaluation), ``pretraining/``
+(vocabulary and masked-LM pretraining),
 ``tuning/`` (Keras Tuner), ``serving/`` (contract, export, server, client), ``apps/``
 (quickstart, bench) and ``cli/`` (the ``bert-cls`` command).
 """
@@ -46,6 +47,9 @@ _PUBLIC = {
     "TrainResult": "bert_cls.training.run",
     "evaluate_file": "bert_cls.training.evaluate",
     "predict_texts": "bert_cls.training.evaluate",
+    "PretrainConfig": "bert_cls.pretraining.config",
+    "pretrain": "bert_cls.pretraining.run",
+    "train_wordpiece": "bert_cls.pretraining.vocabulary",
     "TuneConfig": "bert_cls.tuning.config",
     "tune": "bert_cls.tuning.tuner",
     "ExportConfig": "bert_cls.serving.config",

@@ -7,7 +7,7 @@ import pytest
 from bert_cls.cli import build_parser, main
 from bert_cls.errors import BertClsError
 
-COMMANDS = ["train", "evaluate", "predict", "quickstart", "export", "serve", "query", "tune", "bench"]
+COMMANDS = ["train", "pretrain", "evaluate", "predict", "quickstart", "export", "serve", "query", "tune", "bench"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

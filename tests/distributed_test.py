@@ -48,3 +48,34 @@ def test_two_workers_train_and_the_chief_writes_a_usable_model(tmp_path, tiny_ts
     assert main(["evaluate", "--model", str(out), "--test-file", str(tiny_tsv[1])]) == 0
     assert main(["export", "--model", str(out), "--export-dir", str(tmp_path / "export")]) == 0
     assert (tmp_path / "export" / "1" / "saved_model.pb").is_file()
+
+
+@pytest.mark.slow
+def test_two_workers_pretrain_and_the_chief_writes_the_checkpoint(tmp_path, tiny_tsv):
+    """bert-cls pretrain under MultiWorkerMirroredStrategy: both workers learn the same vocabulary, the chief
+    writes the checkpoint, the other worker commits aside."""
+    workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    out = tmp_path / "pretrained"
+    args = [sys.executable, "-m", "bert_cls", "pretrain", "--strategy", "multi-worker", "--train-file", str(tiny_tsv[0]),
+            "--output-dir", str(out), "--vocab-size", "120", "--layers", "1", "--hidden-size", "16", "--heads", "2",
+            "--max-length", "16", "--batch-size", "8", "--max-steps", "6", "--save-steps", "3", "--validation-split",
+            "0.2", "--mixed-precision", "no", "--verbose", "2"]
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "TF_CONFIG": json.dumps(tf_config)}
+        processes.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    try:
+        outputs = [p.communicate(timeout=400)[0] for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    for p, output in zip(processes, outputs):
+        assert p.returncode == 0, "\n=====\n".join(o[-3000:] for o in outputs)
+    chief = json.loads((out / "pretrain_state.json").read_text())
+    other = json.loads((out / ".worker-1" / "pretrain_state.json").read_text())
+    assert chief["steps_done"] == other["steps_done"] == 6 and chief["finished"]
+    # The loss is reduced across the workers: both record the same figures.
+    assert [r["val_loss"] for r in chief["history"]] == [r["val_loss"] for r in other["history"]]
+    assert (out / "tf_model.h5").is_file() and (out / "README.md").is_file()
+    assert not (out / ".worker-1" / "vocab.txt").exists()

@@ -52,10 +52,10 @@ COMMANDS = (
             "accuracy (multi-label: micro/macro-F1), per-class P/R/F1 and confusion matrix on labelled data"),
     Command("predict", ((PredictConfig, ()),), commands.predict, "classify texts from the command line, a file or stdin"),
     Command("quickstart", ((QuickstartConfig, ()),), commands.quickstart,
-            "offline demo: fine-tune MiniLM on the bundled sample, export, serve, query",
-            "Fine-tunes all-MiniLM-L6-v2 (English vocabulary: it reads Korean as jamo pieces, so accuracy is far "
-            "below a Korean-capable checkpoint) on the bundled NSMC sample, evaluates, exports for TF Serving, "
-            "serves it locally and queries it over gRPC."),
+            "offline demo: fine-tune the shipped Korean checkpoint on the bundled sample, export, serve, query",
+            "Fine-tunes nsmc-small (a small Korean BERT shipped with bert-cls; --pretrained all-MiniLM-L6-v2 for "
+            "MiniLM) on the bundled NSMC sample, evaluates, exports for TF Serving, serves it locally and queries it "
+            "over gRPC and REST."),
     Command("export", ((ExportConfig, ()),), commands.export, "export a trained model as a SavedModel for TensorFlow Serving",
             "Export a trained classifier as a versioned SavedModel that TensorFlow Serving loads as is. The export "
             "is verified in a fresh process before it is moved into place."),

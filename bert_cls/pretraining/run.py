@@ -40,7 +40,7 @@ from bert_cls import hardware
 from bert_cls.data import pipeline
 from bert_cls.errors import BertClsError
 from bert_cls.modeling.keras_compat import keras, tf
-from bert_cls.modeling.pretrained import load_pretrained_model, resolve_checkpoint
+from bert_cls.modeling.pretrained import load_pretrained_model, read_vocab, resolve_checkpoint
 from bert_cls.modeling.tokenizer import BertTokenizerLayer
 from bert_cls.pretraining.config import RUN_CONFIG, PretrainConfig
 from bert_cls.pretraining.corpus import TRAIN, Corpus, open_corpus
@@ -114,27 +114,27 @@ def prepare_output_dir(config: PretrainConfig) -> Optional[PretrainState]:
     return None
 
 
-def prepare_vocabulary(config: PretrainConfig, corpus: Corpus, out: Path, checkpoint) -> tuple:
-    """(vocabulary, lower_case): the checkpoint's, or learned from the training texts (once; a resume reads it)."""
+def prepare_vocabulary(config: PretrainConfig, corpus: Corpus, out: Path, checkpoint, write: bool = True) -> tuple:
+    """(vocabulary, lower_case): the checkpoint's, or learned from the training texts (once: a resume reads
+    ``vocab.txt``). ``write=False`` (a non-chief worker): the same vocabulary, its files left to the chief."""
     if checkpoint is not None:
-        vocabulary = checkpoint.vocabulary()
+        vocabulary, lower_case = checkpoint.vocabulary(), checkpoint.lower_case
         if vocab_lib.MASK_TOKEN not in vocabulary:
             raise BertClsError(f"checkpoint {checkpoint.path} has no {vocab_lib.MASK_TOKEN} in its vocabulary: masked-LM "
                                "pretraining needs one")
-        vocab_lib.write_tokenizer_files(out, vocabulary, checkpoint.lower_case, config.max_length)
-        return vocabulary, checkpoint.lower_case
-    vocab_file = out / vocab_lib.VOCAB_FILE
-    if not vocab_file.is_file():
+    elif (out / vocab_lib.VOCAB_FILE).is_file():
+        return read_vocab(out / vocab_lib.VOCAB_FILE), config.lower_case
+    else:
         texts = (t for text, pair in corpus.rows(TRAIN) for t in ((text, pair) if pair is not None else (text,)))
         started = time.perf_counter()
-        vocabulary = vocab_lib.train_wordpiece(texts, config.vocab_size, config.lower_case, config.min_frequency,
-                                               length=corpus.counts[TRAIN])
-        # The vocabulary file is written last: its presence means the tokenizer files are complete.
-        vocab_lib.write_tokenizer_files(out, vocabulary, config.lower_case, config.max_length)
+        vocabulary, lower_case = vocab_lib.train_wordpiece(texts, config.vocab_size, config.lower_case,
+                                                           config.min_frequency, length=corpus.counts[TRAIN]), config.lower_case
         if config.verbose:
             print(f"learned a WordPiece vocabulary of {len(vocabulary)} pieces in {time.perf_counter() - started:.1f}s",
                   flush=True)
-    return [line.rstrip("\n") for line in vocab_file.read_text(encoding="utf-8").splitlines()], config.lower_case
+    if write:
+        vocab_lib.write_tokenizer_files(out, vocabulary, lower_case, config.max_length)
+    return vocabulary, lower_case
 
 
 # ---- the model and its step -------------------------------------------------------------------------
@@ -272,13 +272,6 @@ class Session:
     lower_case: bool
 
 
-def _score(session: Session, eval_step, batches) -> tuple:
-    sums = np.zeros(3)
-    for batch in batches:
-        sums += [float(v) for v in eval_step(batch)]
-    return sums[0] / max(sums[2], 1.0), sums[1] / max(sums[2], 1.0)
-
-
 def commit(session: Session, row: dict) -> None:
     """Steps 1-4 of the module docstring."""
     state, out = session.state, session.out
@@ -310,67 +303,92 @@ def save_model_files(model, out: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
+class Interval:
+    """Sums of the training steps since the last save: masked-LM loss and accuracy, sequences, time."""
+
+    def __init__(self):
+        self.sums, self.sequences, self.started = np.zeros(3), 0, time.perf_counter()
+
+    def add(self, sums, batch) -> None:
+        self.sums += [float(v) for v in sums]
+        ids = batch["input_ids"]
+        self.sequences += int(sum(p.shape[0] for p in (ids.values if hasattr(ids, "values") else (ids,))))
+
+    @property
+    def loss(self) -> float:
+        return self.sums[0] / max(self.sums[2], 1.0)
+
+    @property
+    def accuracy(self) -> float:
+        return self.sums[1] / max(self.sums[2], 1.0)
+
+    def row(self, state: PretrainState, held_out: tuple, learning_rate: float) -> dict:
+        return {"step": state.steps_done, "loss": self.loss, "masked_accuracy": self.accuracy, "val_loss": held_out[0],
+                "val_masked_accuracy": held_out[1], "learning_rate": learning_rate,
+                "sequences_per_second": self.sequences / (time.perf_counter() - self.started),
+                "elapsed_seconds": state.elapsed_seconds}
+
+
+def score(eval_step, batches) -> tuple:
+    """(loss, accuracy) of the masked tokens of the held-out batches."""
+    sums = np.zeros(3)
+    for batch in batches:
+        sums += [float(v) for v in eval_step(batch)]
+    return sums[0] / max(sums[2], 1.0), sums[1] / max(sums[2], 1.0)
+
+
 def _learning_rate(optimizer) -> float:
-    return float(optimizer.learning_rate(optimizer.iterations)) if callable(optimizer.learning_rate) else float(
-        optimizer.learning_rate)
+    rate = optimizer.learning_rate  # the schedule, or (Keras' optimizers) the variable holding its current value
+    return float(rate(optimizer.iterations) if callable(rate) else rate)
+
+
+def _save(session: Session, interval: Interval, held_out: tuple, writer, bar) -> None:
+    """Scores, logs and commits the steps since the last save."""
+    state = session.state
+    row = interval.row(state, held_out, _learning_rate(session.optimizer))
+    with writer.as_default(step=state.steps_done):
+        for key in ("loss", "masked_accuracy", "val_loss", "val_masked_accuracy", "sequences_per_second"):
+            tf.summary.scalar(key, row[key])
+    commit(session, row)
+    if session.config.verbose == 2 or (session.config.verbose and state.finished):
+        bar.write(f"step {state.steps_done}/{state.total_steps}: loss {row['loss']:.4f}, masked accuracy "
+                  f"{row['masked_accuracy']:.4f}; held out: loss {row['val_loss']:.4f}, masked accuracy "
+                  f"{row['val_masked_accuracy']:.4f} ({row['sequences_per_second']:.0f} sequences/s)")
 
 
 def train_loop(session: Session, encoder: Encoder) -> None:
+    """Steps from the last commit to ``total_steps`` (or ``--max-time``), saving every ``--save-steps``."""
     config, state, strategy = session.config, session.state, session.strategy
     train_step, eval_step = make_steps(session.model, session.optimizer, strategy)
-    held_out = [strategy.experimental_distribute_values_from_function(lambda _, b=b: b) for b in
-                validation_batches(session.corpus, config, encoder)] if strategy.num_replicas_in_sync > 1 else \
-        validation_batches(session.corpus, config, encoder)
-    stream = training_stream(session.corpus, config, encoder, state.steps_done)
-    batches = iter(strategy.experimental_distribute_dataset(stream))
+    held_out = validation_batches(session.corpus, config, encoder)
+    if strategy.num_replicas_in_sync > 1:  # each replica scores whole batches: the same averages, no uneven shards
+        held_out = [strategy.experimental_distribute_values_from_function(lambda _, b=b: b) for b in held_out]
+    batches = iter(strategy.experimental_distribute_dataset(training_stream(session.corpus, config, encoder,
+                                                                             state.steps_done)))
     writer = tf.summary.create_file_writer(str(session.out / LOGS_DIR))
-    limit = config.max_time_seconds
-    started, interval_start, sums, sequences = time.perf_counter(), time.perf_counter(), np.zeros(3), 0
-    elapsed_before = state.elapsed_seconds
+    started, elapsed_before, interval = time.perf_counter(), state.elapsed_seconds, Interval()
     bar = tqdm(total=state.total_steps, initial=state.steps_done, unit="step", disable=config.verbose != 1,
                file=sys.stdout, dynamic_ncols=True)
-    while state.steps_done < state.total_steps:
+    while not state.finished:
         batch = next(batches)
-        sums += [float(v) for v in train_step(batch)]
-        sequences += _batch_rows(batch)
+        interval.add(train_step(batch), batch)
         state.steps_done += 1
         state.elapsed_seconds = elapsed_before + time.perf_counter() - started
         bar.update(1)
         if state.steps_done % 10 == 0:
-            bar.set_postfix(loss=f"{sums[0] / max(sums[2], 1):.3f}", acc=f"{sums[1] / max(sums[2], 1):.3f}")
+            bar.set_postfix(loss=f"{interval.loss:.3f}", acc=f"{interval.accuracy:.3f}")
         if state.steps_done % TRAIN_LOG_EVERY == 0:
             with writer.as_default(step=state.steps_done):
                 tf.summary.scalar("learning_rate", _learning_rate(session.optimizer))
-        out_of_time = limit is not None and state.elapsed_seconds >= limit
-        last = state.steps_done >= state.total_steps or out_of_time
-        if state.steps_done % config.save_steps == 0 or last:
-            seconds = time.perf_counter() - interval_start
-            val_loss, val_accuracy = _score(session, eval_step, held_out)
-            row = {"step": state.steps_done, "loss": sums[0] / max(sums[2], 1), "masked_accuracy": sums[1] / max(sums[2], 1),
-                   "val_loss": val_loss, "val_masked_accuracy": val_accuracy,
-                   "learning_rate": _learning_rate(session.optimizer), "sequences_per_second": sequences / seconds,
-                   "elapsed_seconds": state.elapsed_seconds}
-            with writer.as_default(step=state.steps_done):
-                for key in ("loss", "masked_accuracy", "val_loss", "val_masked_accuracy", "sequences_per_second"):
-                    tf.summary.scalar(key, row[key])
-            state.finished = last
-            commit(session, row)
-            if config.verbose == 2 or (config.verbose and last):
-                bar.write(f"step {state.steps_done}/{state.total_steps}: loss {row['loss']:.4f}, masked accuracy "
-                          f"{row['masked_accuracy']:.4f}; held out: loss {val_loss:.4f}, masked accuracy {val_accuracy:.4f}"
-                          f" ({row['sequences_per_second']:.0f} sequences/s)")
-            interval_start, sums, sequences = time.perf_counter(), np.zeros(3), 0
-            if out_of_time:
-                bar.write(f"--max-time reached after {state.steps_done} of {state.total_steps} steps")
-                break
+        out_of_time = config.max_time_seconds is not None and state.elapsed_seconds >= config.max_time_seconds
+        state.finished = state.steps_done >= state.total_steps or out_of_time
+        if state.steps_done % config.save_steps == 0 or state.finished:
+            _save(session, interval, score(eval_step, held_out), writer, bar)
+            interval = Interval()
+        if out_of_time:
+            bar.write(f"--max-time reached after {state.steps_done} of {state.total_steps} steps")
     bar.close()
     writer.flush()
-
-
-def _batch_rows(batch) -> int:
-    ids = batch["input_ids"]
-    parts = ids.values if hasattr(ids, "values") else (ids,)
-    return int(sum(p.shape[0] for p in parts))
 
 
 # ---- the run ----------------------------------------------------------------------------------------
@@ -383,9 +401,16 @@ def _start_session(config: PretrainConfig) -> tuple:
         raise BertClsError(f"--max-length {config.max_length} is over the checkpoint's position limit "
                            f"{checkpoint.bert_config().max_position_embeddings}: lower --max-length")
     state = prepare_output_dir(config)
-    out = Path(config.output_dir)
-    vocabulary, lower_case = prepare_vocabulary(config, corpus, out, checkpoint)
+    # The strategy before TensorFlow runs any op (multi-worker collectives). Every worker commits its own steps;
+    # non-chief workers write theirs aside, so --output-dir must be on a filesystem all workers share.
     strategy = train_lib.make_strategy(config.strategy)
+    chief = train_lib.is_chief(strategy)
+    out = Path(config.output_dir)
+    vocabulary, lower_case = prepare_vocabulary(config, corpus, out, checkpoint, write=chief)
+    if not chief:
+        out = out / f".worker-{strategy.cluster_resolver.task_id}"
+        out.mkdir(exist_ok=True)
+        state = PretrainState.load(out)
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy("float32" if config.mixed_precision == "no" else config.mixed_precision)
     with strategy.scope():

@@ -47,12 +47,15 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, lower_case: bool, min
 
 
 def write_tokenizer_files(directory, vocabulary: list, lower_case: bool, max_length: int) -> None:
-    """``vocab.txt``, ``tokenizer_config.json`` and ``special_tokens_map.json`` for ``BertTokenizer``."""
+    """``tokenizer_config.json``, ``special_tokens_map.json`` and ``vocab.txt`` for ``BertTokenizer``."""
     directory = Path(directory)
-    (directory / VOCAB_FILE).write_text("".join(piece + "\n" for piece in vocabulary), encoding="utf-8")
     specials = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
                 "mask_token": MASK_TOKEN}
     config = {"tokenizer_class": "BertTokenizer", "do_lower_case": lower_case, "strip_accents": None,
               "tokenize_chinese_chars": True, "model_max_length": max_length, **specials}
     (directory / TOKENIZER_CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     (directory / SPECIAL_TOKENS_MAP).write_text(json.dumps(specials, indent=2) + "\n", encoding="utf-8")
+    # The vocabulary last, replaced atomically: its presence means the tokenizer files are complete (a resume reads it).
+    partial = directory / (VOCAB_FILE + ".partial")
+    partial.write_text("".join(piece + "\n" for piece in vocabulary), encoding="utf-8")
+    partial.replace(directory / VOCAB_FILE)
