@@ -10,6 +10,25 @@ import pytest
 from bert_cls.serving.process import free_port
 
 
+def run_two_workers(command: list) -> list:
+    """Runs ``bert-cls COMMAND`` as two workers of one cluster on loopback; returns their outputs (both exit 0)."""
+    workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "TF_CONFIG": json.dumps(tf_config)}
+        processes.append(subprocess.Popen([sys.executable, "-m", "bert_cls", *command], env=env, stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, text=True))
+    try:
+        outputs = [p.communicate(timeout=400)[0] for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    for p in processes:
+        assert p.returncode == 0, "\n=====\n".join(o[-3000:] for o in outputs)
+    return outputs
+
+
 @pytest.mark.slow
 def test_two_workers_train_and_the_chief_writes_a_usable_model(tmp_path, tiny_tsv, tiny_checkpoint):
     """Two training files, so each worker reads its own (the per-file sharding of streamed data)."""
@@ -18,23 +37,11 @@ def test_two_workers_train_and_the_chief_writes_a_usable_model(tmp_path, tiny_ts
     parts = [tmp_path / "part-0.tsv", tmp_path / "part-1.tsv"]
     parts[0].write_text("".join(lines[:half]), encoding="utf-8")
     parts[1].write_text(lines[0] + "".join(lines[half:]), encoding="utf-8")
-    workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "bert_cls", "train", "--strategy", "multi-worker", "--train-file", str(tmp_path / "part-*.tsv"),
-            "--pretrained", str(tiny_checkpoint), "--label-names", "negative,positive", "--output-dir", str(out),
-            "--epochs", "2", "--batch-size", "8", "--max-length", "16", "--verbose", "2"]
-    processes = []
-    for index in range(2):
-        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        env = {**os.environ, "TF_CONFIG": json.dumps(tf_config)}
-        processes.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    try:
-        outputs = [p.communicate(timeout=400)[0] for p in processes]
-    finally:
-        for p in processes:
-            p.kill()
-    for p, output in zip(processes, outputs):
-        assert p.returncode == 0, "\n=====\n".join(o[-3000:] for o in outputs)
+    outputs = run_two_workers(["train", "--strategy", "multi-worker", "--train-file", str(tmp_path / "part-*.tsv"),
+                               "--pretrained", str(tiny_checkpoint), "--label-names", "negative,positive",
+                               "--output-dir", str(out), "--epochs", "2", "--batch-size", "8", "--max-length", "16",
+                               "--verbose", "2"])
     # Each worker reports the global batch split across 2 replicas, one per worker.
     for output in outputs:
         assert "2 replicas in sync" in output
@@ -54,24 +61,11 @@ def test_two_workers_train_and_the_chief_writes_a_usable_model(tmp_path, tiny_ts
 def test_two_workers_pretrain_and_the_chief_writes_the_checkpoint(tmp_path, tiny_tsv):
     """bert-cls pretrain under MultiWorkerMirroredStrategy: both workers learn the same vocabulary, the chief
     writes the checkpoint, the other worker commits aside."""
-    workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
     out = tmp_path / "pretrained"
-    args = [sys.executable, "-m", "bert_cls", "pretrain", "--strategy", "multi-worker", "--train-file", str(tiny_tsv[0]),
-            "--output-dir", str(out), "--vocab-size", "120", "--layers", "1", "--hidden-size", "16", "--heads", "2",
-            "--max-length", "16", "--batch-size", "8", "--max-steps", "6", "--save-steps", "3", "--validation-split",
-            "0.2", "--mixed-precision", "no", "--verbose", "2"]
-    processes = []
-    for index in range(2):
-        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        env = {**os.environ, "TF_CONFIG": json.dumps(tf_config)}
-        processes.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    try:
-        outputs = [p.communicate(timeout=400)[0] for p in processes]
-    finally:
-        for p in processes:
-            p.kill()
-    for p, output in zip(processes, outputs):
-        assert p.returncode == 0, "\n=====\n".join(o[-3000:] for o in outputs)
+    run_two_workers(["pretrain", "--strategy", "multi-worker", "--train-file", str(tiny_tsv[0]), "--output-dir", str(out),
+                     "--vocab-size", "120", "--layers", "1", "--hidden-size", "16", "--heads", "2", "--max-length", "16",
+                     "--batch-size", "8", "--max-steps", "6", "--save-steps", "3", "--validation-split", "0.2",
+                     "--mixed-precision", "no", "--verbose", "2"])
     chief = json.loads((out / "pretrain_state.json").read_text())
     other = json.loads((out / ".worker-1" / "pretrain_state.json").read_text())
     assert chief["steps_done"] == other["steps_done"] == 6 and chief["finished"]

@@ -180,6 +180,7 @@ def test_continued_pretraining_keeps_the_checkpoint_vocabulary(tiny_checkpoint, 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(corpus_tsv, tmp_path):
     """SIGKILL after the first commit, rerun the command: the final weights equal an uninterrupted run's."""
+    # Dropout 0 (the default): dropout's random draws are the one thing a resume does not replay.
     import h5py
 
     def command(out):
@@ -211,9 +212,12 @@ def test_killed_run_resumes_to_the_same_weights(corpus_tsv, tmp_path):
 
     straight, resumed = weights(tmp_path / "straight"), weights(tmp_path / "killed")
     assert straight.keys() == resumed.keys() and len(straight) > 10
-    assert max(float(np.max(np.abs(straight[k] - resumed[k]))) for k in straight) == 0.0
+    # Equal to float rounding (multi-threaded reductions sum in varying order): 1.5e-8 measured. A resume that
+    # replayed other batches or masks would differ by far more.
+    assert max(float(np.max(np.abs(straight[k] - resumed[k]))) for k in straight) < 1e-6
     history = [json.loads((tmp_path / d / "pretrain_state.json").read_text())["history"] for d in ("straight", "killed")]
-    assert [r["val_loss"] for r in history[0]] == [r["val_loss"] for r in history[1]]
+    assert np.allclose([r["val_loss"] for r in history[0]], [r["val_loss"] for r in history[1]], rtol=0, atol=1e-5)
+    assert [r["step"] for r in history[1]] == [10, 20, 30, 40]
 
 
 # ---- input errors: one line, exit 2, nothing lost --------------------------------------------------------

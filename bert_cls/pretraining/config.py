@@ -84,8 +84,8 @@ class PretrainConfig(cfg.Config):
     weight_decay: float = arg(0.01, "AdamW weight decay (not applied to biases and LayerNorm)")
     dropout: float = arg(0.0, "from scratch: the encoder's dropout (hidden and attention) while pretraining, and the "
                          "checkpoint's default for fine-tuning. 0 learns faster on short budgets (Geiping & Goldstein, "
-                         "2023) and keeps a resumed run bit-exact; with dropout, a resume repeats the data and masks "
-                         "exactly but not dropout's random draws", check=cfg.in_unit_interval)
+                         "2023) and keeps a resumed run exact (to float rounding); with dropout, a resume repeats the "
+                         "data and masks exactly but not dropout's random draws", check=cfg.in_unit_interval)
     validation_split: float = arg(0.01, "share of the texts held out to report masked-LM loss and accuracy",
                                   check=cfg.fraction_open)
     max_validation_texts: int = arg(2000, "at most this many held-out texts are scored at each save",

@@ -20,25 +20,36 @@ def read_history(csv_path) -> list:
     return [by_epoch[e] for e in sorted(by_epoch)]
 
 
-def plot_history(csv_path, png_path) -> Path:
-    """Loss and accuracy per epoch for training and validation, as in the reference notebook."""
-    rows = read_history(csv_path)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    epochs = [r["epoch"] + 1 for r in rows]
-    for ax, metric in zip(axes, ("loss", "accuracy")):
-        for prefix, style in (("", "o-"), ("val_", "s--")):
-            values = [r.get(prefix + metric) for r in rows]
-            if all(v is not None for v in values):
-                ax.plot(epochs, values, style, label=("validation " if prefix else "training ") + metric)
-        ax.set_xlabel("epoch")
-        ax.set_xticks(epochs)
-        ax.set_title(metric)
+def _curves(x, xlabel: str, panels, png_path, xticks: bool = False) -> Path:
+    """Side-by-side line plots against ``x``: ``panels`` is ``[(title, [(values, style, label), ...]), ...]``."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
+    for ax, (title, series) in zip(axes, panels):
+        for values, style, label in series:
+            ax.plot(x, values, style, label=label)
+        ax.set_xlabel(xlabel)
+        if xticks:
+            ax.set_xticks(x)
+        ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
     return Path(png_path)
+
+
+def plot_history(csv_path, png_path) -> Path:
+    """Loss and accuracy per epoch for training and validation, as in the reference notebook."""
+    rows = read_history(csv_path)
+    panels = []
+    for metric in ("loss", "accuracy"):
+        series = []
+        for prefix, style in (("", "o-"), ("val_", "s--")):
+            values = [r.get(prefix + metric) for r in rows]
+            if all(v is not None for v in values):
+                series.append((values, style, ("validation " if prefix else "training ") + metric))
+        panels.append((metric, series))
+    return _curves([r["epoch"] + 1 for r in rows], "epoch", panels, png_path, xticks=True)
 
 
 def plot_confusion_matrix(matrix, label_names, png_path, title="confusion matrix") -> Path:
@@ -83,16 +94,7 @@ def plot_trials(trials, objective, png_path) -> Path:
 
 def plot_pretraining(rows, png_path) -> Path:
     """Masked-LM loss and masked-token accuracy against the step, on the training steps and the held-out texts."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    steps = [r["step"] for r in rows]
-    for ax, metric in zip(axes, ("loss", "masked_accuracy")):
-        ax.plot(steps, [r[metric] for r in rows], "o-", label="training " + metric.replace("_", " "))
-        ax.plot(steps, [r["val_" + metric] for r in rows], "s--", label="held-out " + metric.replace("_", " "))
-        ax.set_xlabel("step")
-        ax.set_title("masked-LM " + metric.replace("_", " "))
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
-    return Path(png_path)
+    panels = [("masked-LM " + metric.replace("_", " "),
+               [([r[metric] for r in rows], "o-", "training"), ([r["val_" + metric] for r in rows], "s--", "held out")])
+              for metric in ("loss", "masked_accuracy")]
+    return _curves([r["step"] for r in rows], "step", panels, png_path)
