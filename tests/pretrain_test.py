@@ -148,6 +148,8 @@ def test_tiny_pretraining_lowers_held_out_masked_lm_loss(tiny_run):
                  "pretraining_curves.png", "pretrain_metrics.json"):
         assert (out / name).is_file(), name
     assert not (out / "backup").exists()
+    header = (out / "history.csv").read_text().splitlines()[0].split(",")
+    assert header[0] == "step" and {"loss", "val_loss", "val_masked_accuracy", "sequences_per_second"} <= set(header)
 
 
 def test_output_loads_in_transformers_and_in_train(tiny_run, tmp_path, tiny_tsv):

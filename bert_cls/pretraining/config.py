@@ -14,6 +14,8 @@ RUN_CONFIG = "pretrain_config.json"
 # Shape flags of a model built from scratch, and their defaults: a 4-layer, 256-wide BERT (4.8M parameters with an
 # 8,000-piece vocabulary), which pretrains at a few hundred sequences a second on a 2-core CPU.
 SHAPE_DEFAULTS = {"vocab_size": 8000, "layers": 4, "hidden_size": 256, "heads": 4}
+# The special tokens of a vocabulary learned from scratch, [PAD] first (id 0 is the pad id BertConfig assumes).
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
 
 
@@ -28,6 +30,12 @@ def parse_duration(value) -> Optional[float]:
     if not seconds > 0:
         raise BertClsError(f"--max-time {value!r} must be positive")
     return seconds
+
+
+def check_vocab_size(size: int) -> None:
+    if size <= len(SPECIAL_TOKENS):
+        raise BertClsError(f"--vocab-size {size} leaves no room beside the {len(SPECIAL_TOKENS)} special tokens "
+                           f"({' '.join(SPECIAL_TOKENS)}): use a few thousand")
 
 
 def _mask_rate(value):
@@ -117,6 +125,7 @@ class PretrainConfig(cfg.Config):
             for name, default in SHAPE_DEFAULTS.items():
                 if getattr(self, name) is None:
                     setattr(self, name, default)
+            check_vocab_size(self.vocab_size)  # before anything is written
             if self.hidden_size % self.heads:
                 raise BertClsError(f"--hidden-size {self.hidden_size} must be a multiple of --heads {self.heads}")
 

@@ -288,7 +288,7 @@ def commit(session: Session, row: dict) -> None:
 def finish_commit(session: Session) -> None:
     state, out = session.state, session.out
     if state.history:
-        write_history_csv(state.history, out / HISTORY_CSV)
+        write_history_csv(state.history, out / HISTORY_CSV, key="step")
     for path in (out / BACKUP_DIR).glob("step-*"):
         if f"{BACKUP_DIR}/{path.name.split('.')[0]}" != state.backup:
             path.unlink(missing_ok=True)

@@ -14,14 +14,12 @@ from pathlib import Path
 from typing import Iterable
 
 from bert_cls.errors import BertClsError
-from bert_cls.modeling.tokenizer import SPECIAL_TOKENS
+from bert_cls.pretraining.config import SPECIAL_TOKENS as ALL_SPECIAL_TOKENS, check_vocab_size
 
 VOCAB_FILE = "vocab.txt"
 TOKENIZER_CONFIG = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP = "special_tokens_map.json"
 MASK_TOKEN = "[MASK]"
-# [PAD] first: id 0 is the pad id BertConfig assumes.
-ALL_SPECIAL_TOKENS = (*SPECIAL_TOKENS, MASK_TOKEN)
 
 
 def train_wordpiece(texts: Iterable[str], vocab_size: int, lower_case: bool, min_frequency: int = 2,
@@ -29,9 +27,7 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, lower_case: bool, min
     """WordPiece pieces in id order, special tokens first, learned from ``texts``."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
-    if vocab_size <= len(ALL_SPECIAL_TOKENS):
-        raise BertClsError(f"--vocab-size {vocab_size} leaves no room beside the {len(ALL_SPECIAL_TOKENS)} special "
-                           f"tokens ({' '.join(ALL_SPECIAL_TOKENS)}): use a few thousand")
+    check_vocab_size(vocab_size)
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
                                                       strip_accents=lower_case, lowercase=lower_case)

@@ -50,9 +50,9 @@ class Throughput(keras.callbacks.Callback):
             logs["examples_per_second"] = self.num_examples / max(self.last - self.start, 1e-9)
 
 
-def write_history_csv(rows: list, path: Path) -> None:
-    """``history.csv`` (one row per finished epoch), replaced atomically."""
-    fields = ["epoch"] + sorted({k for row in rows for k in row if k != "epoch"})
+def write_history_csv(rows: list, path: Path, key: str = "epoch") -> None:
+    """``history.csv`` (one row per finished epoch, or per ``key``), replaced atomically."""
+    fields = [key] + sorted({k for row in rows for k in row if k != key})
     partial = path.with_name(path.name + ".partial")
     with open(partial, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
