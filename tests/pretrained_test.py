@@ -70,3 +70,27 @@ def test_minilm_safetensors_every_encoder_weight_loaded():
         np.testing.assert_allclose(actual, expected, rtol=0, atol=0, err_msg=weight.name)
         matched += 1
     assert matched == len(encoder.weights) == 103
+
+
+def test_h5_checkpoint_missing_encoder_weights_is_an_error(tmp_path, tiny_checkpoint):
+    """A config asking for a layer the weights file lacks: transformers would start it from random weights."""
+    for name in ("vocab.txt", "tokenizer_config.json", "tf_model.h5"):
+        (tmp_path / name).write_bytes((tiny_checkpoint / name).read_bytes())
+    config = json.loads((tiny_checkpoint / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "num_hidden_layers": config["num_hidden_layers"] + 1}))
+    with pytest.raises(BertClsError, match="lacks encoder weights: .*layer_._2"):
+        pretrained.load_encoder(pretrained.resolve_checkpoint(str(tmp_path)))
+
+
+def test_encoder_saved_from_a_masked_lm_model_loads_without_a_pooler(tmp_path, tiny_checkpoint):
+    """What `bert-cls pretrain` writes: TFBertForMaskedLM weights (no pooler) load into TFBertModel, encoder intact."""
+    from transformers import TFBertForMaskedLM
+
+    masked_lm = TFBertForMaskedLM.from_pretrained(str(tiny_checkpoint))
+    masked_lm.save_pretrained(str(tmp_path))
+    (tmp_path / "vocab.txt").write_bytes((tiny_checkpoint / "vocab.txt").read_bytes())
+    encoder = pretrained.load_encoder(pretrained.resolve_checkpoint(str(tmp_path)))
+    np.testing.assert_array_equal(encoder.bert.embeddings.weights[0].numpy(),
+                                  masked_lm.bert.embeddings.weights[0].numpy())
+    layer = encoder.bert.encoder.layer[1].attention.self_attention.query.kernel.numpy()
+    np.testing.assert_array_equal(layer, masked_lm.bert.encoder.layer[1].attention.self_attention.query.kernel.numpy())

@@ -127,7 +127,10 @@ def load_pretrained_model(checkpoint: Checkpoint, model_class):
     config = checkpoint.bert_config()
     safetensors_file = checkpoint.path / "model.safetensors"
     if (checkpoint.path / "tf_model.h5").is_file():
-        return model_class.from_pretrained(str(checkpoint.path), config=config)
+        model, info = model_class.from_pretrained(str(checkpoint.path), config=config, output_loading_info=True)
+        # An h5 file's weights load by name: a pooler it holds loads, so a missing one is one it lacks.
+        _check_encoder_loaded(info["missing_keys"], checkpoint.path / "tf_model.h5", pooler_required=False)
+        return model
     if not safetensors_file.is_file():
         raise BertClsError(
             f"checkpoint {checkpoint.path} has neither tf_model.h5 nor model.safetensors "
@@ -141,11 +144,17 @@ def load_pretrained_model(checkpoint: Checkpoint, model_class):
     _, info = load_pytorch_state_dict_in_tf2_model(
         model, state_dict, allow_missing_keys=True, output_loading_info=True
     )
-    # Only the encoder must be complete: a task head (the masked-LM head of a sentence encoder) starts fresh.
-    missing = [k for k in info["missing_keys"] if "/bert/" in k or k.startswith("bert/")]
-    if not any("pooler" in key for key in state_dict):
-        # Some encoders are published without BERT's pooler; it then starts from scratch like the head.
-        missing = [k for k in missing if "pooler" not in k]
-    if missing:
-        raise BertClsError(f"checkpoint {safetensors_file} lacks encoder weights: {missing[:5]}")
+    _check_encoder_loaded(info["missing_keys"], safetensors_file, any("pooler" in key for key in state_dict))
+
+
+
     return model
+
+
+def _check_encoder_loaded(missing_keys, source: Path, pooler_required: bool) -> None:
+    """Only the encoder must be complete: a task head (the masked-LM head of a sentence encoder) starts fresh, and
+    so does BERT's pooler where the checkpoint has none (encoders saved from a masked-LM model have none)."""
+    missing = [k for k in missing_keys
+               if ("/bert/" in k or k.startswith("bert")) and (pooler_required or "pooler" not in k)]
+    if missing:
+        raise BertClsError(f"checkpoint {source} lacks encoder weights: {missing[:5]}")
