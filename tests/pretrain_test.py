@@ -68,6 +68,27 @@ def test_vocabulary_smaller_than_the_special_tokens_is_refused():
         train_wordpiece(CORPUS, vocab_size=5, lower_case=False)
 
 
+# ---- corpus -------------------------------------------------------------------------------------------
+
+
+def test_corpus_of_plain_text_lines_holds_out_a_share_and_leaves_out_excluded_texts(tmp_path, write_tsv):
+    from bert_cls.pretraining.config import PretrainConfig
+    from bert_cls.pretraining.corpus import HELD_OUT, TRAIN, open_corpus
+
+    lines = [f"text number {i}" for i in range(2000)] + ["", "   "]
+    (tmp_path / "corpus.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    test = write_tsv(tmp_path / "test.tsv", [("text number 7", 0), ("text number 8", 1), ("not in the corpus", 0)])
+    config = PretrainConfig(output_dir=str(tmp_path / "o"), train_file=str(tmp_path / "corpus.txt"), format="txt",
+                            exclude_file=str(test), validation_split=0.1)
+    corpus = open_corpus(config)
+    assert corpus.counts["excluded"] == 2 and corpus.counts["empty"] == 2
+    assert corpus.counts[TRAIN] + corpus.counts[HELD_OUT] == 1998
+    assert 150 < corpus.counts[HELD_OUT] < 250
+    train, held = [t for t, _ in corpus.rows(TRAIN)], [t for t, _ in corpus.rows(HELD_OUT)]
+    assert not set(train) & set(held) and "text number 7" not in train + held
+    assert held == [t for t, _ in open_corpus(config).rows(HELD_OUT)], "the same split on every pass and rerun"
+
+
 # ---- masking ------------------------------------------------------------------------------------------
 
 

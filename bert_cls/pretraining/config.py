@@ -48,10 +48,11 @@ class PretrainConfig(cfg.Config):
 
     output_dir: str = arg(help="directory for the checkpoint (config.json, vocab.txt, tokenizer_config.json, "
                           "tf_model.h5, README.md) and the run's state, logs and curves")
-    train_file: str = arg(help="text to pretrain on: a data file (.tsv/.csv/.jsonl/.parquet, optionally .gz; its "
-                          "--text-column), a .txt file (one text per line), a glob or several, comma-separated")
-    format: Optional[str] = arg(None, "input format: tsv, csv, jsonl, parquet or txt (one text per line; default: "
-                                "from each file's extension, .txt read as one text per line)",
+    train_file: str = arg(help="text to pretrain on: data files (.tsv/.csv/.jsonl/.parquet, optionally .gz; their "
+                          "--text-column) or, with --format txt, plain text files (one text per line); a glob or "
+                          "several, comma-separated")
+    format: Optional[str] = arg(None, "input format: tsv, csv, jsonl, parquet, or txt (one text per line); default: "
+                                "from each file's extension (.txt is read as TSV with a header, as NSMC's files)",
                                 choices=["tsv", "csv", "jsonl", "parquet", "txt"])
     quoting: str = cfg.quoting()
     text_column: str = cfg.text_column()
