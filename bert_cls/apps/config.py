@@ -20,7 +20,7 @@ class QuickstartConfig(cfg.Config):
     max_train_samples: int = cfg.max_train_samples(2000)
     max_length: int = cfg.max_length(128)
     learning_rate: Optional[float] = arg(None, "peak learning rate of AdamW (default: the one measured best for the "
-                                         "checkpoint on this sample: 2e-4 for nsmc-small, 5e-5 otherwise)",
+                                         "checkpoint on this sample: 1e-4 for nsmc-small, 5e-5 otherwise)",
                                          check=cfg.positive)
     overwrite: bool = cfg.overwrite("a previous quickstart in --output-dir")
 
