@@ -316,3 +316,20 @@ def test_shipped_nsmc_small_reads_korean(tmp_path):
     result = train(TrainConfig(output_dir=str(tmp_path / "run"), data="sample", pretrained="nsmc-small", epochs=1,
                                max_train_samples=1000, max_length=64, learning_rate=2e-4, verbose=0))
     assert result.metrics["test"]["accuracy"] > 0.70, result.metrics["test"]["accuracy"]
+
+
+def test_continued_pretraining_refuses_a_checkpoint_without_mask_or_too_short(tiny_checkpoint, corpus_tsv, tmp_path):
+    import shutil
+
+    from bert_cls.pretraining.run import pretrain
+
+    shape = dict(vocab_size=None, layers=None, hidden_size=None, heads=None)
+    with pytest.raises(BertClsError, match="over the checkpoint's position limit 64"):
+        pretrain(tiny_pretrain_config(tmp_path / "long", corpus_tsv, pretrained=str(tiny_checkpoint), max_length=128,
+                                      **shape))
+    no_mask = tmp_path / "no_mask"
+    shutil.copytree(tiny_checkpoint, no_mask)
+    vocab = (no_mask / "vocab.txt").read_text(encoding="utf-8").replace("[MASK]\n", "[MASKED]\n")
+    (no_mask / "vocab.txt").write_text(vocab, encoding="utf-8")
+    with pytest.raises(BertClsError, match=r"has no \[MASK\] in its vocabulary"):
+        pretrain(tiny_pretrain_config(tmp_path / "o", corpus_tsv, pretrained=str(no_mask), **shape))
