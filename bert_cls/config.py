@@ -14,6 +14,7 @@ This module is light (no TensorFlow): ``bert-cls --help`` imports it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Callable, Optional
 
 from bert_cls.errors import BertClsError
@@ -40,6 +41,32 @@ def arg(default=MISSING, help: str = "", *, check: Optional[Callable] = None, ch
 
 
 # ---- checks -----------------------------------------------------------------------------------------
+
+INT64_MAX = 2**63 - 1
+
+
+def number_problem(value):
+    """Every number field's check: floats finite (``nan``/``inf`` parse as floats and would reach the optimizer
+    or strict JSON), integers within int64 (what TensorFlow and TF Serving hold)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT64_MAX - 1 <= value <= INT64_MAX:
+        return f"must be at most {INT64_MAX} in size"
+    return None
+
+
+def at_most(high):
+    def check(value):
+        return None if value is None or value <= high else f"must be at most {high}"
+
+    return check
+
+
+def all_of(*checks):
+    def check(value):
+        return next((problem for problem in (c(value) for c in checks) if problem), None)
+
+    return check
 
 
 def at_least(low):
@@ -69,7 +96,7 @@ class Config:
         for field in dataclasses.fields(self):
             check = field.metadata.get("check")
             value = getattr(self, field.name)
-            problem = check(value) if check is not None else None
+            problem = number_problem(value) or (check(value) if check is not None else None)
             if problem:
                 raise BertClsError(f"{flag(field.name)} {problem}, got {value}")
 
@@ -101,12 +128,27 @@ def version(help: str):
     return arg(None, help, check=at_least(1))
 
 
+MAX_EPOCHS = 10_000
+
+
 def epochs(default: int):
-    return arg(default, "training epochs", check=at_least(1))
+    return arg(default, "training epochs", check=all_of(at_least(1), at_most(MAX_EPOCHS)))
 
 
 def learning_rate(default: float):
     return arg(default, "peak learning rate of AdamW", check=positive)
+
+
+def weight_decay():
+    return arg(0.01, "AdamW weight decay (not applied to biases and LayerNorm)", check=at_least(0.0))
+
+
+def warmup_ratio(default: float, help: str = "fraction of training steps with linear warmup"):
+    return arg(default, help, check=in_unit_interval)
+
+
+def port(default, help: str):
+    return arg(default, help, check=all_of(at_least(0), at_most(65535)))
 
 
 def max_train_samples(default: Optional[int]):

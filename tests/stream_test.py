@@ -68,3 +68,40 @@ def test_held_out_label_unseen_in_training_is_an_error(tmp_path, write_tsv, file
     named = write_tsv(tmp_path / "v.tsv", [("a", 0), ("b", 7)])
     with pytest.raises(BertClsError, match=r"v\.tsv:3: label 7, but only 3 label names are known"):
         stream.count_files(named, COLUMNS, label_names=census.label_names, strict_label_names=True)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_allocate_chooses_exactly_the_total_in_proportion(seed):
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, 40, size=rng.integers(1, 30))
+    counts[0] = max(counts[0], 2)
+    for total in sorted({0, 1, int(counts.sum()) // 10, int(counts.sum()) // 2, int(counts.sum())}):
+        chosen = splits.allocate(counts, total)
+        assert chosen.sum() == total and (0 <= chosen).all() and (chosen <= counts).all()
+        assert np.abs(chosen - counts * total / counts.sum()).max() < 2  # proportional, up to the one-row bounds
+    two_or_more = counts >= 2
+    enough = splits.allocate(counts, int(two_or_more.sum()) + 3)
+    assert (enough[two_or_more] >= 1).all() and (enough[two_or_more] < counts[two_or_more]).all()
+
+
+def test_sample_and_split_counts_add_up_for_single_label_multi_label_and_pairs(tmp_path, write_tsv):
+    """--max-train-samples N gives N rows, and a split of them holds out round(N x fraction)."""
+    rng = np.random.default_rng(3)
+    single = write_tsv(tmp_path / "single.tsv", [(f"t {i}", int(y)) for i, y in enumerate(rng.choice(3, 997, p=[.7, .2, .1]))])
+    names = ["a", "b", "c", "d", "e"]
+    multi = tmp_path / "multi.tsv"
+    rows = [",".join(sorted(set(rng.choice(names, rng.integers(1, 4))))) for _ in range(700)]
+    multi.write_text("document\tlabel\n" + "".join(f"text {i}\t{r}\n" for i, r in enumerate(rows)), encoding="utf-8")
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("document\tsecond\tlabel\n" + "".join(f"a {i}\tb {i}\t{i % 3}\n" for i in range(401)),
+                     encoding="utf-8")
+    cases = [(single, stream.Columns()), (multi, stream.Columns(multi_label=True)),
+             (pairs, stream.Columns(pair_column="second"))]
+    for path, columns in cases:
+        full = stream.FileDataset.everything(stream.count_files(str(path), columns), columns)
+        for n, fraction in ((300, 0.1), (333, 0.25), (len(full), 0.1)):
+            sampled = full.sample(n, seed=7)
+            train, val = sampled.split(fraction, seed=7)
+            assert len(sampled) == n and len(train) + len(val) == n, path
+            assert len(val) == round(n * fraction), (path, n, len(val))
+            assert len(list(val.elements().as_numpy_iterator())) == len(val)

@@ -345,3 +345,50 @@ def test_optimizer_update_is_fused_only_where_it_pays():
     assert not keras.optimizers.AdamW().jit_compile  # Keras' own choice on a CPU
     assert not fused_update(keras.optimizers.AdamW(), FUSED_UPDATE_MIN_PARAMETERS - 1).jit_compile  # tiny models
     assert fused_update(keras.optimizers.AdamW(), FUSED_UPDATE_MIN_PARAMETERS).jit_compile  # MiniLM and up
+
+
+def test_too_little_validation_data_is_refused_before_anything_is_written(tmp_path, train_config, write_tsv):
+    two_rows = write_tsv(tmp_path / "two.tsv", [("좋다", 1), ("별로", 0)])
+    with pytest.raises(BertClsError, match="the 1 validation rows hold no example of .* the 1 training rows have"):
+        train(train_config(tmp_path / "a", train_file=str(two_rows)))
+    one_row = tmp_path / "one.tsv"
+    one_row.write_text("document\tlabel\n좋다\tfun,sad\n", encoding="utf-8")
+    with pytest.raises(BertClsError, match=r"no validation rows \(training on 1, validating on 0\).*--validation-split"):
+        train(train_config(tmp_path / "a", train_file=str(one_row), multi_label=True, label_names=None))
+    rare = write_tsv(tmp_path / "rare.tsv", [("좋다", 1)] * 30 + [("별로", 0)])
+    with pytest.raises(BertClsError, match="validation rows hold no example of negative"):
+        train(train_config(tmp_path / "b", train_file=str(rare)))
+    only_positive = write_tsv(tmp_path / "val.tsv", [("좋다", 1)] * 5)
+    with pytest.raises(BertClsError, match=f"add rows of every class to {only_positive}"):
+        train(train_config(tmp_path / "c", validation_file=str(only_positive)))
+    assert not any((tmp_path / d).exists() for d in "abc")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(label_names="a,a"), "--label-names names a more than once"),
+    (dict(label_names="a,,b"), "--label-names 'a,,b' has an empty name"),
+    (dict(label_columns="x,y,x", multi_label=True), "--label-columns names x more than once"),
+    (dict(warmup_ratio=float("nan")), "--warmup-ratio must be a finite number, got nan"),
+    (dict(learning_rate=float("inf")), "--learning-rate must be a finite number, got inf"),
+    (dict(weight_decay=-0.1), "--weight-decay must be at least 0.0"),
+    (dict(epochs=99999999999999999999), "--epochs must be at most"),
+    (dict(epochs=10_001), "--epochs must be at most 10000"),
+    (dict(seed=2**64), "--seed must be at most"),
+])
+def test_bad_names_and_numbers_are_one_line_errors(tmp_path, train_config, overrides, message):
+    with pytest.raises(BertClsError, match=message):
+        train_config(tmp_path / "run", **overrides)
+
+
+def test_numbers_past_their_range_are_refused_by_every_command(capsys):
+    from bert_cls.cli import main
+
+    for argv in (["tune", "--learning-rate-max", "inf"],
+                 ["tune", "--dropout-min", "nan"],
+                 ["pretrain", "--output-dir", "x", "--train-file", "y", "--epochs", "inf"],
+                 ["serve", "--model-base-path", "x", "--port", "70000"],
+                 ["serve", "--model-base-path", "x", "--poll-seconds", "nan"],
+                 ["query", "--timeout", "inf", "x"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and ("finite" in err or "at most" in err), (argv, err)

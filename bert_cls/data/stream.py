@@ -127,12 +127,13 @@ class FileDataset:
         total = len(self)
         if n >= total:
             return self
-        kept = self._within_role(splits.choose_per_class(self._role_counts(), 1.0 - n / total, seed)[0], keep_chosen=False)
+        kept = self._within_role(splits.choose_per_class(self._role_counts(), total - n, seed)[0], keep_chosen=False)
         return dataclasses.replace(self, roles=kept, _labels=None)
 
     def split(self, fraction: float, seed: int):
         """(train, validation) of this dataset's rows, stratified: as ``splits.stratified_split``."""
-        roles = self._within_role(splits.choose_per_class(self._role_counts(), fraction, seed)[0], keep_chosen=True)
+        chosen = splits.choose_per_class(self._role_counts(), splits.validation_rows(len(self), fraction), seed)[0]
+        roles = self._within_role(chosen, keep_chosen=True)
         base = dataclasses.replace(self, roles=roles, _labels=None)
         return base.with_role(TRAIN), base.with_role(VALIDATION)
 

@@ -88,9 +88,8 @@ class PretrainConfig(cfg.Config):
                                   "2.5h); the checkpoint of the last step is written")
     batch_size: int = cfg.batch_size(128, "global batch size")
     learning_rate: float = cfg.learning_rate(5e-4)
-    warmup_ratio: float = arg(0.06, "fraction of the steps with linear warmup (then linear decay to 0)",
-                              check=cfg.in_unit_interval)
-    weight_decay: float = arg(0.01, "AdamW weight decay (not applied to biases and LayerNorm)")
+    warmup_ratio: float = cfg.warmup_ratio(0.06, "fraction of the steps with linear warmup (then linear decay to 0)")
+    weight_decay: float = cfg.weight_decay()
     dropout: float = arg(0.0, "from scratch: the encoder's dropout (hidden and attention) while pretraining, and the "
                          "checkpoint's default for fine-tuning. 0 learns faster on short budgets (Geiping & Goldstein, "
                          "2023) and keeps a resumed run exact (to float rounding); with dropout, a resume repeats the "

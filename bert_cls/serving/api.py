@@ -10,12 +10,14 @@ from tensorflow.core.protobuf import error_codes_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from bert_cls.serving.contract import SERVING_SIGNATURE
+from bert_cls.serving.limits import RequestLimits, check_version
 from bert_cls.serving.models import LoadedVersion, ModelManager, RequestError
 
 
 def version_request(model_spec):
     """(version or None, label or None) of a request's ``ModelSpec``."""
     version = int(model_spec.version.value) if model_spec.HasField("version") else None
+    check_version(version)
     return version, (model_spec.version_label or None)
 
 
@@ -26,8 +28,9 @@ def _set_spec(out_spec, name, version, signature=None):
         out_spec.signature_name = signature
 
 
-def _inputs_from_protos(loaded: LoadedVersion, signature_name: str, protos) -> dict:
-    """NumPy arrays of a gRPC request's inputs, after TF Serving's dtype check (it compares dtypes exactly)."""
+def _inputs_from_protos(loaded: LoadedVersion, signature_name: str, protos, limits: RequestLimits) -> dict:
+    """NumPy arrays of a gRPC request's inputs, after TF Serving's dtype check (it compares dtypes exactly) and the
+    request limits (before decoding: ``make_ndarray`` allocates whatever shape a proto declares)."""
     function = loaded.model.signatures.get(signature_name or SERVING_SIGNATURE)
     specs = function.structured_input_signature[1] if function is not None else {}
     arrays = {}
@@ -36,6 +39,7 @@ def _inputs_from_protos(loaded: LoadedVersion, signature_name: str, protos) -> d
         if spec is not None and proto.dtype != spec.dtype.as_datatype_enum:
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                                f"Expects arg[{name}] to be {spec.dtype.name} but {tf.dtypes.as_dtype(proto.dtype).name} is provided")
+        limits.check_proto(name, proto)
         try:
             arrays[name] = tf.make_ndarray(proto)
         except Exception as exc:  # a malformed TensorProto: its bytes do not match its shape
@@ -43,12 +47,12 @@ def _inputs_from_protos(loaded: LoadedVersion, signature_name: str, protos) -> d
     return arrays
 
 
-def run_predict(manager: ModelManager, request, response) -> None:
+def run_predict(manager: ModelManager, request, response, limits: RequestLimits) -> None:
     """``Predict`` for a ``PredictRequest``: resolve the version, check and run the signature, fill the response."""
     model = manager.model(request.model_spec.name)
     loaded = model.resolve(*version_request(request.model_spec))
     signature = request.model_spec.signature_name or SERVING_SIGNATURE
-    outputs = loaded.predict(signature, _inputs_from_protos(loaded, signature, request.inputs), request.output_filter)
+    outputs = loaded.predict(signature, _inputs_from_protos(loaded, signature, request.inputs, limits), request.output_filter)
     for key, value in outputs.items():
         response.outputs[key].CopyFrom(tf.make_tensor_proto(np.asarray(value)))
     _set_spec(response.model_spec, model.spec.name, loaded.version, signature)

@@ -25,7 +25,13 @@ from tensorflow_serving.apis import (
 
 from bert_cls.data import ordering
 from bert_cls.errors import BertClsError
-from bert_cls.serving.prediction import ClosingClient, Prediction, ServingError, prediction_at  # noqa: F401  (public here too)
+from bert_cls.serving.prediction import (  # noqa: F401  (public here too)
+    ClosingClient,
+    Prediction,
+    ServingError,
+    check_client_arguments,
+    prediction_at,
+)
 from bert_cls.serving.contract import (
     DEFAULT_TIMEOUT_S,
     MAX_MESSAGE_BYTES,
@@ -38,6 +44,14 @@ from bert_cls.serving.contract import (
 def _string_tensor(texts):
     payload = [t.encode("utf-8") if isinstance(t, str) else bytes(t) for t in texts]
     return tf.make_tensor_proto(payload, dtype=tf.string, shape=[len(payload)])
+
+
+def _read_certificates(path) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise BertClsError(f"--root-cert {path}: cannot read it ({exc.strerror}): pass a readable PEM file") from None
 
 
 class ServingClient(ClosingClient):
@@ -67,8 +81,7 @@ class ServingClient(ClosingClient):
         backoff: float = 0.2,
         root_certificates=None,
     ):
-        if batch_size < 1:
-            raise BertClsError(f"--batch-size must be at least 1, got {batch_size}")
+        check_client_arguments(batch_size, version)
         self.server, self.model_name, self.signature = server, model_name, signature
         self.version, self.timeout, self.batch_size = version, timeout, batch_size
         self.max_retries, self.backoff = max_retries, backoff
@@ -78,8 +91,7 @@ class ServingClient(ClosingClient):
         ]
         if root_certificates is not None:
             if not isinstance(root_certificates, bytes):
-                with open(root_certificates, "rb") as handle:
-                    root_certificates = handle.read()
+                root_certificates = _read_certificates(root_certificates)
             credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
             self._channel = grpc.secure_channel(server, credentials, options=options)
         else:

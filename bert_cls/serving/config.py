@@ -8,6 +8,8 @@ from typing import Optional
 from bert_cls import config as cfg
 from bert_cls.config import arg
 from bert_cls.serving.contract import (
+    DEFAULT_MAX_ROWS,
+    DEFAULT_MAX_TEXT_BYTES,
     DEFAULT_MODEL_NAME,
     DEFAULT_TIMEOUT_S,
     SERVING_SIGNATURE,
@@ -36,9 +38,9 @@ class ServeConfig(cfg.Config):
                                            "version policies (latest/specific/all) and version labels")
     model_config_file_poll_wait_seconds: float = arg(60.0, "how often to re-read --model-config-file",
                                                      check=cfg.positive)
-    port: int = arg(8500, "gRPC port (0: a free one, printed)", check=cfg.at_least(0))
-    rest_api_port: Optional[int] = arg(None, "also serve TF Serving's REST API and /monitoring/prometheus/metrics on "
-                                       "this port (TF Serving uses 8501; 0: a free one, printed)", check=cfg.at_least(0))
+    port: int = cfg.port(8500, "gRPC port (0: a free one, printed)")
+    rest_api_port: Optional[int] = cfg.port(None, "also serve TF Serving's REST API and /monitoring/prometheus/metrics "
+                                            "on this port (TF Serving uses 8501; 0: a free one, printed)")
     host: str = arg("127.0.0.1", "address to bind (0.0.0.0 exposes it)")
     poll_seconds: float = arg(1.0, "how often to look for new versions (TF Serving's "
                               "--file_system_poll_wait_seconds)", check=cfg.positive)
@@ -47,6 +49,12 @@ class ServeConfig(cfg.Config):
                                                check=cfg.at_least(0))
     tensorflow_inter_op_parallelism: int = arg(0, "ops run at once (TF Serving's flag of the same name; 0: one per "
                                                "core)", check=cfg.at_least(0))
+    max_request_rows: int = arg(DEFAULT_MAX_ROWS, "refuse a request with more rows than this (INVALID_ARGUMENT), "
+                                "checked before its tensors are decoded; clients split larger batches",
+                                check=cfg.at_least(1))
+    max_text_bytes: int = arg(DEFAULT_MAX_TEXT_BYTES, "refuse a request holding a text longer than this many bytes "
+                              "(INVALID_ARGUMENT); texts are truncated to the model's max length anyway",
+                              check=cfg.at_least(1))
 
 
 @dataclasses.dataclass

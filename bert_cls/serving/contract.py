@@ -23,3 +23,19 @@ MULTI_LABEL_OUTPUTS = (PROBABILITIES, PREDICTED, LABELS)
 DEFAULT_TIMEOUT_S = 10.0
 # TF Serving's own gRPC message limit is configurable; 64 MiB covers 10,000-text batches.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+# `bert-cls serve`'s default bounds on one request (--max-request-rows, --max-text-bytes)
+DEFAULT_MAX_ROWS = 10_000
+DEFAULT_MAX_TEXT_BYTES = 1024 * 1024
+
+# TF Serving's version numbers are int64 (``ModelSpec.version`` is an ``Int64Value``).
+INT64_MAX = 2**63 - 1
+
+
+def version_problem(version):
+    """Why ``version`` cannot name a TF Serving version, or ``None`` when it can (``None`` asks for the latest)."""
+    if version is None:
+        return None
+    if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= INT64_MAX:
+        return f"version {version} is out of range: a version is an integer from 0 to {INT64_MAX}"
+    return None

@@ -100,8 +100,31 @@ class ServingModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name=n) for n in ENCODED_INPUTS])
     def serve_encoded(self, input_ids, attention_mask, token_type_ids):
-        inputs = dict(zip(ENCODED_INPUTS, (input_ids, attention_mask, token_type_ids)))
+        with tf.control_dependencies(self._encoded_checks(input_ids, attention_mask, token_type_ids)):
+            inputs = {name: tf.identity(t) for name, t in zip(ENCODED_INPUTS, (input_ids, attention_mask, token_type_ids))}
         return self._outputs(self.encoded_model(inputs, training=False))
+
+    def _encoded_checks(self, input_ids, attention_mask, token_type_ids) -> list:
+        """Assertions on client-made token ids, in the graph so TF Serving runs them too (a failed one is
+        INVALID_ARGUMENT): on a GPU an id outside the embedding table reads zeros instead of failing, and a mask
+        value other than 0/1 would scale attention silently."""
+        config = self.classifier.encoder.config
+        shape = tf.shape(input_ids)
+        type_vocab_size = getattr(config, "type_vocab_size", 1)
+        return [
+            tf.debugging.assert_equal(tf.shape(attention_mask), shape, message="attention_mask must have the shape of input_ids"),
+            tf.debugging.assert_equal(tf.shape(token_type_ids), shape, message="token_type_ids must have the shape of input_ids"),
+            tf.debugging.assert_less_equal(shape[1], config.max_position_embeddings,
+                                           message=f"at most {config.max_position_embeddings} tokens per row"),
+            tf.debugging.assert_non_negative(input_ids, message="input_ids must be at least 0"),
+            tf.debugging.assert_less(input_ids, config.vocab_size, message=f"input_ids must be below the vocabulary "
+                                     f"size {config.vocab_size}"),
+            tf.debugging.assert_equal(tf.reduce_all((attention_mask == 0) | (attention_mask == 1)), True,
+                                      message="attention_mask values must be 0 or 1"),
+            tf.debugging.assert_non_negative(token_type_ids, message="token_type_ids must be at least 0"),
+            tf.debugging.assert_less(token_type_ids, type_vocab_size,
+                                     message=f"token_type_ids must be below {type_vocab_size}"),
+        ]
 
 
 STAGING_PREFIX = ".export-"

@@ -325,6 +325,11 @@ class ModelManager:
             raise RequestError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
         return model
 
+    def serves(self, name: str) -> bool:
+        """Whether ``name`` is a configured model (the metrics' closed set of model labels)."""
+        with self._lock:
+            return name in self._models
+
     @property
     def models(self) -> list:
         with self._lock:

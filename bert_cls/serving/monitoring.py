@@ -11,6 +11,9 @@ Built on the official client library, ``prometheus_client``: one ``CollectorRegi
   container (``rate(:tensorflow:serving:request_count[5m])``) work unchanged.
 * ``:tensorflow:serving:request_latency{model_name, API, entrypoint}``: a histogram in microseconds;
   ``API`` is ``predict``, ``metadata`` or ``status``, ``entrypoint`` ``GRPC`` or ``REST``.
+
+``model_name`` comes from a closed set: the configured models, and ``""`` for every request naming a model this
+server does not serve. Request names are client input: labelled as sent, 300 made-up names would add 300 series.
 """
 
 from __future__ import annotations
@@ -55,7 +58,9 @@ class _Outcome:
 class ServingMetrics:
     """Request count and latency of one server."""
 
-    def __init__(self):
+    def __init__(self, serves=lambda name: True):
+        """``serves(name)``: whether ``name`` is a served model; other names are counted under ``""``."""
+        self._serves = serves
         self.registry = CollectorRegistry(auto_describe=True)
         self._counts = _RequestCounts()
         self.registry.register(self._counts)
@@ -69,8 +74,9 @@ class ServingMetrics:
         try:
             yield outcome
         finally:
-            self._latency.labels(model or "", api, entrypoint).observe((time.perf_counter() - started) * 1e6)
-            self._counts.add(model or "", outcome.status)
+            label = model if model and self._serves(model) else ""
+            self._latency.labels(label, api, entrypoint).observe((time.perf_counter() - started) * 1e6)
+            self._counts.add(label, outcome.status)
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""

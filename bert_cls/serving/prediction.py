@@ -10,7 +10,7 @@ import grpc
 import numpy as np
 
 from bert_cls.errors import BertClsError
-from bert_cls.serving.contract import LABEL, LABEL_ID, LABELS, PROBABILITIES
+from bert_cls.serving.contract import LABEL, LABEL_ID, LABELS, PROBABILITIES, version_problem
 
 
 class ServingError(BertClsError):
@@ -45,6 +45,15 @@ def prediction_at(outputs: dict, i: int, text, pair) -> Prediction:
         labels = [_text(name) for name in outputs[LABELS][i] if _text(name)]
         return Prediction(text, ",".join(labels), None, probabilities, pair, labels)
     return Prediction(text, _text(outputs[LABEL][i]), int(outputs[LABEL_ID][i]), probabilities, pair)
+
+
+def check_client_arguments(batch_size: int, version) -> None:
+    """What both clients refuse before sending anything."""
+    if batch_size < 1:
+        raise BertClsError(f"--batch-size must be at least 1, got {batch_size}")
+    problem = version_problem(version)
+    if problem:
+        raise BertClsError(f"--version: {problem}")
 
 
 class ClosingClient:

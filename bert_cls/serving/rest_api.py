@@ -32,6 +32,8 @@ from werkzeug.wrappers import Request, Response
 from bert_cls.errors import BertClsError
 from bert_cls.serving.api import model_metadata, model_status, version_request
 from bert_cls.serving.contract import MAX_MESSAGE_BYTES, SERVING_SIGNATURE
+from bert_cls.serving.limits import RequestLimits, check_version
+from bert_cls.serving.limits import bad as _bad
 from bert_cls.serving.models import ModelManager, RequestError
 from bert_cls.serving.monitoring import METRICS_PATH, ServingMetrics
 
@@ -47,10 +49,6 @@ HTTP_STATUS = {
     grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.RESOURCE_EXHAUSTED: 429, grpc.StatusCode.UNIMPLEMENTED: 501,
     grpc.StatusCode.UNAVAILABLE: 503, grpc.StatusCode.DEADLINE_EXCEEDED: 504, grpc.StatusCode.INTERNAL: 500,
 }
-
-
-def _bad(message: str) -> RequestError:
-    return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
 def _as_json(message) -> dict:
@@ -165,8 +163,9 @@ def format_outputs(outputs: dict, fmt: str) -> dict:
 class RestApi:
     """The WSGI application: routes, JSON, status codes, metrics."""
 
-    def __init__(self, manager: ModelManager, metrics: ServingMetrics, max_body_bytes: int = MAX_MESSAGE_BYTES):
-        self.manager, self.metrics, self.max_body_bytes = manager, metrics, max_body_bytes
+    def __init__(self, manager: ModelManager, metrics: ServingMetrics, limits: RequestLimits = RequestLimits(),
+                 max_body_bytes: int = MAX_MESSAGE_BYTES):
+        self.manager, self.metrics, self.limits, self.max_body_bytes = manager, metrics, limits, max_body_bytes
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -185,12 +184,13 @@ class RestApi:
         if route is None:  # as TF Serving: anything else is malformed
             return _error_response(grpc.StatusCode.INVALID_ARGUMENT, f"Malformed request: {request.method} {request.path}")
         spec = model_pb2.ModelSpec(name=match["name"])
-        if match["version"]:
-            spec.version.value = int(match["version"])
         if match["label"]:
             spec.version_label = match["label"]
         with self.metrics.time(spec.name, api, "REST") as outcome:
             try:
+                if match["version"]:
+                    check_version(int(match["version"]))  # before the Int64Value, which would raise on it
+                    spec.version.value = int(match["version"])
                 return _json_response(route(spec, request))
             except RequestError as exc:
                 outcome.status = exc.code.name
@@ -218,6 +218,8 @@ class RestApi:
         model = self.manager.model(spec.name)
         loaded = model.resolve(*version_request(spec))
         inputs, fmt = parse_predict_body(body, _input_dtypes(loaded, signature))
+        for name, array in inputs.items():
+            self.limits.check_array(name, array)
         return format_outputs(loaded.predict(signature, inputs), fmt)
 
     def _json_body(self, request: Request) -> dict:
@@ -240,9 +242,10 @@ class RestApi:
 class RestServer:
     """Werkzeug's threaded WSGI server for ``RestApi`` on its own thread; ``port=0`` picks a free port."""
 
-    def __init__(self, manager: ModelManager, metrics: ServingMetrics, host: str = "127.0.0.1", port: int = 8501):
+    def __init__(self, manager: ModelManager, metrics: ServingMetrics, limits: RequestLimits = RequestLimits(),
+                 host: str = "127.0.0.1", port: int = 8501):
         try:
-            self._server = make_wsgi_server(host, port, RestApi(manager, metrics), threaded=True)
+            self._server = make_wsgi_server(host, port, RestApi(manager, metrics, limits), threaded=True)
         except (OSError, SystemExit) as exc:
             raise BertClsError(f"cannot bind {host}:{port} for the REST API (in use?): pass another --rest-api-port "
                                f"({exc})") from None

@@ -16,9 +16,8 @@ import grpc
 import requests
 
 from bert_cls.data import ordering
-from bert_cls.errors import BertClsError
 from bert_cls.serving.contract import DEFAULT_TIMEOUT_S, SERVING_SIGNATURE, TEXT_INPUT, TEXT_PAIR_INPUT
-from bert_cls.serving.prediction import ClosingClient, ServingError, prediction_at
+from bert_cls.serving.prediction import ClosingClient, ServingError, check_client_arguments, prediction_at
 
 # TF Serving's HTTP statuses back to the gRPC codes they stand for (rest_api.HTTP_STATUS, inverted)
 GRPC_CODE = {400: grpc.StatusCode.INVALID_ARGUMENT, 401: grpc.StatusCode.UNAUTHENTICATED,
@@ -48,8 +47,7 @@ class RestClient(ClosingClient):
     def __init__(self, server: str, model_name: str, signature: str = SERVING_SIGNATURE, version: Optional[int] = None,
                  timeout: float = DEFAULT_TIMEOUT_S, batch_size: int = 64, max_retries: int = 3, backoff: float = 0.2,
                  label: Optional[str] = None, verify=True):
-        if batch_size < 1:
-            raise BertClsError(f"--batch-size must be at least 1, got {batch_size}")
+        check_client_arguments(batch_size, version)
         self.base_url = server.rstrip("/") if "://" in server else f"http://{server}"
         self.server, self.model_name, self.signature = server, model_name, signature
         self.version, self.label, self.timeout, self.batch_size = version, label, timeout, batch_size
@@ -89,14 +87,17 @@ class RestClient(ClosingClient):
                 time.sleep(delay)
                 delay *= 2
                 continue
+            code = GRPC_CODE.get(response.status_code, grpc.StatusCode.INTERNAL)
+            failed = f"{what} on {self.server} for model {self.model_name!r} signature {self.signature!r} failed"
             try:
                 payload = response.json()
-            except ValueError:
-                payload = {"error": response.text[:200]}
+            except ValueError:  # an HTML error page (a proxy, another server): its status, not its markup
+                raise ServingError(f"{failed}: HTTP {response.status_code} with a non-JSON body "
+                                   f"({response.headers.get('Content-Type', 'no content type')}): is {self.server} "
+                                   "TF Serving's REST API?", code) from None
             if response.status_code != 200:
-                code = GRPC_CODE.get(response.status_code, grpc.StatusCode.INTERNAL)
-                raise ServingError(f"{what} on {self.server} for model {self.model_name!r} signature {self.signature!r} "
-                                   f"failed: {code.name}: {payload.get('error', payload)}", code)
+                error = payload.get("error", payload) if isinstance(payload, dict) else payload
+                raise ServingError(f"{failed}: {code.name}: {error}", code)
             return payload
         raise AssertionError("unreachable")
 

@@ -30,6 +30,7 @@ from bert_cls.serving import model_config
 from bert_cls.serving.api import model_metadata, model_status, run_predict
 from bert_cls.serving.config import ServeConfig
 from bert_cls.serving.contract import MAX_MESSAGE_BYTES
+from bert_cls.serving.limits import RequestLimits
 from bert_cls.serving.models import ModelManager, RequestError
 from bert_cls.serving.monitoring import ServingMetrics
 from bert_cls.serving.rest_api import RestServer
@@ -64,13 +65,13 @@ def _guarded(api: str):
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """``Predict`` and ``GetModelMetadata`` over a ``ModelManager``."""
 
-    def __init__(self, manager: ModelManager, metrics: ServingMetrics):
-        self.manager, self.metrics = manager, metrics
+    def __init__(self, manager: ModelManager, metrics: ServingMetrics, limits: RequestLimits):
+        self.manager, self.metrics, self.limits = manager, metrics, limits
 
     @_guarded("predict")
     def Predict(self, request):
         response = predict_pb2.PredictResponse()
-        run_predict(self.manager, request, response)
+        run_predict(self.manager, request, response, self.limits)
         return response
 
     @_guarded("metadata")
@@ -123,11 +124,11 @@ def _bind_grpc(server, host: str, port: int) -> int:
 
 
 def make_server(specs, host: str = "127.0.0.1", port: int = 8500, rest_port=None, poll_seconds: float = 1.0,
-                workers: int = 8) -> RunningServer:
+                workers: int = 8, limits: RequestLimits = RequestLimits()) -> RunningServer:
     """Loads the models in ``specs`` (``ModelSpec``), then starts gRPC and, with ``rest_port``, REST; ``0`` picks a
-    free port (``RunningServer.port``/``rest_port``)."""
+    free port (``RunningServer.port``/``rest_port``). ``limits`` bounds what one request may carry."""
     manager = ModelManager(specs, poll_seconds)
-    metrics = ServingMetrics()
+    metrics = ServingMetrics(manager.serves)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers),
         options=[
@@ -138,10 +139,10 @@ def make_server(specs, host: str = "127.0.0.1", port: int = 8500, rest_port=None
             ("grpc.so_reuseport", 0),
         ],
     )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(manager, metrics), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(manager, metrics, limits), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager, metrics), server)
     bound = _bind_grpc(server, host, port)
-    rest = RestServer(manager, metrics, host, rest_port) if rest_port is not None else None
+    rest = RestServer(manager, metrics, limits, host, rest_port) if rest_port is not None else None
     manager.start()  # loads and warms up what is on disk before the first request is accepted
     server.start()
     if rest is not None:
@@ -160,7 +161,8 @@ def serve_forever(config: ServeConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per request (TF Serving has none)
     started = time.perf_counter()
-    running = make_server(specs, config.host, config.port, config.rest_api_port, config.poll_seconds)
+    limits = RequestLimits(config.max_request_rows, config.max_text_bytes)
+    running = make_server(specs, config.host, config.port, config.rest_api_port, config.poll_seconds, limits=limits)
     described = "; ".join(f"{m.spec.name!r} versions {m.available_versions or '(none yet)'} from {m.spec.base_path}"
                           for m in running.manager.models)
     rest = f", REST on {config.host}:{running.rest_port}" if running.rest is not None else ""

@@ -23,6 +23,19 @@ def _step_range(value):
     return None
 
 
+def check_names(option: str, value: Optional[str]) -> None:
+    """Comma-separated class names: each non-empty and each once (a repeated name would merge two classes'
+    figures in metrics.json)."""
+    if not value:
+        return
+    names = [n.strip() for n in value.split(",")]
+    if "" in names:
+        raise BertClsError(f"{option} {value!r} has an empty name: give every class a name")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise BertClsError(f"{option} names {', '.join(repeated)} more than once: each class needs its own name")
+
+
 @dataclasses.dataclass
 class TrainConfig(cfg.Config):
     """Arguments of ``bert-cls train`` (and of each tuning trial); the CLI flags are generated from these fields."""
@@ -51,8 +64,8 @@ class TrainConfig(cfg.Config):
     max_length: int = cfg.max_length()
     learning_rate: float = cfg.learning_rate(5e-5)
     dropout: float = arg(0.1, "dropout rate before the classification layer", check=cfg.in_unit_interval)
-    weight_decay: float = arg(0.01, "AdamW weight decay (not applied to biases and LayerNorm)")
-    warmup_ratio: float = arg(0.1, "fraction of training steps with linear warmup")
+    weight_decay: float = cfg.weight_decay()
+    warmup_ratio: float = cfg.warmup_ratio(0.1)
     validation_split: float = arg(0.1, "fraction of the training file held out (stratified) for validation",
                                   check=cfg.fraction_open)
     max_train_samples: Optional[int] = cfg.max_train_samples(None)
@@ -92,6 +105,8 @@ class TrainConfig(cfg.Config):
             raise BertClsError("--class-weight weighs single-label classes: drop it with --multi-label")
         if self.tune_thresholds and not self.multi_label:
             raise BertClsError("--tune-thresholds sets multi-label decision thresholds: add --multi-label or drop it")
+        for option, value in (("--label-names", self.label_names), ("--label-columns", self.label_columns)):
+            check_names(option, value)
 
     def fingerprint(self) -> dict:
         """What must match for a rerun to resume this run instead of conflicting with it."""

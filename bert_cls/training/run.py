@@ -115,7 +115,21 @@ def load_training_data(config: TrainConfig):
         train, val = full, held_out(config.validation_file)
     else:
         train, val = full.split(config.validation_split, config.seed)
+    check_validation(train, val, config.validation_file)
     return train, val, (held_out(test_file) if test_file else None)
+
+
+def check_validation(train: stream.FileDataset, val: stream.FileDataset, validation_file: Optional[str]) -> None:
+    """Refuses, before training, a validation set that cannot pick an epoch: no rows, or none of a class that
+    training has (its accuracy and F1 would be computed without it)."""
+    fix = (f"add rows of every class to {validation_file}" if validation_file else
+           "use more data, raise --validation-split or pass --validation-file")
+    if len(val) == 0:
+        raise BertClsError(f"no validation rows (training on {len(train)}, validating on 0): {fix}")
+    missing = [name for name, t, v in zip(train.label_names, train.class_counts(), val.class_counts()) if t and not v]
+    if missing:
+        raise BertClsError(f"the {len(val)} validation rows hold no example of {', '.join(map(str, missing))} (a class "
+                           f"the {len(train)} training rows have): {fix}")
 
 
 def prepare_data(config: TrainConfig) -> PreparedData:
