@@ -58,6 +58,33 @@ class Kill(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+TWIN = dict(epochs=3, patience=10, learning_rate=1e-3)  # dropout 0.1 (the default) and bfloat16 where native
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory, train_config):
+    """An uninterrupted run that the resumed runs of this module must equal: (result, output directory)."""
+    out = tmp_path_factory.mktemp("twin") / "run"
+    return train(train_config(out, **TWIN)), out
+
+
+def _history(out):
+    with open(out / "history.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def assert_same_run(result, out, twin) -> None:
+    """history.csv equal column by column (all but the wall-clock throughput), and the final weights equal."""
+    twin_result, twin_out = twin
+    expected, got = _history(twin_out), _history(out)
+    assert [r["epoch"] for r in got] == [r["epoch"] for r in expected] and set(got[0]) == set(expected[0])
+    for column in sorted(set(expected[0]) - {"examples_per_second"}):
+        np.testing.assert_allclose([float(r[column]) for r in got], [float(r[column]) for r in expected],
+                                   rtol=1e-5, atol=1e-6, err_msg=column)
+    for a, b in zip(result.classifier.text_model.weights, twin_result.classifier.text_model.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, err_msg=a.name)
+
+
 class Record(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
@@ -92,10 +119,10 @@ KILL_POINTS = {
 
 
 @pytest.mark.parametrize("point", sorted(KILL_POINTS))
-def test_kill_between_the_steps_of_an_epoch_commit_resumes_exactly(tmp_path, train_config, monkeypatch, point):
+def test_kill_between_the_steps_of_an_epoch_commit_resumes_exactly(tmp_path, train_config, twin, monkeypatch, point):
     """Killed at any step of epoch 1's commit, the rerun never repeats a committed epoch, history.csv has
-    one row per epoch, and early stopping's counter and best value continue."""
-    config = train_config(tmp_path / "run", epochs=3, patience=10, learning_rate=1e-3)
+    one row per epoch, early stopping's counter and best value continue, and the run equals an uninterrupted one."""
+    config = train_config(tmp_path / "run", **TWIN)
     owner, name, nth = KILL_POINTS[point]
     real = getattr(owner, name)
     calls = []
@@ -120,6 +147,7 @@ def test_kill_between_the_steps_of_an_epoch_commit_resumes_exactly(tmp_path, tra
     assert record.epochs == list(range(committed, 3))  # resumes after the last committed epoch
     assert _history_epochs(tmp_path / "run") == [0, 1, 2]
     assert [int(r["epoch"]) for r in result.history] == [0, 1, 2]
+    assert_same_run(result, tmp_path / "run", twin)
 
 
 def test_interrupted_run_loads_with_a_warning_and_resumes_with_its_patience(tmp_path, train_config, capsys):
@@ -392,3 +420,15 @@ def test_numbers_past_their_range_are_refused_by_every_command(capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and ("finite" in err or "at most" in err), (argv, err)
+
+
+@pytest.mark.parametrize("killed_at", [1, 2])
+def test_a_resumed_run_reports_the_history_and_weights_of_an_uninterrupted_one(tmp_path, train_config, twin,
+                                                                                killed_at):
+    """Killed after an epoch's commit and rerun: history.csv equals an uninterrupted twin's column by column
+    (training metrics, validation metrics, learning rate) and so do the final weights; dropout is on, and the
+    next epoch's data order and dropout masks are the ones the twin drew."""
+    config = train_config(tmp_path / "run", **TWIN)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, extra_callbacks=[Kill(killed_at)])
+    assert_same_run(train(config), tmp_path / "run", twin)

@@ -16,7 +16,6 @@ Measured on the same checkpoint and the same NSMC reviews:
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import resource
@@ -34,6 +33,7 @@ from bert_cls.apps.timing import single_text_latency
 from bert_cls.data import files as data_files
 from bert_cls.data import pipeline
 from bert_cls.errors import BertClsError
+from bert_cls.json_files import write_json
 from bert_cls.modeling.classifier import BertClassifier
 from bert_cls.modeling.keras_compat import keras, tf
 from bert_cls.modeling.pretrained import load_encoder, resolve_checkpoint
@@ -359,6 +359,6 @@ def run_and_report(config: BenchConfig) -> dict:
     print(format_table(result))
     if output:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(result, indent=2))
+        write_json(output, result)
         print(f"wrote {output}")
     return result

@@ -35,6 +35,7 @@ from bert_cls.apps.config import GpuCheckConfig
 from bert_cls.apps.timing import single_text_latency
 from bert_cls.data import files as data_files
 from bert_cls.errors import BertClsError
+from bert_cls.json_files import write_json
 from bert_cls.modeling.classifier import BertClassifier, ClassifierConfig
 from bert_cls.modeling.keras_compat import keras, tf
 from bert_cls.modeling.pretrained import resolve_checkpoint
@@ -185,6 +186,6 @@ def run_gpu_check(config: GpuCheckConfig) -> dict:
     print("\n".join(format_card(i, card) for i, card in enumerate(cards)))
     if output:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(result, indent=2))
+        write_json(output, result)
         print(f"wrote {output}")
     return result

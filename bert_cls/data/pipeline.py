@@ -25,7 +25,8 @@ SHUFFLE_BUFFER = 100_000
 MEGA_BATCHES = 50
 
 
-def group_by_token_length(ds, batch_size: int, token_lengths, seed: int = 0, shuffle_batches: bool = True):
+def group_by_token_length(ds, batch_size: int, token_lengths, seed: int = 0, shuffle_batches: bool = True,
+                          reshuffle: bool = True):
     """Batches of similar WordPiece length: take ``MEGA_BATCHES`` batches' worth of (shuffled) examples, sort them
     by token length, cut them into batches, and shuffle the batches (unless ``shuffle_batches`` is False: for
     evaluation, whose metrics are sums over examples and do not depend on the order).
@@ -41,7 +42,7 @@ def group_by_token_length(ds, batch_size: int, token_lengths, seed: int = 0, shu
 
     ds = ds.batch(batch_size * MEGA_BATCHES).map(sort, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
     ds = ds.batch(batch_size)
-    return ds.shuffle(MEGA_BATCHES, seed=seed, reshuffle_each_iteration=True) if shuffle_batches else ds
+    return ds.shuffle(MEGA_BATCHES, seed=seed, reshuffle_each_iteration=reshuffle) if shuffle_batches else ds
 
 
 def useful_token_share(ds, token_lengths) -> float:
@@ -65,6 +66,7 @@ def make_tf_dataset(
     with_labels: bool = True,
     repeat: bool = False,
     shard=None,
+    reshuffle: bool = True,
 ):
     """A ``tf.data`` pipeline of raw-string batches (``{"text"[, "text_pair"]}`` and, optionally, labels).
 
@@ -73,7 +75,8 @@ def make_tf_dataset(
     of at most ``SHUFFLE_BUFFER`` texts, so memory does not grow with the file. Given
     ``token_lengths`` (``BertTokenizerLayer.token_lengths``), examples of similar WordPiece length are
     batched together (``group_by_token_length``), so the in-graph tokenizer pads each batch only a little;
-    without ``shuffle`` the batches come in length order (evaluation).
+    without ``shuffle`` the batches come in length order (evaluation). ``reshuffle=False`` gives every pass the
+    order of the first (training builds one pipeline per epoch, each with its own seed).
     """
     if isinstance(dataset, TextDataset):
         features = {"text": np.asarray(dataset.texts, dtype=object)}
@@ -85,11 +88,11 @@ def make_tf_dataset(
     if not with_labels:
         ds = ds.map(lambda features, label: features)
     if shuffle:
-        ds = ds.shuffle(min(len(dataset), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(min(len(dataset), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=reshuffle)
     if repeat:
         ds = ds.repeat()
     if token_lengths is not None:
-        ds = group_by_token_length(ds, batch_size, token_lengths, seed, shuffle_batches=shuffle)
+        ds = group_by_token_length(ds, batch_size, token_lengths, seed, shuffle_batches=shuffle, reshuffle=reshuffle)
     else:
         ds = ds.batch(batch_size)
     return ds.prefetch(tf.data.AUTOTUNE)

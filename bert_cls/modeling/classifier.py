@@ -23,6 +23,7 @@ from transformers import BertConfig, TFBertModel
 
 from bert_cls.data import ordering
 from bert_cls.errors import BertClsError, warn
+from bert_cls.json_files import write_json
 from bert_cls.modeling.keras_compat import keras, tf
 from bert_cls.modeling.pretrained import load_encoder, read_vocab
 from bert_cls.modeling.tokenizer import BertTokenizerLayer
@@ -166,7 +167,7 @@ class BertClassifier:
         """Config, vocabulary and (unless ``weights=False``) the weights, as ``load`` reads them."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / CLASSIFIER_CONFIG).write_text(json.dumps(dataclasses.asdict(self.config), indent=2))
+        write_json(directory / CLASSIFIER_CONFIG, dataclasses.asdict(self.config))
         (directory / VOCAB_FILE).write_text("\n".join(self.vocabulary) + "\n", encoding="utf-8")
         if weights:
             self.text_model.save_weights(str(directory / WEIGHTS_PREFIX))

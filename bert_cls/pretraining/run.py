@@ -50,7 +50,7 @@ from bert_cls.pretraining import vocabulary as vocab_lib
 from bert_cls.training import run as train_lib
 from bert_cls.training.callbacks import write_history_csv
 from bert_cls.training.plots import plot_pretraining
-from bert_cls.training.state import write_json_atomic
+from bert_cls.json_files import write_json
 
 from transformers import BertConfig, TFBertForMaskedLM
 
@@ -78,7 +78,7 @@ class PretrainState:
     finished: bool = False
 
     def save(self, directory) -> None:
-        write_json_atomic(Path(directory) / STATE_FILE, dataclasses.asdict(self))
+        write_json(Path(directory) / STATE_FILE, dataclasses.asdict(self))
 
     @classmethod
     def load(cls, directory) -> Optional["PretrainState"]:
@@ -111,7 +111,7 @@ def prepare_output_dir(config: PretrainConfig) -> Optional[PretrainState]:
     if config.overwrite and out.is_dir():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / RUN_CONFIG).write_text(json.dumps(config.fingerprint(), indent=2))
+    write_json(out / RUN_CONFIG, config.fingerprint())
     return None
 
 
@@ -482,7 +482,7 @@ def finish(session: Session) -> dict:
         "pretraining_seconds": state.elapsed_seconds, "cpu": hardware.cpu_model(),
         "mixed_precision": config.mixed_precision, "parameters": int(session.model.count_params()),
     }
-    write_json_atomic(session.out / METRICS_JSON, metrics)
+    write_json(session.out / METRICS_JSON, metrics)
     plot_pretraining(state.history, session.out / CURVES_PNG)
     write_model_card(session, metrics)
     shutil.rmtree(session.out / BACKUP_DIR, ignore_errors=True)

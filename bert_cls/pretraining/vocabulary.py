@@ -8,12 +8,12 @@ NFC-normalized first, as the in-graph tokenizer normalizes them. The files load 
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from pathlib import Path
 from typing import Iterable
 
 from bert_cls.errors import BertClsError
+from bert_cls.json_files import write_json
 from bert_cls.pretraining.config import SPECIAL_TOKENS as ALL_SPECIAL_TOKENS, check_vocab_size
 
 VOCAB_FILE = "vocab.txt"
@@ -49,8 +49,8 @@ def write_tokenizer_files(directory, vocabulary: list, lower_case: bool, max_len
                 "mask_token": MASK_TOKEN}
     config = {"tokenizer_class": "BertTokenizer", "do_lower_case": lower_case, "strip_accents": None,
               "tokenize_chinese_chars": True, "model_max_length": max_length, **specials}
-    (directory / TOKENIZER_CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    (directory / SPECIAL_TOKENS_MAP).write_text(json.dumps(specials, indent=2) + "\n", encoding="utf-8")
+    write_json(directory / TOKENIZER_CONFIG, config)
+    write_json(directory / SPECIAL_TOKENS_MAP, specials)
     # The vocabulary last, replaced atomically: its presence means the tokenizer files are complete (a resume reads it).
     partial = directory / (VOCAB_FILE + ".partial")
     partial.write_text("".join(piece + "\n" for piece in vocabulary), encoding="utf-8")

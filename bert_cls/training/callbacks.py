@@ -24,12 +24,34 @@ from pathlib import Path
 
 import numpy as np
 
-from bert_cls.modeling.keras_compat import keras
+from bert_cls.modeling.keras_compat import keras, tf
 from bert_cls.training.state import RunState
 
 HISTORY_CSV = "history.csv"
 BACKUP_DIR = "backup"
 EPOCH_WEIGHTS_DIR = "weights"
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's randomness (data order, dropout): a function of the run's seed and the epoch only,
+    so a resumed epoch draws what it would have drawn in the uninterrupted run."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0] >> 1)
+
+
+class EpochSeed(keras.callbacks.Callback):
+    """Dropout's draws as a function of (seed, epoch): at each epoch's start, TensorFlow's global seed is set
+    from ``epoch_seed`` and the training step retraced.
+
+    Keras 2's dropout uses stateful random ops whose position lives in the kernels of the traced step, not in
+    any checkpoint: a resumed run would replay the first epoch's masks. Retracing costs one trace per epoch."""
+
+    def __init__(self, seed: int):
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch, logs=None):
+        tf.random.set_seed(epoch_seed(self.seed, epoch))
+        self.model.train_function = self.model.make_train_function(force=True)
 
 
 class Throughput(keras.callbacks.Callback):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import numpy as np
 from bert_cls.data import files as data_files
 from bert_cls.data.columns import Columns
 from bert_cls.errors import BertClsError
+from bert_cls.json_files import write_json
 from bert_cls.modeling.classifier import BertClassifier
 from bert_cls.training.config import EvaluateConfig, PredictConfig
 from bert_cls.training.metrics import classification_metrics, multi_label_metrics
@@ -82,7 +82,7 @@ def evaluate_file(config: EvaluateConfig) -> dict:
         metrics["confusion_png"] = str(
             plot_confusion_matrix(metrics["confusion_matrix"], metrics["label_names"], out / f"eval_{stem}_confusion.png")
         )
-    Path(metrics["json"]).write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
+    write_json(metrics["json"], metrics)
     return metrics
 
 

@@ -15,6 +15,7 @@ it from its last committed epoch (see ``training/callbacks.py``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import platform
@@ -30,6 +31,7 @@ from bert_cls.data import files as data_files
 from bert_cls.data import pipeline, stream
 from bert_cls.data.columns import Columns
 from bert_cls.errors import BertClsError
+from bert_cls.json_files import write_json
 from bert_cls.modeling.classifier import BertClassifier, check_max_length
 from bert_cls.modeling.keras_compat import keras, tf
 from bert_cls.modeling.pretrained import Checkpoint, resolve_checkpoint
@@ -192,7 +194,7 @@ def prepare_output_dir(config: TrainConfig) -> Optional[RunState]:
     if config.overwrite and out.is_dir():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / RUN_CONFIG).write_text(json.dumps(config.fingerprint(), indent=2))
+    write_json(out / RUN_CONFIG, config.fingerprint())
     return None
 
 
@@ -306,6 +308,7 @@ def _build_model(run: PreparedRun, strategy):
     return classifier, fit_model
 
 
+
 def _loss_and_metrics(train) -> dict:
     classes = len(train.label_names)
     if train.multi_label:  # a sigmoid per class
@@ -337,12 +340,26 @@ def _datasets(run: PreparedRun, classifier: BertClassifier, strategy):
     # A tokenizer of its own for tf.data (not the model's layer, which lives with the model under the strategy).
     data_tokenizer = classifier.pipeline_tokenizer()
     token_lengths = data_tokenizer.token_lengths
-    fit_data = pipeline.make_tf_dataset(
-        run.data.train, config.batch_size, shuffle=True, seed=config.seed,
-        token_lengths=token_lengths if config.bucket_by_length else None, shard=shard,
-    ).with_options(by_file if shard else by_data)
-    if config.max_steps:
-        fit_data = fit_data.take(config.max_steps)
+
+    def epoch_data(seed, reshuffle=True):
+        return pipeline.make_tf_dataset(run.data.train, config.batch_size, shuffle=True, seed=seed,
+                                        token_lengths=token_lengths if config.bucket_by_length else None, shard=shard,
+                                        reshuffle=reshuffle)
+
+    steps = None
+    if shard:  # each worker reads its own files, of their own lengths: Keras iterates them once per epoch
+        fit_data = epoch_data(config.seed).with_options(by_file)
+        if config.max_steps:
+            fit_data = fit_data.take(config.max_steps)
+    else:
+        # The epochs still to run, one after another, each shuffled by a seed of its own (seed, epoch): a resumed
+        # run trains on exactly the batches the uninterrupted run would have (tf.data's reshuffle_each_iteration
+        # counts passes in this process, so a rerun would start again at the first epoch's order).
+        steps = steps_per_epoch(config, len(run.data.train))
+        # No reshuffling: Keras opens a dataset of exactly one epoch twice, and each epoch has its own seed.
+        epochs = [epoch_data(callbacks_lib.epoch_seed(config.seed, e), reshuffle=False).repeat().take(steps)
+                  for e in range(run.state.epochs_finished, config.epochs)]
+        fit_data = functools.reduce(lambda a, b: a.concatenate(b), epochs).with_options(by_data)
     # Validation batches are length-sorted too: the metrics are sums over examples, so only the padding changes.
     val_data = pipeline.make_tf_dataset(run.data.validation, config.batch_size,
                                         token_lengths=token_lengths).with_options(by_data)
@@ -350,7 +367,7 @@ def _datasets(run: PreparedRun, classifier: BertClassifier, strategy):
         tokenizer = classifier.pipeline_tokenizer(XLA_PAD_MULTIPLE) if config.jit_compile else data_tokenizer
         fit_data = pipeline.tokenize_in_pipeline(fit_data, tokenizer)
         val_data = pipeline.tokenize_in_pipeline(val_data, tokenizer)
-    return fit_data, val_data
+    return fit_data, val_data, steps
 
 
 def _announce(run: PreparedRun, strategy) -> None:
@@ -399,12 +416,12 @@ def fit_run(run: PreparedRun, extra_callbacks=()) -> FittedRun:
         _announce(run, strategy)
     started = time.perf_counter()
     if not state.done:
-        fit_data, val_data = _datasets(run, classifier, strategy)
+        fit_data, val_data, steps = _datasets(run, classifier, strategy)
         fit_model.fit(
             fit_data, validation_data=val_data, epochs=config.epochs, initial_epoch=state.epochs_finished,
-            class_weight=run.data.class_weight,
-            callbacks=[callbacks_lib.Throughput(len(run.data.train)), commit, _tensorboard(write_dir, config),
-                       *extra_callbacks], verbose=config.verbose,
+            steps_per_epoch=steps, class_weight=run.data.class_weight,
+            callbacks=[callbacks_lib.EpochSeed(config.seed), callbacks_lib.Throughput(len(run.data.train)), commit,
+                       _tensorboard(write_dir, config), *extra_callbacks], verbose=config.verbose,
         )
     train_seconds = time.perf_counter() - started
     classifier.text_model.load_weights(str(write_dir / state.best_weights)).expect_partial()
@@ -452,7 +469,7 @@ def report_run(run: PreparedRun, fitted: FittedRun, evaluate_test: bool = True) 
         metrics["test"] = evaluate_dataset(fitted.classifier, run.data.test, config.batch_size, verbose=0)
     if fitted.chief:
         plot_history(out / callbacks_lib.HISTORY_CSV, out / CURVES_PNG)
-        (out / METRICS_JSON).write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
+        write_json(out / METRICS_JSON, metrics)
     callbacks_lib.remove_training_checkpoints(fitted.write_dir)
     return TrainResult(metrics=metrics, output_dir=out, classifier=fitted.classifier, history=history)
 

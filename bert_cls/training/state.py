@@ -11,19 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Optional
 
+from bert_cls.json_files import write_json
+
 STATE_FILE = "train_state.json"
-
-
-def write_json_atomic(path, data) -> None:
-    """Replaces ``path`` with ``data`` as JSON in one step (written beside, then ``os.replace``)."""
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2))
-    os.replace(partial, path)
 
 
 @dataclasses.dataclass
@@ -44,7 +37,7 @@ class RunState:
 
     def save(self, directory) -> None:
         """Atomically replaces ``directory/train_state.json``: the commit of a finished epoch."""
-        write_json_atomic(Path(directory) / STATE_FILE, dataclasses.asdict(self))
+        write_json(Path(directory) / STATE_FILE, dataclasses.asdict(self))
 
     @classmethod
     def load(cls, directory) -> Optional["RunState"]:

@@ -24,6 +24,7 @@ from keras_tuner.engine import base_tuner  # public path of BaseTuner, the tuner
 from keras_tuner.src import config as kt_config
 
 from bert_cls.errors import BertClsError
+from bert_cls.json_files import write_json
 from bert_cls.modeling.classifier import BertClassifier
 from bert_cls.serving.export import export_classifier
 from bert_cls.training.config import TrainConfig
@@ -78,7 +79,7 @@ class BertTuner(base_tuner.BaseTuner):
         summary = {"trial_id": trial.trial_id, "tuner_id": self.tuner_id, "learning_rate": config.learning_rate,
                    "dropout": config.dropout, "epochs": config.epochs, "seconds": time.perf_counter() - started,
                    "metrics": metrics, "model_dir": config.output_dir}
-        summary_file.write_text(json.dumps(summary, indent=2))
+        write_json(summary_file, summary)
         return metrics
 
 
@@ -141,9 +142,9 @@ def write_reports(rows: list, objective: str, project_dir: Path, best: Optional[
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    (project_dir / "trials.json").write_text(json.dumps(rows, indent=2))
+    write_json(project_dir / "trials.json", rows)
     if best is not None:
-        (project_dir / "best_hyperparameters.json").write_text(json.dumps(best, indent=2))
+        write_json(project_dir / "best_hyperparameters.json", best)
     png = plot_trials(rows, objective, project_dir / "trials.png")
     return {"csv": str(project_dir / "trials.csv"), "json": str(project_dir / "trials.json"), "png": str(png),
             "best": str(project_dir / "best_hyperparameters.json")}
@@ -168,7 +169,7 @@ def tune(train_config: TrainConfig, tune_config: TuneConfig) -> dict:
     _check_search_space(project_dir, space, tune_config.overwrite)
     tuner = make_tuner(train_config, tune_config, data)
     project_dir.mkdir(parents=True, exist_ok=True)
-    (project_dir / SEARCH_SPACE_FILE).write_text(json.dumps(space, indent=2))
+    write_json(project_dir / SEARCH_SPACE_FILE, space)
     try:
         tuner.search()
     except kt.errors.FatalError as exc:
