@@ -432,3 +432,36 @@ def test_a_resumed_run_reports_the_history_and_weights_of_an_uninterrupted_one(t
     with pytest.raises(KeyboardInterrupt):
         train(config, extra_callbacks=[Kill(killed_at)])
     assert_same_run(train(config), tmp_path / "run", twin)
+
+
+class PoisonWeights(keras.callbacks.Callback):
+    """Sets a weight to NaN when an epoch begins: the loss of that epoch is not finite."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            weight = self.model.trainable_weights[-1]
+            weight.assign(tf.fill(weight.shape, float("nan")))
+
+
+def test_a_loss_that_stops_being_finite_stops_at_once_and_keeps_the_last_good_epoch(tmp_path, train_config):
+    config = train_config(tmp_path / "run", epochs=3, patience=10)
+    with pytest.raises(BertClsError, match=r"loss became nan at epoch 2, step 1, so training stopped: lower "
+                                           r"--learning-rate .* the 1 finished epoch\(s\) before it are kept"):
+        train(config, extra_callbacks=[PoisonWeights(1)])
+    assert RunState.load(tmp_path / "run").epochs_finished == 1 and _history_epochs(tmp_path / "run") == [0]
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    json.loads((tmp_path / "run" / "train_state.json").read_text(), parse_constant=lambda c: pytest.fail(c))
+    with pytest.raises(BertClsError, match="at epoch 1, step 1.* no epoch finished"):
+        train(train_config(tmp_path / "first", epochs=2), extra_callbacks=[PoisonWeights(0)])
+
+
+def test_strict_json_names_the_value_it_cannot_write(tmp_path):
+    from bert_cls.json_files import write_json
+
+    with pytest.raises(BertClsError, match=r"cannot write \['validation'\]\['loss'\] as JSON"):
+        write_json(tmp_path / "m.json", {"validation": {"accuracy": 0.5, "loss": float("inf")}})
+    assert not (tmp_path / "m.json").exists()

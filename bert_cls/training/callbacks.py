@@ -12,7 +12,8 @@ counter back at zero). ``EpochCommit`` does their four jobs with one commit poin
 4. ``history.csv`` is rewritten from the state and checkpoints of older epochs are deleted.
 
 Killed before step 3, the epoch is redone from the previous backup and leaves no trace;
-killed after it, the run resumes at the next epoch and step 4 is repeated.
+killed after it, the run resumes at the next epoch and step 4 is repeated. An epoch whose loss or metrics are
+not finite stops training at once and is not committed (``EpochCommit.diverged`` says where).
 """
 
 from __future__ import annotations
@@ -99,9 +100,25 @@ class EpochCommit(keras.callbacks.Callback):
         self.directory, self.state = Path(directory), state
         self.weights_model, self.checkpoint = weights_model, checkpoint
         self.monitor, self.patience = monitor, patience
+        self.epoch = 0
+        self.diverged = None  # (epoch, step or None, loss) where the loss stopped being finite
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Keras' TerminateOnNaN, with the step remembered and no commit of the epoch: stop at once.
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss) and self.diverged is None:
+            self.diverged = (self.epoch, batch + 1, float(loss))
+            self.model.stop_training = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
+        if self.diverged is not None or not all(np.isfinite(np.asarray(v)).all() for v in logs.values()):
+            self.diverged = self.diverged or (epoch, None, float(logs.get("loss", np.nan)))
+            self.model.stop_training = True
+            return  # a non-finite epoch is never committed: the last good one stays the run's state
         state, out = self.state, self.directory
         backup = f"{BACKUP_DIR}/epoch-{epoch + 1}"
         self.checkpoint.write(str(out / backup))  # 1

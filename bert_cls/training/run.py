@@ -424,12 +424,23 @@ def fit_run(run: PreparedRun, extra_callbacks=()) -> FittedRun:
                        _tensorboard(write_dir, config), *extra_callbacks], verbose=config.verbose,
         )
     train_seconds = time.perf_counter() - started
+    if commit.diverged is not None:
+        raise BertClsError(_diverged_message(commit.diverged, state, config, out))
     classifier.text_model.load_weights(str(write_dir / state.best_weights)).expect_partial()
     if config.mixed_precision != "no":
         classifier = _in_float32(classifier)
     if chief:
         classifier.save(out)
     return FittedRun(classifier, state, chief, write_dir, train_seconds)
+
+
+def _diverged_message(diverged: tuple, state: RunState, config: TrainConfig, out: Path) -> str:
+    epoch, step, loss = diverged
+    where = f"epoch {epoch + 1}" + (f", step {step}" if step else "")
+    kept = (f"the {state.epochs_finished} finished epoch(s) before it are kept in {out}" if state.epochs_finished
+            else f"no epoch finished, {out} holds no model")
+    return (f"the training loss became {loss} at {where}, so training stopped: lower --learning-rate (now "
+            f"{config.learning_rate:g}) and rerun with --overwrite; {kept}")
 
 
 def _in_float32(classifier: BertClassifier) -> BertClassifier:
