@@ -1,10 +1,16 @@
 """bert-cls: BERT text classification with Keras, Keras Tuner and TensorFlow Serving."""
 
+import re
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+# One version string, in bert_cls/version.py (read as text: importing bert_cls would import TensorFlow).
+VERSION = re.search(r'__version__ = "([^"]+)"', Path(__file__).with_name("bert_cls").joinpath("version.py").read_text())[1]
 
 setup(
     name="bert-cls",
-    version="0.1.0",
+    version=VERSION,
     description="Fine-tune BERT (TFBertModel) with in-graph tokenization, tune it with Keras Tuner, "
     "export it for TensorFlow Serving and query it over gRPC.",
     long_description=open("README.md", encoding="utf-8").read(),

@@ -31,7 +31,7 @@ if not USER_SET_TF_LOG_LEVEL:
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     os.environ["BERT_CLS_DEFAULT_TF_LOG_LEVEL"] = "1"
 
-__version__ = "0.1.0"
+from bert_cls.version import __version__  # noqa: E402
 
 _PUBLIC = {
     "BertClsError": "bert_cls.errors",

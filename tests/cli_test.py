@@ -120,3 +120,20 @@ def test_predict_file_reads_a_data_files_text_column_and_txt_line_by_line(tmp_pa
     assert read_texts([], str(tmp_path / "t.txt")) == ["id\tdocument\tlabel", "line two"]
     with pytest.raises(BertClsError, match="no column 'document'"):
         read_texts([], str(tmp_path / "t.csv"))
+
+
+def test_one_version_string_for_setup_the_package_and_the_cli(capsys):
+    import re
+    from pathlib import Path
+
+    import bert_cls
+    from bert_cls.cli import main
+
+    setup_text = (Path(__file__).parents[1] / "setup.py").read_text()
+    assert "version=VERSION" in setup_text and not re.search(r'version="\d', setup_text)
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"bert-cls {bert_cls.__version__}"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", bert_cls.__version__)
+    changelog = (Path(__file__).parents[1] / "CHANGELOG.md").read_text()
+    assert f"## [{bert_cls.__version__}]" in changelog
