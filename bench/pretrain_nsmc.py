@@ -111,7 +111,8 @@ def sample(pretrained: str, learning_rate: str, work: Path) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    # allow_abbrev=False: flags meant for `bert-cls train` (--learning-rate) must not be read as --learning-rates
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("what", choices=["tfidf", "finetune", "sample"])
     parser.add_argument("--split", type=Path, default=Path("/tmp/nsmc-split"))
     parser.add_argument("--train-size", type=int, nargs="+", default=[20000])

@@ -30,7 +30,7 @@ FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "pretr
 
 def read_history(path: Path) -> list:
     with open(path, newline="") as handle:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        return [{k: int(v) if k == "step" else float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
 
 
 def combined_history(run: Path, continues) -> list:
@@ -52,6 +52,7 @@ def main() -> int:
 
     history = combined_history(args.run, args.continues)  # before anything is replaced: --continues may be --output
     staging = Path(tempfile.mkdtemp(prefix=".ship-", dir=args.output.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would travel into the package
     encoder = TFBertModel.from_pretrained(str(args.run), add_pooling_layer=False)
     full = TFBertForMaskedLM.from_pretrained(str(args.run))
     run_weights = {w.name.split("/", 1)[1]: w.numpy() for w in full.bert.weights}
