@@ -308,7 +308,6 @@ def _build_model(run: PreparedRun, strategy):
     return classifier, fit_model
 
 
-
 def _loss_and_metrics(train) -> dict:
     classes = len(train.label_names)
     if train.multi_label:  # a sigmoid per class
