@@ -2,6 +2,8 @@
 the export check, the local server, the client, evaluation and the bench (as TF Serving's clients
 keep them). Light: no TensorFlow."""
 
+from bert_cls.config import INT64_MAX
+
 DEFAULT_MODEL_NAME = "bert_cls"
 
 SERVING_SIGNATURE = "serving_default"  # raw texts in
@@ -28,8 +30,8 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_ROWS = 10_000
 DEFAULT_MAX_TEXT_BYTES = 1024 * 1024
 
-# TF Serving's version numbers are int64 (``ModelSpec.version`` is an ``Int64Value``).
-INT64_MAX = 2**63 - 1
+# TF Serving's version numbers are int64 (``ModelSpec.version`` is an ``Int64Value``): INT64_MAX, defined once in
+# bert_cls.config, whose number checks bound every integer flag by it.
 
 
 def version_problem(version):
