@@ -203,3 +203,20 @@ def test_a_non_json_error_page_is_one_line_with_the_http_status():
         proxy.shutdown()
     message = str(info.value)
     assert "HTTP 502" in message and "text/html" in message and "<html>" not in message and "\n" not in message
+
+
+def test_numeric_tensor_content_must_hold_whole_values_and_one_value_may_fill_a_tensor(server, tiny_classifier):
+    encoded = {k: v.numpy() for k, v in tiny_classifier.tokenizer(tf.constant(["good movie"])).items()}
+    inputs = {k: tf.make_tensor_proto(v) for k, v in encoded.items()}
+    inputs["input_ids"].tensor_content = inputs["input_ids"].tensor_content[:-1]  # 1 byte short of whole int32s
+    with pytest.raises(grpc.RpcError) as info:
+        predict(server, "encoded", **inputs)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "does not hold whole values" in info.value.details()
+    # TensorFlow's compact form, one value for a whole numeric tensor (make_tensor_proto(x, shape=...)), is accepted
+    shape = list(encoded["attention_mask"].shape)
+    compact = {**{k: tf.make_tensor_proto(v) for k, v in encoded.items()},
+               "attention_mask": tf.make_tensor_proto(1, dtype=tf.int32, shape=shape),
+               "token_type_ids": tf.make_tensor_proto(0, dtype=tf.int32, shape=shape)}
+    assert len(compact["attention_mask"].int_val) == 1 and not compact["attention_mask"].tensor_content
+    assert predict(server, "encoded", **compact).outputs["probabilities"].tensor_shape.dim[0].size == 1
+    still_answers(server)
