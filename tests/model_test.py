@@ -36,7 +36,7 @@ def test_save_and_load_round_trip(tiny_classifier, tmp_path):
 def test_max_length_above_position_limit(tiny_classifier):
     config = ClassifierConfig(**{**tiny_classifier.config.__dict__, "max_length": 65})
     with pytest.raises(BertClsError, match="outside 3..64"):
-        BertClassifier.from_config(config, tiny_classifier.vocabulary)
+        BertClassifier.from_config(config, tiny_classifier.tokenizer_resource)
 
 
 def test_load_rejects_a_directory_that_is_not_a_model(tmp_path):

@@ -35,7 +35,7 @@ def test_truncation_and_per_batch_padding(vocab):
     out = layer(tf.constant(["a b", "a b c d e f g h i j k"]))
     assert out["input_ids"].shape == (2, 8)
     assert out["attention_mask"].numpy().sum(1).tolist() == [4, 8]
-    assert out["input_ids"].numpy()[1, -1] == layer.sep_id
+    assert out["input_ids"].numpy()[1, -1] == layer.end_id
     short = layer(tf.constant(["a", "a b"]))
     assert short["input_ids"].shape == (2, 4)  # padded to the batch's longest, not max_length
     assert short["token_type_ids"].numpy().max() == 0
@@ -141,9 +141,9 @@ def test_pair_packing(vocab):
     assert ids.shape == (2, 9)
     # 6 + 2 tokens into a budget of 6: the longer first segment gives up two
     assert types[0].tolist() == [0, 0, 0, 0, 0, 0, 1, 1, 1]
-    assert ids[0, 5] == layer.sep_id and ids[0, 8] == layer.sep_id
+    assert ids[0, 5] == layer.end_id and ids[0, 8] == layer.end_id
     # an empty second segment still gets its [SEP]
-    assert mask[1].sum() == 4 and types[1][:4].tolist() == [0, 0, 0, 1] and ids[1, 3] == layer.sep_id
+    assert mask[1].sum() == 4 and types[1][:4].tolist() == [0, 0, 0, 1] and ids[1, 3] == layer.end_id
 
 
 def test_pairs_pad_to_a_multiple_within_max_length(vocab):

@@ -253,7 +253,7 @@ def run_bench(config: BenchConfig) -> dict:
         if gpus:
             options.append(("ours_mixed_float16", False, "mixed_float16"))
     training = bench_training(checkpoint, dataset, config.max_length, config.batch_size, config.steps, options)
-    per_token = training_flops_per_token(checkpoint.bert_config(), training["real_tokens_per_example"])
+    per_token = training_flops_per_token(checkpoint.encoder_config(), training["real_tokens_per_example"])
     for key in ["notebook"] + [name for name, _, _ in options]:
         # MFU counts real tokens: padding work the notebook does is wasted, so it lowers its MFU.
         training[key]["mfu"] = per_token * training[key]["real_tokens_per_second"] / result["matmul_flops"]

@@ -54,7 +54,7 @@ WARMUP_STEPS = 3
 
 def random_bert_config(checkpoint, sizes: dict) -> BertConfig:
     """The checkpoint's ``BertConfig`` with other sizes (and its vocabulary's size)."""
-    return BertConfig.from_dict(dict(checkpoint.bert_config().to_dict(), vocab_size=len(checkpoint.vocabulary()),
+    return BertConfig.from_dict(dict(checkpoint.encoder_config().to_dict(), vocab_size=len(checkpoint.vocabulary()),
                                      **sizes))
 
 
@@ -113,7 +113,7 @@ def check_card(config: GpuCheckConfig) -> dict:
     sizes = TINY if config.dry_run else BERT_BASE
     # name: (a fresh classifier per mode, its BertConfig for the FLOP count without building one more)
     encoders = {"minilm": (lambda: BertClassifier.from_checkpoint(checkpoint, LABELS, config.max_length),
-                           checkpoint.bert_config()),
+                           checkpoint.encoder_config()),
                 "bert-base": (lambda: random_encoder_classifier(checkpoint, sizes, config.max_length),
                               random_bert_config(checkpoint, sizes))}
     for name, (make, bert_config) in encoders.items():

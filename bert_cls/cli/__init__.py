@@ -24,7 +24,7 @@ from bert_cls.cli.parser import add_config_arguments, config_from_args
 from bert_cls.errors import BertClsError
 from bert_cls.pretraining.config import PretrainConfig
 from bert_cls.serving.config import ExportConfig, QueryConfig, ServeConfig
-from bert_cls.training.config import EvaluateConfig, PredictConfig, TrainConfig
+from bert_cls.training.config import EvaluateConfig, ImportConfig, PredictConfig, TrainConfig
 from bert_cls.tuning.config import PER_TRIAL_FIELDS, TuneConfig
 
 
@@ -56,6 +56,12 @@ COMMANDS = (
             "Fine-tunes nsmc-small (a small Korean BERT shipped with bert-cls; --pretrained all-MiniLM-L6-v2 for "
             "MiniLM) on the bundled NSMC sample, evaluates, exports for TF Serving, serves it locally and queries it "
             "over gRPC and REST."),
+    Command("import", ((ImportConfig, ()),), commands.import_model,
+            "turn a fine-tuned Hugging Face sequence classifier into a run that evaluate, predict and export read",
+            "Reads a *ForSequenceClassification checkpoint (BERT, ELECTRA, RoBERTa, XLM-RoBERTa, DistilBERT, "
+            "DeBERTa-v2, ALBERT): its encoder, its classification head as trained, id2label and problem_type. Writes "
+            "a run directory with the checkpoint's own tokenizer in the graph, after checking that it gives "
+            "transformers' logits."),
     Command("export", ((ExportConfig, ()),), commands.export, "export a trained model as a SavedModel for TensorFlow Serving",
             "Export a trained classifier as a versioned SavedModel that TensorFlow Serving loads as is. The export "
             "is verified in a fresh process before it is moved into place."),

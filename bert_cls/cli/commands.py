@@ -143,6 +143,15 @@ def predict(config) -> int:
     return 0
 
 
+def import_model(config) -> int:
+    report = _load("bert_cls.modeling.importer").import_classifier(config)
+    print(f"imported {report['model_type']} classifier {report['checkpoint']} ({len(report['labels'])} labels: "
+          f"{', '.join(report['labels'])}; {'multi-label' if report['multi_label'] else 'single-label'}; "
+          f"{report['tokenizer']} tokenizer) to {config.output_dir}; logits match transformers' within "
+          f"{report['max_abs_logit_diff']:.1e}")
+    return 0
+
+
 def export(config) -> int:
     report = _load("bert_cls.serving.export").export_model(config)
     print(f"exported version {report['version']} to {report['path']}")

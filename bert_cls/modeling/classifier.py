@@ -1,8 +1,10 @@
-"""The classifier: raw strings -> in-graph tokenizer -> ``TFBertModel`` -> dropout -> dense.
+"""The classifier: raw strings -> in-graph tokenizer -> encoder (``TFBertModel``, ``TFElectraModel``, ...) -> head.
 
 Two functional models share one set of weights: ``encoded_model`` takes token
 ids (for clients that tokenize themselves) and ``text_model`` puts the
-tokenizer in front of it. ``text_model`` is what training, evaluation and the
+tokenizer in front of it. The head is the one transformers' ``TF*ForSequenceClassification`` of the
+encoder's family uses (``bert_cls.modeling.families``): dropout and a dense layer on BERT's pooler; on the
+first token, a dense layer with its activation between dropouts for ELECTRA and the RoBERTas. ``text_model`` is what training, evaluation and the
 ``serving_default`` export signature use. It takes ``text`` or, for a sentence-pair
 model, ``{"text", "text_pair"}``. The head's logits become probabilities by softmax
 (one class per text) or, for a multi-label model, by a sigmoid per class, with a decision
@@ -11,7 +13,6 @@ threshold per class stored in the config.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 from pathlib import Path
@@ -19,19 +20,21 @@ from typing import Optional
 
 import numpy as np
 from tqdm.auto import tqdm
-from transformers import BertConfig, TFBertModel
+from transformers.activations_tf import get_tf_activation
 
 from bert_cls.data import ordering
 from bert_cls.errors import BertClsError, warn
 from bert_cls.json_files import write_json
 from bert_cls.modeling.keras_compat import keras, tf
-from bert_cls.modeling.pretrained import load_encoder, read_vocab
-from bert_cls.modeling.tokenizer import BertTokenizerLayer
+from bert_cls.modeling.families import family_of
+from bert_cls.modeling.pretrained import load_encoder
+from bert_cls.modeling.tokenizer_files import WORDPIECE, build_tokenizer, read_vocab
+from bert_cls.serving.contract import ENCODED_INPUTS
 from bert_cls.training.state import RunState
 
-ENCODED_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 CLASSIFIER_CONFIG = "classifier_config.json"
 VOCAB_FILE = "vocab.txt"
+SENTENCEPIECE_FILE = "sentencepiece.model"
 WEIGHTS_PREFIX = "weights/best"
 # Written by `report_run` when a training run has finished (see bert_cls/training/run.py).
 FINISHED_MARK = "metrics.json"
@@ -39,16 +42,22 @@ FINISHED_MARK = "metrics.json"
 
 @dataclasses.dataclass
 class ClassifierConfig:
-    """Everything needed to rebuild a trained classifier without the pretrained checkpoint."""
+    """Everything needed to rebuild a trained classifier without the pretrained checkpoint.
+
+    ``bert_config`` is the encoder's ``config.json`` (any family: its ``model_type`` says which);
+    ``tokenizer`` the tokenizer's spec (``bert_cls.modeling.tokenizer_files``), whose vocabulary or
+    SentencePiece model is stored beside the config. Runs without a ``tokenizer`` are BERT WordPiece runs.
+    """
 
     bert_config: dict
     label_names: list
-    lower_case: bool
+    lower_case: bool = False
     max_length: int = 128
     dropout: float = 0.1
     text_pair: bool = False  # takes (text, text_pair)
     multi_label: bool = False  # sigmoid per class, predicted where probability >= threshold
     thresholds: Optional[list] = None  # multi-label: per class, default 0.5
+    tokenizer: Optional[dict] = None
 
     def __post_init__(self):
         # JSON-normalized (as it is stored) and without the encoder's unused label maps.
@@ -57,6 +66,12 @@ class ClassifierConfig:
         self.label_names = [str(n) for n in self.label_names]
         if self.multi_label and self.thresholds is None:
             self.thresholds = [0.5] * len(self.label_names)
+        if self.tokenizer is None:
+            self.tokenizer = {"kind": WORDPIECE, "lower_case": self.lower_case}
+
+    @property
+    def family(self):
+        return family_of(self.bert_config.get("model_type"), "the classifier's encoder config")
 
     @property
     def num_labels(self) -> int:
@@ -71,8 +86,8 @@ class ClassifierConfig:
         return {name: i for i, name in enumerate(self.label_names)}
 
 
-def check_max_length(max_length: int, bert_config) -> None:
-    limit = bert_config.max_position_embeddings
+def check_max_length(max_length: int, encoder_config) -> None:
+    limit = family_of(encoder_config.model_type).max_length(encoder_config)
     if not 3 <= max_length <= limit:
         raise BertClsError(
             f"--max-length {max_length} is outside 3..{limit}, the checkpoint's position limit: lower --max-length"
@@ -80,35 +95,49 @@ def check_max_length(max_length: int, bert_config) -> None:
 
 
 class BertClassifier:
-    """Builds and holds the two functional models around one ``TFBertModel``."""
+    """Builds and holds the two functional models around one encoder.
 
-    def __init__(self, encoder, vocabulary, config: ClassifierConfig):
+    Args:
+        encoder: The encoder, a transformers ``TF*Model`` of a family in ``bert_cls.modeling.families``.
+        tokenizer_resource: The WordPiece vocabulary (a list of tokens) or the SentencePiece model (bytes).
+        config: The classifier's ``ClassifierConfig``.
+    """
+
+    def __init__(self, encoder, tokenizer_resource, config: ClassifierConfig):
         check_max_length(config.max_length, encoder.config)
         self.config = config
         self.encoder = encoder
-        self.vocabulary = list(vocabulary)
-        self.tokenizer = BertTokenizerLayer(
-            self.vocabulary, lower_case=config.lower_case, max_length=config.max_length, name="tokenizer"
-        )
-        encoded = {name: keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in ENCODED_INPUTS}
-        pooled = encoder(**encoded).pooler_output
-        hidden = keras.layers.Dropout(config.dropout, name="classifier_dropout")(pooled)
-        logits = keras.layers.Dense(
-            config.num_labels,
-            kernel_initializer=keras.initializers.TruncatedNormal(stddev=encoder.config.initializer_range),
-            name="classifier",
-        )(hidden)
-        self.encoded_model = keras.Model(encoded, logits, name="bert_classifier_encoded")
+        self.tokenizer_resource = tokenizer_resource
+        self.tokenizer = self.pipeline_tokenizer(name="tokenizer")
+        self.encoded_inputs = ENCODED_INPUTS if self.tokenizer.token_type_ids else ENCODED_INPUTS[:2]
+        encoded = {name: keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in self.encoded_inputs}
+        self.encoded_model = keras.Model(encoded, self._head(encoder(**encoded)), name="bert_classifier_encoded")
         text = keras.Input(shape=(), dtype=tf.string, name="text")
         if config.text_pair:
             text = {"text": text, "text_pair": keras.Input(shape=(), dtype=tf.string, name="text_pair")}
         self.text_model = keras.Model(text, self.encoded_model(self.tokenizer(text)), name="bert_classifier")
 
-    def pipeline_tokenizer(self, pad_to_multiple_of: int = 1) -> BertTokenizerLayer:
-        """This model's tokenizer as a separate layer, for ``data.tokenize_in_pipeline``."""
-        return BertTokenizerLayer(
-            self.vocabulary, self.config.lower_case, self.config.max_length, pad_to_multiple_of=pad_to_multiple_of
-        )
+    def _head(self, outputs):
+        """The family's classification head on the encoder's outputs: logits ``[batch, num_labels]``."""
+        family, encoder_config = self.config.family, self.encoder.config
+        def initializer():  # one instance per layer: a shared unseeded instance gives both layers the same draw
+            return keras.initializers.TruncatedNormal(stddev=encoder_config.initializer_range)
+
+        hidden = outputs.pooler_output if family.pooled else outputs.last_hidden_state[:, 0]
+        if family.dense is not None:
+            if family.dropout_before_dense:
+                hidden = keras.layers.Dropout(self.config.dropout, name="classifier_dense_dropout")(hidden)
+            hidden = keras.layers.Dense(
+                getattr(encoder_config, family.dense), kernel_initializer=initializer(), name="classifier_dense",
+                activation=get_tf_activation(family.dense_activation(encoder_config)),
+            )(hidden)
+        hidden = keras.layers.Dropout(self.config.dropout, name="classifier_dropout")(hidden)
+        return keras.layers.Dense(self.config.num_labels, kernel_initializer=initializer(), name="classifier")(hidden)
+
+    def pipeline_tokenizer(self, pad_to_multiple_of: int = 1, **kwargs):
+        """This model's tokenizer as a separate layer (for ``data.tokenize_in_pipeline``)."""
+        return build_tokenizer(self.config.tokenizer, self.tokenizer_resource, self.config.max_length,
+                               pad_to_multiple_of=pad_to_multiple_of, **kwargs)
 
     @property
     def dropout_layer(self):
@@ -161,14 +190,18 @@ class BertClassifier:
             return (probabilities >= np.asarray(self.config.thresholds, dtype=np.float32)).astype(np.int64)
         return probabilities.argmax(-1)
 
-    # ---- persistence: config + vocab + TF checkpoint of the weights ----------
+    # ---- persistence: config + vocabulary + TF checkpoint of the weights ----------
 
     def save(self, directory, weights: bool = True) -> None:
-        """Config, vocabulary and (unless ``weights=False``) the weights, as ``load`` reads them."""
+        """Config, vocabulary or SentencePiece model and (unless ``weights=False``) the weights, as ``load`` reads
+        them."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         write_json(directory / CLASSIFIER_CONFIG, dataclasses.asdict(self.config))
-        (directory / VOCAB_FILE).write_text("\n".join(self.vocabulary) + "\n", encoding="utf-8")
+        if self.config.tokenizer["kind"] == WORDPIECE:
+            (directory / VOCAB_FILE).write_text("\n".join(self.tokenizer_resource) + "\n", encoding="utf-8")
+        else:
+            (directory / SENTENCEPIECE_FILE).write_bytes(self.tokenizer_resource)
         if weights:
             self.text_model.save_weights(str(directory / WEIGHTS_PREFIX))
 
@@ -177,18 +210,19 @@ class BertClassifier:
                         text_pair: bool = False, multi_label: bool = False) -> "BertClassifier":
         """A classifier on a pretrained checkpoint (``pretrained.Checkpoint``) with a fresh head."""
         encoder = load_encoder(checkpoint)
+        spec, resource = checkpoint.tokenizer
         config = ClassifierConfig(
             bert_config=encoder.config.to_dict(), label_names=list(label_names),
-            lower_case=checkpoint.lower_case, max_length=max_length, dropout=dropout,
-            text_pair=text_pair, multi_label=multi_label,
+            lower_case=spec["lower_case"], max_length=max_length, dropout=dropout,
+            text_pair=text_pair, multi_label=multi_label, tokenizer=spec,
         )
-        return cls(encoder, checkpoint.vocabulary(), config)
+        return cls(encoder, resource, config)
 
     @classmethod
-    def from_config(cls, config: ClassifierConfig, vocabulary) -> "BertClassifier":
+    def from_config(cls, config: ClassifierConfig, tokenizer_resource) -> "BertClassifier":
         """A freshly initialized classifier (no pretrained weights); used to restore saved ones."""
-        encoder = TFBertModel(BertConfig.from_dict(copy.deepcopy(config.bert_config)), name="bert")
-        return cls(encoder, vocabulary, config)
+        family = config.family
+        return cls(family.build_encoder(family.config_from_dict(config.bert_config)), tokenizer_resource, config)
 
     @classmethod
     def load(cls, directory, max_length: Optional[int] = None) -> "BertClassifier":
@@ -202,7 +236,11 @@ class BertClassifier:
         if max_length is not None:
             config.max_length = max_length
         weights = _weights_to_load(directory)
-        classifier = cls.from_config(config, read_vocab(directory / VOCAB_FILE))
+        if config.tokenizer["kind"] == WORDPIECE:
+            resource = read_vocab(directory / VOCAB_FILE)
+        else:
+            resource = (directory / SENTENCEPIECE_FILE).read_bytes()
+        classifier = cls.from_config(config, resource)
         # expect_partial: the checkpoint also holds optimizer slots we do not need here.
         classifier.text_model.load_weights(str(weights)).expect_partial()
         return classifier

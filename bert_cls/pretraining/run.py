@@ -41,7 +41,8 @@ from bert_cls import hardware
 from bert_cls.data import pipeline
 from bert_cls.errors import BertClsError
 from bert_cls.modeling.keras_compat import keras, tf
-from bert_cls.modeling.pretrained import load_pretrained_model, read_vocab, resolve_checkpoint
+from bert_cls.modeling.pretrained import load_pretrained_model, resolve_checkpoint
+from bert_cls.modeling.tokenizer_files import read_vocab
 from bert_cls.modeling.tokenizer import BertTokenizerLayer
 from bert_cls.pretraining.config import RUN_CONFIG, PretrainConfig
 from bert_cls.pretraining.corpus import TRAIN, Corpus, open_corpus
@@ -398,9 +399,12 @@ def train_loop(session: Session, encoder: Encoder) -> None:
 def _start_session(config: PretrainConfig) -> tuple:
     corpus = open_corpus(config)  # input errors before anything is written
     checkpoint = resolve_checkpoint(config.pretrained, config.cache_dir) if config.pretrained else None
-    if checkpoint is not None and config.max_length > checkpoint.bert_config().max_position_embeddings:
+    if checkpoint is not None and checkpoint.family.model_type != "bert":
+        raise BertClsError(f"bert-cls pretrain continues BERT checkpoints; {config.pretrained} is "
+                           f"{checkpoint.family.model_type}: pass a BERT checkpoint or none")
+    if checkpoint is not None and config.max_length > checkpoint.encoder_config().max_position_embeddings:
         raise BertClsError(f"--max-length {config.max_length} is over the checkpoint's position limit "
-                           f"{checkpoint.bert_config().max_position_embeddings}: lower --max-length")
+                           f"{checkpoint.encoder_config().max_position_embeddings}: lower --max-length")
     state = prepare_output_dir(config)
     # The strategy before TensorFlow runs any op (multi-worker collectives). Every worker commits its own steps;
     # non-chief workers write theirs aside, so --output-dir must be on a filesystem all workers share.

@@ -4,7 +4,8 @@ Signatures (names are constants below, shared with the server and the client):
 
 * ``serving_default``: ``text`` (``tf.string [None]``) -> ``probabilities``
   (``float32 [None, num_labels]``), ``label_id`` (``int64 [None]``), ``label`` (``tf.string [None]``).
-* ``encoded``: ``input_ids``/``attention_mask``/``token_type_ids`` (``int32 [None, None]``) -> same outputs.
+* ``encoded``: ``input_ids``/``attention_mask``/``token_type_ids`` (``int32 [None, None]``) -> same outputs;
+  models that read no ``token_type_ids`` (DistilBERT, RoBERTa-style single-segment models) take the first two.
 
 A sentence-pair model's ``serving_default`` takes ``text`` and ``text_pair``. A multi-label model
 outputs ``probabilities`` (a sigmoid per class), ``predicted`` (``int64 [None, num_labels]``, 1 at or
@@ -37,7 +38,6 @@ from bert_cls.serving import verify_export as verify_module
 from bert_cls.serving.config import ExportConfig
 from bert_cls.serving.contract import (
     DEFAULT_MODEL_NAME,
-    ENCODED_INPUTS,
     ENCODED_SIGNATURE,
     LABEL,
     LABEL_ID,
@@ -81,6 +81,9 @@ class ServingModule(tf.Module):
             self.serving_default = tf.function(self._serve_pair, input_signature=[text, pair])
         else:
             self.serving_default = tf.function(self._serve_text, input_signature=[text])
+        # The ids the encoder reads: DistilBERT and single-segment models (RoBERTa) take no token_type_ids.
+        self.serve_encoded = tf.function(self._serve_encoded, input_signature=[
+            tf.TensorSpec([None, None], tf.int32, name=name) for name in classifier.encoded_inputs])
 
     def _outputs(self, logits):
         probabilities = self.classifier.probabilities(logits)
@@ -98,33 +101,38 @@ class ServingModule(tf.Module):
     def _serve_pair(self, text, text_pair):
         return self._outputs(self.text_model({"text": text, "text_pair": text_pair}, training=False))
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name=n) for n in ENCODED_INPUTS])
-    def serve_encoded(self, input_ids, attention_mask, token_type_ids):
-        with tf.control_dependencies(self._encoded_checks(input_ids, attention_mask, token_type_ids)):
-            inputs = {name: tf.identity(t) for name, t in zip(ENCODED_INPUTS, (input_ids, attention_mask, token_type_ids))}
+    def _serve_encoded(self, *tensors):
+        """Logits of client-made ids: the ``encoded_inputs`` this model reads, in their order."""
+        inputs = dict(zip(self.classifier.encoded_inputs, tensors))
+        with tf.control_dependencies(self._encoded_checks(inputs)):
+            inputs = {name: tf.identity(t) for name, t in inputs.items()}
         return self._outputs(self.encoded_model(inputs, training=False))
 
-    def _encoded_checks(self, input_ids, attention_mask, token_type_ids) -> list:
+    def _encoded_checks(self, inputs: dict) -> list:
         """Assertions on client-made token ids, in the graph so TF Serving runs them too (a failed one is
         INVALID_ARGUMENT): on a GPU an id outside the embedding table reads zeros instead of failing, and a mask
         value other than 0/1 would scale attention silently."""
-        config = self.classifier.encoder.config
-        shape = tf.shape(input_ids)
-        type_vocab_size = getattr(config, "type_vocab_size", 1)
-        return [
+        config, family = self.classifier.encoder.config, self.classifier.config.family
+        input_ids, attention_mask = inputs["input_ids"], inputs["attention_mask"]
+        shape, longest = tf.shape(input_ids), family.max_length(config)
+        checks = [
             tf.debugging.assert_equal(tf.shape(attention_mask), shape, message="attention_mask must have the shape of input_ids"),
-            tf.debugging.assert_equal(tf.shape(token_type_ids), shape, message="token_type_ids must have the shape of input_ids"),
-            tf.debugging.assert_less_equal(shape[1], config.max_position_embeddings,
-                                           message=f"at most {config.max_position_embeddings} tokens per row"),
+            tf.debugging.assert_less_equal(shape[1], longest, message=f"at most {longest} tokens per row"),
             tf.debugging.assert_non_negative(input_ids, message="input_ids must be at least 0"),
             tf.debugging.assert_less(input_ids, config.vocab_size, message=f"input_ids must be below the vocabulary "
                                      f"size {config.vocab_size}"),
             tf.debugging.assert_equal(tf.reduce_all((attention_mask == 0) | (attention_mask == 1)), True,
                                       message="attention_mask values must be 0 or 1"),
-            tf.debugging.assert_non_negative(token_type_ids, message="token_type_ids must be at least 0"),
-            tf.debugging.assert_less(token_type_ids, type_vocab_size,
-                                     message=f"token_type_ids must be below {type_vocab_size}"),
         ]
+        if "token_type_ids" in inputs:
+            token_type_ids, type_vocab_size = inputs["token_type_ids"], config.type_vocab_size
+            checks += [
+                tf.debugging.assert_equal(tf.shape(token_type_ids), shape, message="token_type_ids must have the shape of input_ids"),
+                tf.debugging.assert_non_negative(token_type_ids, message="token_type_ids must be at least 0"),
+                tf.debugging.assert_less(token_type_ids, type_vocab_size,
+                                         message=f"token_type_ids must be below {type_vocab_size}"),
+            ]
+        return checks
 
 
 STAGING_PREFIX = ".export-"

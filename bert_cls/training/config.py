@@ -158,3 +158,23 @@ class PredictConfig(cfg.Config):
     pair: Optional[list] = cfg.pair()
     batch_size: int = cfg.batch_size(64, "inference batch size")
     json: bool = cfg.json_lines()
+
+
+@dataclasses.dataclass
+class ImportConfig(cfg.Config):
+    """Arguments of ``bert-cls import``."""
+
+    checkpoint: list = arg(help="a fine-tuned *ForSequenceClassification checkpoint: a Hugging Face id or a directory",
+                           positional=True, default_factory=list)
+    output_dir: str = arg(help="where to write the run directory that evaluate, predict and export read")
+    max_length: int = cfg.max_length(128)
+    text_pair: bool = arg(False, "the classifier reads pairs of texts (NLI, paraphrase): predict, evaluate and the "
+                          "export take text and text_pair")
+    overwrite: bool = cfg.overwrite("an existing --output-dir")
+    cache_dir: Optional[str] = arg(None, "cache for Hugging Face downloads")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if len(self.checkpoint) != 1:
+            raise BertClsError(f"bert-cls import takes one checkpoint, got {len(self.checkpoint)}: "
+                               "bert-cls import CHECKPOINT --output-dir RUN")

@@ -139,7 +139,7 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     check_precision_device(config.mixed_precision)
     train_ds, val_ds, test_ds = load_training_data(config)
     checkpoint = resolve_checkpoint(config.pretrained, config.cache_dir)
-    check_max_length(config.max_length, checkpoint.bert_config())
+    check_max_length(config.max_length, checkpoint.encoder_config())
     return PreparedData(train_ds, val_ds, test_ds, checkpoint, parse_class_weight(config.class_weight, train_ds))
 
 
@@ -375,11 +375,16 @@ def _announce(run: PreparedRun, strategy) -> None:
     resuming = f"; resuming after epoch {run.state.epochs_finished}" if run.resuming else ""
     print(
         f"training on {len(train_ds)} examples, validating on {len(val_ds)}{dropped}; "
-        f"checkpoint {checkpoint.path} ({'uncased' if checkpoint.lower_case else 'cased'}); "
+        f"checkpoint {checkpoint.path} ({checkpoint.family.model_type}, {_tokenizer_words(checkpoint.tokenizer[0])}); "
         f"{strategy.num_replicas_in_sync} replicas in sync"
         + ("; tokenizing in the tf.data pipeline" if tokenizes_in_pipeline(run.config) else "") + resuming,
         flush=True,
     )
+
+
+def _tokenizer_words(spec: dict) -> str:
+    """``cased WordPiece``, ``uncased SentencePiece``: how the checkpoint reads text."""
+    return f"{'uncased' if spec['lower_case'] else 'cased'} {'WordPiece' if spec['kind'] == 'wordpiece' else 'SentencePiece'}"
 
 
 def _tensorboard(write_dir: Path, config: TrainConfig):
@@ -447,7 +452,7 @@ def _in_float32(classifier: BertClassifier) -> BertClassifier:
     export then compute as the served model does (variables are float32 under a mixed policy, so they carry over)."""
     keras.mixed_precision.set_global_policy("float32")
     weights = classifier.text_model.get_weights()
-    rebuilt = BertClassifier.from_config(classifier.config, classifier.vocabulary)
+    rebuilt = BertClassifier.from_config(classifier.config, classifier.tokenizer_resource)
     rebuilt.text_model.set_weights(weights)
     return rebuilt
 
