@@ -9,10 +9,18 @@ import io
 import json
 from pathlib import Path
 
+# Strings that break tokenizers: full-width Latin, half-width kana, emoji with a skin tone, combining accents,
+# zero-width characters, controls, CJK, a 500-character unspaced run, empty, ligatures, BOM, soft hyphen, separators.
+HARD_STRINGS = [
+    "ＡＢＣ ｆｕｌｌ－ｗｉｄｔｈ", "ﾊﾝｶｸ ｶﾀｶﾅ", "좋아요 😀👍🏽 최고", "e\u0301cole cafe\u0301", "zero\u200bwidth joi\u200dner",
+    "ctl\x01\x7fchar\ttab", "漢字テスト中文", "가" * 500, "ㅋ" * 150 + " 끝", "", "ﬁ ligature", "İstanbul ǅ", "a\u0000b",
+    "\ufeffbom", "soft\u00adhyphen", "\u2028line\u2029para", "tab\tnew\nline\rcr",
+]
+
 FAMILIES = ("bert", "electra", "roberta", "xlm-roberta", "distilbert", "albert", "deberta-v2")
 SIZES = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37)
 # Digits with commas, so ALBERT's vocabulary learns pieces such as "▁1," and its digit-comma rule is exercised.
-NUMBERS = [f"{a},{b}00원 {a}, {b}," for a in range(1, 10) for b in range(10)] * 5
+NUMBERS = [f"{a},{b}00원 {a}, {b}," for a in range(1, 10) for b in range(10)] * 40
 
 
 def sample_texts() -> list:
@@ -62,7 +70,8 @@ def _tokenizer_files(directory: Path, model_type: str):
     if model_type == "albert":
         size = _sentencepiece(directory, "spiece.model", "AlbertTokenizer", {"do_lower_case": True,
                               "keep_accents": False}, pad_id=0, pad_piece="<pad>", unk_id=1, bos_id=2,
-                              bos_piece="[CLS]", eos_id=3, eos_piece="[SEP]", control_symbols=["[MASK]"])
+                              bos_piece="[CLS]", eos_id=3, eos_piece="[SEP]", control_symbols=["[MASK]"],
+                              split_by_number=False, split_by_unicode_script=False)
         return {"vocab_size": size, "embedding_size": 16}
     size = _sentencepiece(directory, "spm.model", "DebertaV2Tokenizer", {"do_lower_case": False}, pad_id=0,
                           pad_piece="[PAD]", bos_id=1, bos_piece="[CLS]", eos_id=2, eos_piece="[SEP]", unk_id=3,

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from family_checkpoints import HARD_STRINGS
 
 from bert_cls.modeling.keras_compat import tf
 from bert_cls.modeling.tokenizer import BertTokenizerLayer
@@ -60,11 +61,6 @@ def test_get_config_round_trip(vocab):
     assert _layer_ids(clone, TEXTS) == _layer_ids(layer, TEXTS)
 
 
-HARD_STRINGS = [
-    "ＡＢＣ ｆｕｌｌ－ｗｉｄｔｈ", "ﾊﾝｶｸ ｶﾀｶﾅ", "좋아요 😀👍🏽 최고", "e\u0301cole cafe\u0301", "zero\u200bwidth joi\u200dner",
-    "ctl\x01\x7fchar\ttab", "漢字テスト中文", "가" * 500, "ㅋ" * 150 + " 끝", "", "ﬁ ligature", "İstanbul ǅ", "a\u0000b",
-    "\ufeffbom", "soft\u00adhyphen", "\u2028line\u2029para", "tab\tnew\nline\rcr",
-]
 
 
 @pytest.fixture(scope="module")

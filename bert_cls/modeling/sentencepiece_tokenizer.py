@@ -1,8 +1,12 @@
 """``SentencePieceTokenizerLayer``: SentencePiece tokenization of raw strings inside the graph.
 
-Built on TF Text's ``SentencepieceTokenizer`` (the SentencePiece library itself, as an op TensorFlow Serving
-links), so the pieces are the ones transformers' SentencePiece tokenizers get from the same ``.model`` file.
-Around it, what those tokenizers add in Python, done here with TF ops:
+Built on TF Text's ``FastSentencepieceTokenizer`` (an op in TF Text's ``ops_lib``, which TensorFlow Serving
+links), so the pieces are the ones transformers' tokenizers get from the same ``.model`` file. Not TF Text's
+``SentencepieceTokenizer``: the SentencePiece library it bundles breaks ties between equally scored
+segmentations the other way (``....`` is ``...`` + ``.`` there, ``.`` + ``...`` in the ``sentencepiece`` 0.2
+library and in transformers' fast tokenizers), and repeated characters (``ㅋㅋㅋㅋ``, ``!!!!``) are full of
+such ties. That op is used only while the layer is built, to look pieces up.
+Around it, what transformers' tokenizers add in Python, done here with TF ops:
 
 * ALBERT (``AlbertTokenizer``): whitespace runs collapsed and trimmed (Python's ``str.split``), ````` and
   ``''`` made ``"``, NFKD with combining characters dropped (``keep_accents=False``), lower-casing; and its
@@ -79,10 +83,12 @@ class SentencePieceTokenizerLayer(PackingTokenizerLayer):
         self.model = base64.b64decode(model) if isinstance(model, str) else bytes(model)
         self.unk_id, self.id_offset = int(unk_id), int(id_offset)
         self.albert, self.lower_case, self.keep_accents = bool(albert), bool(lower_case), bool(keep_accents)
-        self._tokenizer = tf_text.SentencepieceTokenizer(self.model, out_type=tf.int32)
-        self.spm_unk_id = int(self._tokenizer.string_to_id("<unk>"))
-        self.spm_size = int(self._tokenizer.vocab_size())
-        self._replacements = self._digit_comma_table() if self.albert else None
+        self._tokenizer = tf_text.FastSentencepieceTokenizer(self.model)
+        # Lookups while building only (not kept: the graph needs just the fast op).
+        lookup = tf_text.SentencepieceTokenizer(self.model, out_type=tf.int32)
+        self.spm_unk_id = int(lookup.string_to_id("<unk>"))
+        self.spm_size = int(lookup.vocab_size())
+        self._replacements = self._digit_comma_table(lookup) if self.albert else None
 
     @property
     def vocab_size(self) -> int:
@@ -98,11 +104,18 @@ class SentencePieceTokenizerLayer(PackingTokenizerLayer):
             if not self.keep_accents:
                 texts = tf.strings.regex_replace(tf_text.normalize_utf8(texts, "NFKD"), _combining(), "")
         if self.lower_case:
-            texts = tf.strings.lower(texts, encoding="utf-8")
+            # tf.strings.lower stops at a NUL character (and so does a NUL separator of reduce_join): lower-case
+            # the parts between NULs, end each with a NUL, join, and drop the last NUL.
+            parts = tf.strings.split(texts, sep="\x00")
+            ended = tf.ragged.map_flat_values(lambda part: tf.strings.lower(part, encoding="utf-8") + "\x00", parts)
+            joined = tf.strings.reduce_join(ended, axis=-1)
+            length = tf.strings.length(joined)
+            texts = tf.strings.substr(joined, tf.zeros_like(length), length - 1)
         return texts
 
     def _pieces(self, texts):
-        pieces = tf.cast(self._tokenizer.tokenize(self._normalize(texts)), tf.int64)
+        # The fast op's row splits are int32; the packing's ragged ops need one dtype throughout.
+        pieces = tf.cast(self._tokenizer.tokenize(self._normalize(texts)), tf.int64).with_row_splits_dtype(tf.int64)
         if self._replacements is not None:
             # Each piece becomes its row of the table (itself, or ALBERT's digit-comma replacement).
             rows = tf.gather(self._replacements, pieces.flat_values)
@@ -114,21 +127,19 @@ class SentencePieceTokenizerLayer(PackingTokenizerLayer):
                 pieces)
         return pieces
 
-    def _digit_comma_table(self):
+    def _digit_comma_table(self, lookup):
         """``AlbertTokenizer._tokenize``'s rule, per piece: a piece that ends in a digit and a comma becomes the
         pieces of its text without the comma (without a leading ``▁`` the piece did not have), then ``,``."""
-        ids = tf.range(self.spm_size)
-        pieces = [p.decode("utf-8") for p in self._tokenizer.id_to_string(ids).numpy()]
+        pieces = [p.decode("utf-8") for p in lookup.id_to_string(tf.range(self.spm_size)).numpy()]
         rows = [[i] for i in range(self.spm_size)]
         for i, piece in enumerate(pieces):
             if len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit():
                 text = tf.constant([piece[:-1].replace(SPIECE_UNDERLINE, "")])
-                parts = [p.decode("utf-8") for p in self._tokenizer.id_to_string(self._tokenizer.tokenize(text))
-                         .flat_values.numpy()]
+                parts = [pieces[i] for i in self._tokenizer.tokenize(text).flat_values.numpy()]
                 if piece[0] != SPIECE_UNDERLINE and parts and parts[0][0] == SPIECE_UNDERLINE:
                     parts = parts[1:] if len(parts[0]) == 1 else [parts[0][1:]] + parts[1:]
                 parts.append(piece[-1])
-                rows[i] = [int(x) for x in self._tokenizer.string_to_id(tf.constant(parts)).numpy()]
+                rows[i] = [int(x) for x in lookup.string_to_id(tf.constant(parts)).numpy()]
         if all(len(row) == 1 and row[0] == i for i, row in enumerate(rows)):
             return None  # this vocabulary has no such piece
         return tf.ragged.constant(rows, dtype=tf.int64)

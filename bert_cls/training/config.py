@@ -164,9 +164,9 @@ class PredictConfig(cfg.Config):
 class ImportConfig(cfg.Config):
     """Arguments of ``bert-cls import``."""
 
+    output_dir: str = arg(help="where to write the run directory that evaluate, predict and export read")
     checkpoint: list = arg(help="a fine-tuned *ForSequenceClassification checkpoint: a Hugging Face id or a directory",
                            positional=True, default_factory=list)
-    output_dir: str = arg(help="where to write the run directory that evaluate, predict and export read")
     max_length: int = cfg.max_length(128)
     text_pair: bool = arg(False, "the classifier reads pairs of texts (NLI, paraphrase): predict, evaluate and the "
                           "export take text and text_pair")
