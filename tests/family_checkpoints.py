@@ -108,9 +108,11 @@ def make_checkpoint(directory: Path, model_type: str, classifier_labels=None, mu
     model = getattr(transformers, model_class)(config)
     model(model.dummy_inputs)
     if classifier_labels is not None:
-        # Random heads start near zero; larger weights make the probabilities differ enough to compare.
+        # A random output layer gives every text nearly uniform probabilities; larger output weights make the
+        # texts' probabilities differ enough for a comparison to mean something.
         for weight in model.weights:
-            if "classifier" in weight.name or "pooler" in weight.name:
-                weight.assign(weight * 20.0)
+            name = weight.name
+            if "out_proj" in name or ("/classifier/" in name and "dense" not in name):
+                weight.assign(weight * 50.0)
     model.save_pretrained(str(directory))
     return directory

@@ -83,21 +83,21 @@ def _load_source(checkpoint: Checkpoint, num_labels: int):
     return load_weights(model, checkpoint, family.prefix, pooler_used=family.pooled, also_required=heads)
 
 
-def _relative(weight, prefix: str) -> str:
-    """A weight's name from its main layer on (``electra/encoder/...``), whatever the model around it is called."""
-    name = weight.name
-    return name[name.index(prefix + "/"):]
+def _relative(weight) -> str:
+    """A weight's name without the outer model's (``electra/encoder/...``): the transformers classifier and our
+    encoder hold the same main layer under different model names."""
+    return weight.name.split("/", 1)[1]
 
 
 def _copy_weights(source, classifier: BertClassifier, family) -> None:
     """Encoder weights by name, then each head layer from its place in the transformers classifier."""
-    values = {_relative(w, family.prefix): w for w in getattr(source, family.prefix).weights}
+    values = {_relative(w): w for w in getattr(source, family.prefix).weights}
     targets = getattr(classifier.encoder, family.prefix).weights
-    missing = [_relative(w, family.prefix) for w in targets if _relative(w, family.prefix) not in values]
+    missing = [_relative(w) for w in targets if _relative(w) not in values]
     if missing:
         raise BertClsError(f"the checkpoint's classifier has no encoder weights {missing[:3]}: cannot import it")
     for weight in targets:
-        weight.assign(values[_relative(weight, family.prefix)])
+        weight.assign(values[_relative(weight)])
     for ours, theirs in family.head_weights:
         classifier.encoded_model.get_layer(ours).set_weights(operator.attrgetter(theirs)(source).get_weights())
 

@@ -137,7 +137,17 @@ def resolve_checkpoint(name_or_path: str = DEFAULT_PRETRAINED, cache_dir: Option
         raise BertClsError(f"checkpoint {path} has no config.json: pass a Hugging Face checkpoint directory")
     checkpoint = Checkpoint(path=path, name=name_or_path, lower_case=_infer_lower_case(path, path.name + name_or_path))
     _check_vocab_size(checkpoint)
+    _check_weights_file(checkpoint.path)
     return checkpoint
+
+
+def _check_weights_file(path: Path) -> None:
+    if not any((path / name).is_file() for name in ("tf_model.h5", "model.safetensors")):
+        raise BertClsError(
+            f"checkpoint {path} has neither tf_model.h5 nor model.safetensors (a pytorch_model.bin needs PyTorch: "
+            "convert it once with transformers' AutoModel.from_pretrained(...).save_pretrained(DIR, "
+            "safe_serialization=True))"
+        )
 
 
 def _check_vocab_size(checkpoint: Checkpoint) -> None:
@@ -179,12 +189,7 @@ def load_weights(model, checkpoint: Checkpoint, prefix: str, pooler_used: bool, 
             # An h5 file's weights load by name: a pooler it holds loads, so a missing one is one it lacks.
             _check_encoder_loaded(missing, h5_file, prefix, False, also_required)
             return model
-        if not safetensors_file.is_file():
-            raise BertClsError(
-                f"checkpoint {checkpoint.path} has neither tf_model.h5 nor model.safetensors (a pytorch_model.bin "
-                "needs PyTorch: convert it once with transformers' AutoModel.from_pretrained(...).save_pretrained("
-                "DIR, safe_serialization=True))"
-            )
+        _check_weights_file(checkpoint.path)
         # from_pretrained crashes on safetensors-only directories in transformers 4.57.6, so the PyTorch state
         # dict is loaded as NumPy arrays.
         state_dict = load_file(str(safetensors_file))
