@@ -4,13 +4,13 @@ TensorFlow classifiers, and the errors of checkpoints bert-cls cannot use."""
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 from family_checkpoints import FAMILIES, HARD_STRINGS, make_checkpoint, sample_texts
 
 from bert_cls.cli import main
-from bert_cls.errors import BertClsError
 from bert_cls.modeling.keras_compat import tf
 
 NO_TOKEN_TYPES = ("roberta", "xlm-roberta", "distilbert", "deberta-v2")
@@ -235,8 +235,8 @@ IMPORTS["distilbert"] = (["toxic", "insult", "threat"], True)
 @pytest.mark.slow
 @pytest.mark.parametrize("model_type", FAMILIES)
 def test_imported_classifier_export_gives_transformers_probabilities(model_type, tmp_path, capsys):
-    from bert_cls.serving.export import export_classifier
     from bert_cls.modeling.classifier import BertClassifier
+    from bert_cls.serving.export import export_classifier
 
     labels, multi_label = IMPORTS[model_type]
     checkpoint = make_checkpoint(tmp_path / "hf", model_type, classifier_labels=labels, multi_label=multi_label)
@@ -365,3 +365,49 @@ def test_pair_texts_for_an_imported_single_text_classifier_are_refused(tmp_path,
                  "--text-pair-column", "b"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "trained on single texts, not pairs" in err, err
+
+
+@pytest.mark.slow
+def test_tuner_searches_a_non_bert_family(encoders, tmp_path, train_config, monkeypatch):
+    """Two trials on ELECTRA: each trial's dropout reaches both of its head's dropout layers, and the best
+    model is exported with ELECTRA's encoder."""
+    from bert_cls.tuning import tuner as tuning
+    from bert_cls.tuning.config import TuneConfig
+
+    seen = []
+    real_train = tuning.train
+
+    def recording_train(config, *args, **kwargs):
+        result = real_train(config, *args, **kwargs)
+        model = result.classifier.encoded_model
+        seen.append((config.dropout, model.get_layer("classifier_dropout").rate,
+                     model.get_layer("classifier_dense_dropout").rate, result.classifier.config.family.model_type))
+        return result
+
+    monkeypatch.setattr(tuning, "train", recording_train)
+    outcome = tuning.tune(
+        train_config("(per trial)", pretrained=str(encoders("electra")), epochs=1, max_length=24),
+        TuneConfig(tuning_dir=str(tmp_path / "tuning"), max_trials=2, export_dir=str(tmp_path / "export")),
+    )
+    assert len(seen) == 2 and all(d == a == b and kind == "electra" for d, a, b, kind in seen)
+    assert outcome["export"]["version"] == 1
+    loaded = tf.saved_model.load(str(tmp_path / "export" / "1"))
+    assert set(loaded.signatures["encoded"].structured_input_signature[1]) == {"input_ids", "attention_mask",
+                                                                               "token_type_ids"}
+
+
+@pytest.mark.parametrize("model_type", ["electra", "roberta", "xlm-roberta", "distilbert", "deberta-v2", "albert"])
+def test_safetensors_checkpoints_load_without_pytorch(encoders, tmp_path, model_type):
+    """A ``model.safetensors`` in PyTorch's names and layouts loads into the family's TF encoder, every weight
+    equal to the ``tf_model.h5`` it was made from."""
+    from family_checkpoints import convert_to_safetensors
+
+    from bert_cls.modeling.pretrained import load_encoder, resolve_checkpoint
+
+    original = encoders(model_type)
+    copy = convert_to_safetensors(Path(shutil.copytree(original, tmp_path / "st")), model_type)
+    expected = {w.name: w.numpy() for w in load_encoder(resolve_checkpoint(str(original))).weights}
+    loaded = load_encoder(resolve_checkpoint(str(copy))).weights
+    assert len(loaded) == len(expected)
+    for weight in loaded:
+        np.testing.assert_array_equal(weight.numpy(), expected[weight.name], err_msg=weight.name)

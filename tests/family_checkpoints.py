@@ -116,3 +116,26 @@ def make_checkpoint(directory: Path, model_type: str, classifier_labels=None, mu
                 weight.assign(weight * 50.0)
     model.save_pretrained(str(directory))
     return directory
+
+
+def convert_to_safetensors(directory: Path, model_type: str) -> Path:
+    """Replaces the checkpoint's ``tf_model.h5`` by a ``model.safetensors`` in PyTorch's names and layouts, as
+    a PyTorch ``save_pretrained`` writes it (made here from the TF weights, without PyTorch)."""
+    import numpy as np
+    from safetensors.numpy import save_file
+    from transformers.modeling_tf_pytorch_utils import convert_tf_weight_name_to_pt_weight_name
+
+    from bert_cls.modeling.families import FAMILIES as REGISTRY
+    from bert_cls.modeling.pretrained import load_encoder, resolve_checkpoint
+
+    family = REGISTRY[model_type]
+    encoder = load_encoder(resolve_checkpoint(str(directory)))
+    state = {}
+    for weight in encoder.weights:
+        name, transpose = convert_tf_weight_name_to_pt_weight_name(
+            weight.name, start_prefix_to_remove=f"{family.prefix}.", tf_weight_shape=weight.shape)
+        value = weight.numpy()
+        state[name] = np.ascontiguousarray(value.T if transpose.name == "SIMPLE" else value)
+    save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    (directory / "tf_model.h5").unlink()
+    return directory

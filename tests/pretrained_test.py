@@ -60,7 +60,7 @@ def test_minilm_safetensors_every_encoder_weight_loaded():
     matched = 0
     for weight in encoder.weights:
         name, transpose = convert_tf_weight_name_to_pt_weight_name(
-            weight.name, start_prefix_to_remove="tf_bert_model.", tf_weight_shape=weight.shape
+            weight.name, start_prefix_to_remove="bert.", tf_weight_shape=weight.shape
         )
         name = name.removeprefix("bert.")
         expected = state[name]
