@@ -337,7 +337,7 @@ def test_import_refuses_what_is_not_a_matching_classifier(encoders, tmp_path, ca
     (checkpoint / "config.json").write_text(json.dumps(config))
     assert main(["import", str(checkpoint), "--output-dir", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err.strip()
-    assert "weights do not fit its config.json" in err and len(err.splitlines()) == 1, err
+    assert "head has 2 outputs but config.json's id2label names 3 classes" in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "b").exists()
     # an existing output directory without --overwrite
     (tmp_path / "c").mkdir()
@@ -411,3 +411,22 @@ def test_safetensors_checkpoints_load_without_pytorch(encoders, tmp_path, model_
     assert len(loaded) == len(expected)
     for weight in loaded:
         np.testing.assert_array_equal(weight.numpy(), expected[weight.name], err_msg=weight.name)
+
+
+@pytest.mark.parametrize("model_type", ["electra", "roberta"])
+def test_import_reads_a_safetensors_classifier(tmp_path, model_type):
+    """A PyTorch-format ``model.safetensors`` classifier imports with transformers' logits."""
+    from family_checkpoints import convert_to_safetensors
+
+    from bert_cls.modeling.classifier import BertClassifier
+    from bert_cls.modeling.importer import import_classifier
+    from bert_cls.training.config import ImportConfig
+
+    checkpoint = make_checkpoint(tmp_path / "hf", model_type, classifier_labels=["no", "yes", "maybe"])
+    expected = _reference_probabilities(checkpoint, ["좋아요", "bad movie"], False)
+    convert_to_safetensors(checkpoint, model_type, classifier=True)
+    report = import_classifier(ImportConfig(checkpoint=[str(checkpoint)], output_dir=str(tmp_path / "run"),
+                                            max_length=64))
+    assert report["max_abs_logit_diff"] < 1e-5 and report["labels"] == ["no", "yes", "maybe"]
+    got = BertClassifier.load(tmp_path / "run").predict_proba(["좋아요", "bad movie"])
+    np.testing.assert_allclose(got, expected, atol=1e-5)

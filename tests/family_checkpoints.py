@@ -118,10 +118,11 @@ def make_checkpoint(directory: Path, model_type: str, classifier_labels=None, mu
     return directory
 
 
-def convert_to_safetensors(directory: Path, model_type: str) -> Path:
+def convert_to_safetensors(directory: Path, model_type: str, classifier: bool = False) -> Path:
     """Replaces the checkpoint's ``tf_model.h5`` by a ``model.safetensors`` in PyTorch's names and layouts, as
     a PyTorch ``save_pretrained`` writes it (made here from the TF weights, without PyTorch)."""
     import numpy as np
+    import transformers
     from safetensors.numpy import save_file
     from transformers.modeling_tf_pytorch_utils import convert_tf_weight_name_to_pt_weight_name
 
@@ -129,11 +130,15 @@ def convert_to_safetensors(directory: Path, model_type: str) -> Path:
     from bert_cls.modeling.pretrained import load_encoder, resolve_checkpoint
 
     family = REGISTRY[model_type]
-    encoder = load_encoder(resolve_checkpoint(str(directory)))
+    if classifier:  # transformers' TF classifier, named after its class (tf_electra_for_sequence_classification/...)
+        model = getattr(transformers, family.classifier_class).from_pretrained(str(directory))
+        outer = model.name + "."
+    else:
+        model, outer = load_encoder(resolve_checkpoint(str(directory))), f"{family.prefix}."
     state = {}
-    for weight in encoder.weights:
+    for weight in model.weights:
         name, transpose = convert_tf_weight_name_to_pt_weight_name(
-            weight.name, start_prefix_to_remove=f"{family.prefix}.", tf_weight_shape=weight.shape)
+            weight.name, start_prefix_to_remove=outer, tf_weight_shape=weight.shape)
         value = weight.numpy()
         state[name] = np.ascontiguousarray(value.T if transpose.name == "SIMPLE" else value)
     save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})

@@ -14,6 +14,7 @@ import operator
 import os
 import shutil
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -35,6 +36,10 @@ def import_classifier(config) -> dict:
         raise BertClsError(f"--output-dir {output_dir} is not empty: pass --overwrite to replace it")
     checkpoint = resolve_checkpoint(config.checkpoint[0], config.cache_dir)
     label_names, multi_label = _labels(checkpoint)
+    outputs = _head_outputs(checkpoint)
+    if outputs is not None and outputs != len(label_names):
+        raise BertClsError(f"checkpoint {checkpoint.path}: its classification head has {outputs} outputs but "
+                           f"config.json's id2label names {len(label_names)} classes: fix id2label to match the head")
     source = _load_source(checkpoint, len(label_names))
     spec, resource = checkpoint.tokenizer
     classifier = BertClassifier.from_config(ClassifierConfig(
@@ -70,6 +75,27 @@ def _labels(checkpoint: Checkpoint) -> tuple:
     if len(set(names)) != len(names):
         raise BertClsError(f"checkpoint {checkpoint.path}: config.json's id2label names a class twice: {names}")
     return names, values.get("problem_type") == "multi_label_classification"
+
+
+def _head_outputs(checkpoint: Checkpoint) -> Optional[int]:
+    """How many classes the stored head's output layer has (the length of its bias), or ``None`` if the file
+    holds no such layer (``_load_source`` then reports the missing head)."""
+    output_layer = checkpoint.family.head_weights[-1][1]  # "classifier" or "classifier.out_proj"
+    h5_file = checkpoint.path / "tf_model.h5"
+    if h5_file.is_file():
+        import h5py
+
+        suffix = "/" + output_layer.replace(".", "/") + "/bias:0"
+        with h5py.File(h5_file, "r") as handle:
+            found = []
+            handle.visititems(lambda name, item: found.append(item.shape[0])
+                              if isinstance(item, h5py.Dataset) and name.endswith(suffix) else None)
+        return found[0] if found else None
+    from safetensors import safe_open
+
+    with safe_open(str(checkpoint.path / "model.safetensors"), framework="numpy") as handle:
+        name = output_layer + ".bias"
+        return handle.get_slice(name).get_shape()[0] if name in handle.keys() else None
 
 
 def _load_source(checkpoint: Checkpoint, num_labels: int):
