@@ -54,7 +54,8 @@ def main() -> int:
     families = args.families.split(",")
     if "bert" not in families:
         families.insert(0, "bert")
-    results = {"cpu": {"model": hardware.cpu_model(), "flags": hardware.cpu_flags()}, "recipe": "one epoch, bundled 4,000-review sample (10% validation), "
+    results = {"cpu": {"model": hardware.cpu_model(), "flags": hardware.cpu_flags()},
+               "recipe": "one epoch, bundled 4,000-review sample (10% validation), "
                "batch 32, max length 64, hidden 32, 2 layers"}
     for model_type in families:
         results[model_type] = one_epoch(model_type, args.work_dir)

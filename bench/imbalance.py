@@ -57,7 +57,8 @@ def main() -> int:
     args = parser.parse_args()
     args.work_dir.mkdir(parents=True, exist_ok=True)
     paths = write_imbalanced(args.nsmc, args.work_dir, args.seed)
-    result = {"pretrained": args.pretrained, "learning_rate": float(args.learning_rate), "train_rows": 2000, "test_rows": 1000, "ratio": "9:1",
+    result = {"pretrained": args.pretrained, "learning_rate": float(args.learning_rate), "train_rows": 2000,
+              "test_rows": 1000, "ratio": "9:1",
               "monitor": args.monitor, "epochs": args.epochs, "runs": {}}
     for name, extra in (("unweighted", []), ("balanced", ["--class-weight", "balanced"])):
         out = args.work_dir / name

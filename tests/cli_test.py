@@ -30,13 +30,16 @@ def test_train_help_lists_the_documented_flags(capsys):
 @pytest.mark.parametrize(
     "make_args, message",
     [
-        (lambda p, c, write_tsv: ["train", "--train-file", str(p / "missing.tsv"), "--output-dir", str(p / "o")], "data file not found"),
+        (lambda p, c, write_tsv: ["train", "--train-file", str(p / "missing.tsv"), "--output-dir", str(p / "o")],
+         "data file not found"),
         (lambda p, c, write_tsv: ["train", "--train-file", str(write_tsv(p / "x.tsv", [("a", 0), ("b", "pos")])), "--output-dir",
                                   str(p / "o")], "mixes integer and string labels"),
         (lambda p, c, write_tsv: ["train", "--output-dir", str(p / "o")], "no training data"),
-        (lambda p, c, write_tsv: ["train", "--data", "sample", "--pretrained", str(c), "--max-length", "1000", "--output-dir", str(p / "o")],
+        (lambda p, c, write_tsv: ["train", "--data", "sample", "--pretrained", str(c), "--max-length", "1000",
+                                  "--output-dir", str(p / "o")],
          "--max-length 1000 is outside 3..64"),
-        (lambda p, c, write_tsv: ["evaluate", "--model", str(p), "--test-file", str(p / "t.tsv")], "not a trained bert-cls model"),
+        (lambda p, c, write_tsv: ["evaluate", "--model", str(p), "--test-file", str(p / "t.tsv")],
+         "not a trained bert-cls model"),
         (lambda p, c, write_tsv: ["predict", "--model", str(p)], "no texts"),
         (lambda p, c, write_tsv: ["serve", "--model-base-path", str(p / "none")], "is not a directory"),
         (lambda p, c, write_tsv: ["quickstart", "--output-dir", str(write_tsv(p / "x.tsv", [("a", 0)]).parent)],
@@ -45,7 +48,8 @@ def test_train_help_lists_the_documented_flags(capsys):
         # a shared flag validates its value once, the same way in every command
         (lambda p, c, write_tsv: ["evaluate", "--model", str(p), "--test-file", "t.tsv", "--batch-size", "0"],
          "--batch-size must be at least 1, got 0"),
-        (lambda p, c, write_tsv: ["predict", "--model", str(p), "--batch-size", "0", "x"], "--batch-size must be at least 1, got 0"),
+        (lambda p, c, write_tsv: ["predict", "--model", str(p), "--batch-size", "0", "x"],
+         "--batch-size must be at least 1, got 0"),
         (lambda p, c, write_tsv: ["query", "--batch-size", "0", "x"], "--batch-size must be at least 1, got 0"),
         (lambda p, c, write_tsv: ["train", "--data", "sample", "--output-dir", str(p / "o"), "--epochs", "0"],
          "--epochs must be at least 1, got 0"),
@@ -64,7 +68,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_checkpoint, write_tsv, 
 
 def test_no_traceback_from_the_console_script(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "bert_cls", "train", "--train-file", str(tmp_path / "nope.tsv"), "--output-dir", str(tmp_path / "o")],
+        [sys.executable, "-m", "bert_cls", "train", "--train-file", str(tmp_path / "nope.tsv"),
+         "--output-dir", str(tmp_path / "o")],
         capture_output=True, text=True,
     )
     assert proc.returncode == 2

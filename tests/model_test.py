@@ -24,7 +24,8 @@ def test_save_and_load_round_trip(tiny_classifier, tmp_path):
     texts = ["good movie", "시간 아깝네요"]
     tiny_classifier.save(tmp_path / "m")
     restored = BertClassifier.load(tmp_path / "m")
-    import dataclasses, json
+    import dataclasses
+    import json
 
     def as_json(config):
         return json.dumps(dataclasses.asdict(config), sort_keys=True)

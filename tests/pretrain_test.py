@@ -16,7 +16,8 @@ from bert_cls.cli import main
 from bert_cls.errors import BertClsError
 
 CORPUS = ["정말 재밌다", "감동 연기 좋은 영화", "good movie", "스토리 좋은 영화 정말", "재밌네요 good", "최악이고 지루한 영화",
-          "시간 아깝네요", "bad movie", "별로 지루한 스토리", "최악 bad", "배우 연기 최고", "지루한 시간 최악", "영화관에서 봤어요"]
+          "시간 아깝네요", "bad movie", "별로 지루한 스토리", "최악 bad", "배우 연기 최고", "지루한 시간 최악",
+          "영화관에서 봤어요"]
 
 
 @pytest.fixture(scope="module")

@@ -93,7 +93,8 @@ def test_raw_stub_predict_and_encoded_signature(served):
     via_ids = tf.make_ndarray(stub.Predict(request, timeout=10).outputs["probabilities"])
     np.testing.assert_allclose(via_ids, tf.make_ndarray(response.outputs["probabilities"]), atol=1e-6)
     metadata = stub.GetModelMetadata(
-        get_model_metadata_pb2.GetModelMetadataRequest(model_spec=model_pb2.ModelSpec(name=MODEL), metadata_field=["signature_def"]),
+        get_model_metadata_pb2.GetModelMetadataRequest(model_spec=model_pb2.ModelSpec(name=MODEL),
+                                                       metadata_field=["signature_def"]),
         timeout=10,
     )
     assert metadata.model_spec.version.value == 1

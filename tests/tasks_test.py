@@ -125,7 +125,8 @@ def test_keras_multi_label_f1_agrees_with_the_numpy_metrics():
     rng = np.random.default_rng(1)
     y_true, logits = rng.integers(0, 2, (64, 3)).astype("float32"), rng.normal(size=(64, 3)).astype("float32")
     expected = multi_label_metrics(y_true, logits > 0, ["a", "b", "c"])
-    for metric, key in ((MultiLabelF1(3, "micro"), "micro_f1"), (MultiLabelF1(3, "macro"), "macro_f1"), (SubsetAccuracy(), "accuracy")):
+    metrics = ((MultiLabelF1(3, "micro"), "micro_f1"), (MultiLabelF1(3, "macro"), "macro_f1"), (SubsetAccuracy(), "accuracy"))
+    for metric, key in metrics:
         for start in (0, 32):  # accumulated over two batches
             metric.update_state(tf.constant(y_true[start : start + 32]), tf.constant(logits[start : start + 32]))
         assert float(metric.result()) == pytest.approx(expected[key], abs=1e-6)

@@ -151,9 +151,10 @@ def test_distributed_chief_and_two_workers(tmp_path, tiny_tsv, tiny_checkpoint):
             "--label-names", "negative,positive", "--epochs", "1", "--batch-size", "8", "--max-length", "16",
             "--max-trials", "4", "--tuning-dir", str(tmp_path / "tuning"), "--verbose", "0"]
     env = {**os.environ, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
-    chief = subprocess.Popen(args, env={**env, "KERASTUNER_TUNER_ID": "chief"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = dict(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    chief = subprocess.Popen(args, env={**env, "KERASTUNER_TUNER_ID": "chief"}, **output)
     workers = [
-        subprocess.Popen(args, env={**env, "KERASTUNER_TUNER_ID": f"tuner{i}"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen(args, env={**env, "KERASTUNER_TUNER_ID": f"tuner{i}"}, **output)
         for i in range(2)
     ]
     try:

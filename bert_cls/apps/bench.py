@@ -284,7 +284,8 @@ def _pytorch_rows(result: dict) -> list:
     ours = epoch["token_length"]
     rows = [
         (f"training epoch, {epoch['texts']} reviews (examples/s)", f"PyTorch {torch_side['training']['examples_per_second']:.1f}",
-         f"{ours['examples_per_second']:.1f}", _ratio(ours["examples_per_second"], torch_side["training"]["examples_per_second"])),
+         f"{ours['examples_per_second']:.1f}",
+         _ratio(ours["examples_per_second"], torch_side["training"]["examples_per_second"])),
         ("  useful token share of that epoch", f"PyTorch {torch_side['training']['useful_token_share']:.0%}",
          f"{ours['useful_token_share']:.0%}", ""),
         ("inference batch 64, file order (texts/s)", f"PyTorch {pt['batch64_file_order_texts_per_second']:.0f}",
@@ -314,8 +315,10 @@ def format_table(result: dict) -> str:
     machine = result["machine"]
     rows = [
         ("CPU", "", machine.get("cpu_model", ""), " ".join(machine.get("cpu_flags", []))),
-        ("tokenization (texts/s)", f"notebook {tok['notebook_texts_per_second']:.0f}", f"{tok['ours_texts_per_second']:.0f}", f"{tok['speedup']:.1f}x"),
-        ("training steps (examples/s)", f"notebook {tr['notebook']['examples_per_second']:.1f}", f"{tr['ours']['examples_per_second']:.1f}", f"{tr['speedup']:.2f}x"),
+        ("tokenization (texts/s)", f"notebook {tok['notebook_texts_per_second']:.0f}", f"{tok['ours_texts_per_second']:.0f}",
+         f"{tok['speedup']:.1f}x"),
+        ("training steps (examples/s)", f"notebook {tr['notebook']['examples_per_second']:.1f}",
+         f"{tr['ours']['examples_per_second']:.1f}", f"{tr['speedup']:.2f}x"),
         ("training MFU", f"notebook {tr['notebook']['mfu']:.1%}", f"{tr['ours']['mfu']:.1%}", ""),
     ]
     for name in tr:
@@ -336,8 +339,10 @@ def format_table(result: dict) -> str:
     ]
     rows += _pytorch_rows(result)
     rows += [
-        ("single-text latency p50/p99 (ms)", "", f"{inf['latency_ms']['p50']:.1f} / {inf['latency_ms']['p99']:.1f}", "in process"),
-        ("single-text latency p50/p99 (ms)", "", f"{inf['grpc_latency_ms']['p50']:.1f} / {inf['grpc_latency_ms']['p99']:.1f}", "through gRPC"),
+        ("single-text latency p50/p99 (ms)", "", f"{inf['latency_ms']['p50']:.1f} / {inf['latency_ms']['p99']:.1f}",
+         "in process"),
+        ("single-text latency p50/p99 (ms)", "",
+         f"{inf['grpc_latency_ms']['p50']:.1f} / {inf['grpc_latency_ms']['p99']:.1f}", "through gRPC"),
         ("inference texts/s at batch " + "/".join(map(str, inf["examples_per_second_by_batch_size"])), "",
          "/".join(f"{v:.0f}" for v in inf["examples_per_second_by_batch_size"].values()), ""),
         ("peak RSS training / server (MB)", "", f"{tr['peak_rss_mb']:.0f} / {inf['server_peak_rss_mb']:.0f}", ""),

@@ -89,7 +89,8 @@ def _not_utf8(path: Path, exc: UnicodeDecodeError) -> BertClsError:
     except UnicodeDecodeError as full:
         offset = full.start
     return BertClsError(
-        f"{path} is not UTF-8 text (byte {offset}): re-encode it, e.g. `iconv -f CP949 -t UTF-8 {path.name} > fixed{''.join(path.suffixes)}`"
+        f"{path} is not UTF-8 text (byte {offset}): re-encode it, e.g. "
+        f"`iconv -f CP949 -t UTF-8 {path.name} > fixed{''.join(path.suffixes)}`"
     )
 
 

@@ -4,7 +4,8 @@ Two functional models share one set of weights: ``encoded_model`` takes token
 ids (for clients that tokenize themselves) and ``text_model`` puts the
 tokenizer in front of it. The head is the one transformers' ``TF*ForSequenceClassification`` of the
 encoder's family uses (``bert_cls.modeling.families``): dropout and a dense layer on BERT's pooler; on the
-first token, a dense layer with its activation between dropouts for ELECTRA and the RoBERTas. ``text_model`` is what training, evaluation and the
+first token, a dense layer with its activation between dropouts for ELECTRA and the RoBERTas. ``text_model`` is
+what training, evaluation and the
 ``serving_default`` export signature use. It takes ``text`` or, for a sentence-pair
 model, ``{"text", "text_pair"}``. The head's logits become probabilities by softmax
 (one class per text) or, for a multi-label model, by a sigmoid per class, with a decision

@@ -25,12 +25,14 @@ class ExportConfig(cfg.Config):
     model_name: str = cfg.model_name(DEFAULT_MODEL_NAME)
     version: Optional[int] = cfg.version("version number (default: one above the highest present)")
     max_length: Optional[int] = cfg.max_length(None, "override the model's max sequence length for serving")
-    verify: bool = arg(True, "load the export in a fresh TensorFlow + TF Text process and compare (--no-verify skips it: not recommended)")
+    verify: bool = arg(True, "load the export in a fresh TensorFlow + TF Text process and compare "
+                       "(--no-verify skips it: not recommended)")
 
 
 @dataclasses.dataclass
 class ServeConfig(cfg.Config):
-    """Arguments of ``bert-cls serve`` (named after TF Serving's: ``--port``, ``--rest_api_port``, ``--model_config_file`` ...)."""
+    """Arguments of ``bert-cls serve`` (named after TF Serving's: ``--port``, ``--rest_api_port``,
+    ``--model_config_file`` ...)."""
 
     model_base_path: Optional[str] = arg(None, "directory with numbered SavedModel versions (or --model-config-file)")
     model_name: str = cfg.model_name(DEFAULT_MODEL_NAME)

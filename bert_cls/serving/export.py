@@ -127,7 +127,8 @@ class ServingModule(tf.Module):
         if "token_type_ids" in inputs:
             token_type_ids, type_vocab_size = inputs["token_type_ids"], config.type_vocab_size
             checks += [
-                tf.debugging.assert_equal(tf.shape(token_type_ids), shape, message="token_type_ids must have the shape of input_ids"),
+                tf.debugging.assert_equal(tf.shape(token_type_ids), shape,
+                                          message="token_type_ids must have the shape of input_ids"),
                 tf.debugging.assert_non_negative(token_type_ids, message="token_type_ids must be at least 0"),
                 tf.debugging.assert_less(token_type_ids, type_vocab_size,
                                          message=f"token_type_ids must be below {type_vocab_size}"),

@@ -131,7 +131,8 @@ def _run_in_chunks(function, tensors: dict) -> dict:
 
 def _as_tensor(name: str, array: np.ndarray, spec):
     if spec.dtype == tf.string:
-        if array.dtype.kind not in "SUO" or (array.dtype.kind == "O" and any(not isinstance(x, (bytes, str)) for x in array.flat)):
+        not_text = array.dtype.kind == "O" and any(not isinstance(x, (bytes, str)) for x in array.flat)
+        if array.dtype.kind not in "SUO" or not_text:
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                                f"Expects arg[{name}] to be string but {array.dtype} is provided")
     elif array.dtype.kind not in "biuf":

@@ -79,7 +79,8 @@ class TrainConfig(cfg.Config):
     max_steps: Optional[int] = arg(None, "stop each epoch after this many training steps (quick runs, benchmarks)",
                                    check=cfg.at_least(1))
     seed: int = arg(42, "seed for the split, shuffling and initialization")
-    bucket_by_length: bool = arg(True, "batch examples of similar WordPiece token length together, as transformers' group_by_length (less padding)")
+    bucket_by_length: bool = arg(True, "batch examples of similar token length together, as transformers' "
+                                 "group_by_length (less padding)")
     mixed_precision: str = arg("auto", "'auto' (mixed_bfloat16 on a CPU with native bfloat16, AVX-512 BF16 or AMX, and "
                                "no GPU; float32 elsewhere), 'no' (float32), 'mixed_float16' (GPU) or 'mixed_bfloat16'. "
                                "run_config.json records the one used",

@@ -145,7 +145,8 @@ def prepare_data(config: TrainConfig) -> PreparedData:
 
 def check_precision_device(mixed_precision: str) -> None:
     if mixed_precision == "mixed_float16" and not tf.config.list_physical_devices("GPU"):
-        raise BertClsError("--mixed-precision mixed_float16 needs a GPU (on CPU it is emulated and slow): use no or mixed_bfloat16")
+        raise BertClsError("--mixed-precision mixed_float16 needs a GPU (on CPU it is emulated and slow): "
+                           "use no or mixed_bfloat16")
 
 
 def parse_class_weight(spec: Optional[str], train) -> Optional[dict]:
@@ -180,13 +181,15 @@ def prepare_output_dir(config: TrainConfig) -> Optional[RunState]:
     existing = out / RUN_CONFIG
     if out.is_dir() and any(out.iterdir()) and not config.overwrite:
         if not existing.is_file():
-            raise BertClsError(f"--output-dir {out} is not empty and holds no bert-cls run: choose another directory or pass --overwrite")
+            raise BertClsError(f"--output-dir {out} is not empty and holds no bert-cls run: choose another directory "
+                               "or pass --overwrite")
         current = config.fingerprint()
         previous = TrainConfig.completed_fingerprint(json.loads(existing.read_text()), current)
         if previous != current:
             changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
             raise BertClsError(
-                f"--output-dir {out} holds a different run (differs in {', '.join(changed)}): use another directory or --overwrite"
+                f"--output-dir {out} holds a different run (differs in {', '.join(changed)}): use another directory "
+                "or --overwrite"
             )
         if (out / METRICS_JSON).is_file():
             raise BertClsError(f"--output-dir {out} already holds this finished run: pass --overwrite to train it again")
@@ -489,7 +492,8 @@ def report_run(run: PreparedRun, fitted: FittedRun, evaluate_test: bool = True) 
     return TrainResult(metrics=metrics, output_dir=out, classifier=fitted.classifier, history=history)
 
 
-def train(config: TrainConfig, data: Optional[PreparedData] = None, extra_callbacks=(), evaluate_test: bool = True) -> TrainResult:
+def train(config: TrainConfig, data: Optional[PreparedData] = None, extra_callbacks=(),
+          evaluate_test: bool = True) -> TrainResult:
     """Fine-tunes, keeps the best epoch by ``config.monitor``, evaluates and writes everything.
 
     ``data`` skips loading when the caller already prepared it (the tuner, once per search);

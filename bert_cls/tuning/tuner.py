@@ -156,7 +156,8 @@ def format_table(rows: list, objective: str) -> str:
     for r in rows:
         value = f"{r[objective]:.4f}" if r[objective] is not None else "-"
         seconds = f"{r['seconds']:.0f}" if r["seconds"] is not None else "-"
-        lines.append(f"{r['trial_id']:>6} {r['status']:>10} {r['learning_rate']:>14.3g} {r['dropout']:>8.3f} {value:>13} {seconds:>8}")
+        lines.append(f"{r['trial_id']:>6} {r['status']:>10} {r['learning_rate']:>14.3g} {r['dropout']:>8.3f} "
+                     f"{value:>13} {seconds:>8}")
     return "\n".join(lines)
 
 
