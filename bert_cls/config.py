@@ -184,7 +184,7 @@ def text_column():
 
 
 def label_column():
-    return arg("label", "column holding the class: integers 0..K-1 or names (mapped in sorted order, or --label-names')")
+    return arg("label", "column holding the class: integers 0..K-1 or names (mapped to ids in sorted order)")
 
 
 def texts():
@@ -211,12 +211,12 @@ def multi_label():
 
 
 def label_separator():
-    return arg(",", "with --multi-label: what separates class names in --label-column")
+    return arg(",", "multi-label data: what separates the class names in --label-column")
 
 
 def label_columns():
-    return arg(None, "multi-label data as one 0/1 column per class: comma-separated column names, also the class "
-               "names (implies --multi-label)")
+    return arg(None, "multi-label data as one 0/1 column per class: comma-separated column names, which are also "
+               "the class names")
 
 
 def pair():

@@ -142,3 +142,21 @@ def test_one_version_string_for_setup_the_package_and_the_cli(capsys):
     assert re.fullmatch(r"\d+\.\d+\.\d+", bert_cls.__version__)
     changelog = (Path(__file__).parents[1] / "CHANGELOG.md").read_text()
     assert f"## [{bert_cls.__version__}]" in changelog
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "data file not found"),
+    ("id\tdocument\n1\tx\n", "has no column 'label'"),
+    ("id\tdocument\tlabel\n1\tx\n", "2 fields where the header has 3"),
+])
+def test_bad_training_data_fails_before_tensorflow_is_imported(tmp_path, content, message):
+    """Files, columns and the first row are checked before TensorFlow's import (seconds on a busy machine)."""
+    data = tmp_path / "train.tsv"
+    if content is not None:
+        data.write_text(content, encoding="utf-8")
+    probe = ("import sys; from bert_cls.cli import main; "
+             f"code = main(['train', '--train-file', {str(data)!r}, '--output-dir', {str(tmp_path / 'o')!r}]); "
+             "print(code, any(m.split('.')[0] in ('tensorflow', 'transformers') for m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["2", "False"], result.stdout + result.stderr
+    assert message in result.stderr and not (tmp_path / "o").exists()

@@ -164,6 +164,10 @@ def test_rest_client_equals_grpc_client_and_imports_no_tensorflow(rest, capsys):
     with RestClient(f"127.0.0.1:{server.rest_port}", "nope") as missing, pytest.raises(ServingError) as info:
         missing.predict(["x"])
     assert info.value.code.name == "NOT_FOUND" and "Servable not found" in str(info.value)
+    assert "served under another name than 'nope'? pass it with --model-name" in str(info.value)
+    with ServingClient(server.address, "nope", max_retries=0) as missing, pytest.raises(ServingError) as info:
+        missing.predict(["x"])  # the same hint over gRPC
+    assert info.value.code.name == "NOT_FOUND" and "pass it with --model-name" in str(info.value)
     with RestClient("127.0.0.1:9", MODEL, max_retries=1, backoff=0.01) as down, pytest.raises(ServingError) as info:
         down.status()
     assert info.value.code.name == "UNAVAILABLE" and "after 2 attempts" in str(info.value)

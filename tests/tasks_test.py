@@ -246,8 +246,16 @@ def test_pair_evaluate_and_predict_from_the_command_line(pair_run, tmp_path, cap
     assert main(["predict", "--model", model, "--json", "--pair", "정말 재밌다", "bad movie", "--pair", "a", "good movie"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["text_pair"] for r in rows] == ["bad movie", "good movie"]
-    # the model needs pairs: evaluating single texts is a one-line error
-    assert main(["evaluate", "--model", model, "--test-file", str(test_file), "--text-column", "premise"]) == 2
+    # without column flags, evaluate and predict --file read the columns the model was trained with
+    assert main(["evaluate", "--model", model, "--test-file", str(test_file), "--output-dir", str(tmp_path / "e")]) == 0
+    again = json.loads((tmp_path / "e" / "eval_test.json").read_text())
+    assert again["accuracy"] == saved["accuracy"]
+    capsys.readouterr()
+    assert main(["predict", "--model", model, "--json", "--file", str(test_file)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 40 and all(r["text_pair"] is not None for r in rows)
+    # the model needs pairs: single texts are a one-line error
+    assert main(["predict", "--model", model, "정말 재밌다"]) == 2
     assert "sentence-pair model" in capsys.readouterr().err
 
 

@@ -103,7 +103,7 @@ def test_killed_run_resumes_instead_of_starting_over(tmp_path, train_config):
     result = train(config, extra_callbacks=[record])
     assert record.epochs == [2, 3]  # epochs 0 and 1 were not redone
     assert [int(r["epoch"]) for r in result.history] == [0, 1, 2, 3]
-    assert _history_epochs(tmp_path / "run") == [0, 1, 2, 3]
+    assert _history_epochs(tmp_path / "run") == [1, 2, 3, 4]  # numbered as Keras prints them
 
 
 # The moments of an epoch's end at which a kill used to leave a run inconsistent, as (object,
@@ -141,11 +141,11 @@ def test_kill_between_the_steps_of_an_epoch_commit_resumes_exactly(tmp_path, tra
     committed = RunState.load(tmp_path / "run").epochs_finished
     assert committed in (0, 1, 2)
     rows = _history_epochs(tmp_path / "run")
-    assert rows == list(range(len(rows))) and len(rows) <= committed  # never a row the state does not hold
+    assert rows == list(range(1, len(rows) + 1)) and len(rows) <= committed  # never a row the state does not hold
     record = Record()
     result = train(config, extra_callbacks=[record])
     assert record.epochs == list(range(committed, 3))  # resumes after the last committed epoch
-    assert _history_epochs(tmp_path / "run") == [0, 1, 2]
+    assert _history_epochs(tmp_path / "run") == [1, 2, 3]
     assert [int(r["epoch"]) for r in result.history] == [0, 1, 2]
     assert_same_run(result, tmp_path / "run", twin)
 
@@ -169,7 +169,7 @@ def test_interrupted_run_loads_with_a_warning_and_resumes_with_its_patience(tmp_
     assert record.epochs == [2]  # a restarted counter would have trained epochs 2 and 3
     final = RunState.load(tmp_path / "run")
     assert final.stopped_early and final.wait == 2 and final.epochs_finished == 3
-    assert _history_epochs(tmp_path / "run") == [0, 1, 2]
+    assert _history_epochs(tmp_path / "run") == [1, 2, 3]
 
 
 def test_run_interrupted_before_its_first_epoch_does_not_load(tmp_path, train_config):
@@ -452,7 +452,7 @@ def test_a_loss_that_stops_being_finite_stops_at_once_and_keeps_the_last_good_ep
     with pytest.raises(BertClsError, match=r"loss became nan at epoch 2, step 1, so training stopped: lower "
                                            r"--learning-rate .* the 1 finished epoch\(s\) before it are kept"):
         train(config, extra_callbacks=[PoisonWeights(1)])
-    assert RunState.load(tmp_path / "run").epochs_finished == 1 and _history_epochs(tmp_path / "run") == [0]
+    assert RunState.load(tmp_path / "run").epochs_finished == 1 and _history_epochs(tmp_path / "run") == [1]
     assert not (tmp_path / "run" / "metrics.json").exists()
     json.loads((tmp_path / "run" / "train_state.json").read_text(), parse_constant=lambda c: pytest.fail(c))
     with pytest.raises(BertClsError, match="at epoch 1, step 1.* no epoch finished"):

@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Keras Tuner, export it for TensorFlow Serving and query it over gRPC.",
     )
     parser.add_argument("--version", action="version", version=f"bert-cls {bert_cls.__version__}")
-    parser.add_argument("-v", "--verbose", dest="show_runtime_logs", action="store_true",
+    # Not --verbose: train, pretrain and tune take --verbose N (Keras' progress output).
+    parser.add_argument("-v", "--show-logs", dest="show_runtime_logs", action="store_true",
                         help="show TensorFlow's C++ start-up log lines and dependencies' warnings (hidden by default)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import bert_cls
 from bert_cls.data import readers  # light: the standard library (pyarrow only when a Parquet file is read)
+from bert_cls.data.preflight import check_data_files
 from bert_cls.errors import BertClsError
+from bert_cls.training.config import with_model_columns
 
 QUIET = True  # set by main(): `bert-cls -v` shows TensorFlow's start-up lines
 
@@ -101,6 +103,7 @@ def _show(row: dict) -> str:
 
 
 def train(config) -> int:
+    check_data_files(config)  # seconds before TensorFlow's import would let a bad file fail
     result = _load("bert_cls.training.run").train(config)
     validation = result.metrics["validation"]
     summary = {"validation_accuracy": validation["accuracy"]}
@@ -137,6 +140,7 @@ def evaluate(config) -> int:
 
 
 def predict(config) -> int:
+    config = with_model_columns(config)
     texts, pairs = read_inputs(config)
     for row in _load("bert_cls.training.evaluate").predict_texts(config, texts, pairs):
         print(json.dumps(row, ensure_ascii=False) if config.json else _show(row))
@@ -187,6 +191,7 @@ def query(config) -> int:
 
 
 def tune(train_config, tune_config) -> int:
+    check_data_files(train_config)
     _load("bert_cls.tuning.tuner").tune(train_config, tune_config)
     return 0
 

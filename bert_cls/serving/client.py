@@ -30,6 +30,7 @@ from bert_cls.serving.prediction import (  # noqa: F401  (public here too)
     Prediction,
     ServingError,
     check_client_arguments,
+    not_found_hint,
     prediction_at,
 )
 from bert_cls.serving.contract import (
@@ -124,6 +125,7 @@ class ServingClient(ClosingClient):
                 hint = {
                     grpc.StatusCode.UNAVAILABLE: f" (after {attempt + 1} attempts: is the server running on {self.server}?)",
                     grpc.StatusCode.DEADLINE_EXCEEDED: f" (deadline {self.timeout}s: raise timeout or lower batch_size)",
+                    grpc.StatusCode.NOT_FOUND: not_found_hint(self.model_name),
                 }.get(code, "")
                 raise ServingError(
                     f"{what} on {self.server} for model {self.model_name!r} signature {self.signature!r} "

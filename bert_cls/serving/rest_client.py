@@ -17,7 +17,13 @@ import requests
 
 from bert_cls.data import ordering
 from bert_cls.serving.contract import DEFAULT_TIMEOUT_S, SERVING_SIGNATURE, TEXT_INPUT, TEXT_PAIR_INPUT
-from bert_cls.serving.prediction import ClosingClient, ServingError, check_client_arguments, prediction_at
+from bert_cls.serving.prediction import (
+    ClosingClient,
+    ServingError,
+    check_client_arguments,
+    not_found_hint,
+    prediction_at,
+)
 
 # TF Serving's HTTP statuses back to the gRPC codes they stand for (rest_api.HTTP_STATUS, inverted)
 GRPC_CODE = {400: grpc.StatusCode.INVALID_ARGUMENT, 401: grpc.StatusCode.UNAUTHENTICATED,
@@ -97,7 +103,8 @@ class RestClient(ClosingClient):
                                    "TF Serving's REST API?", code) from None
             if response.status_code != 200:
                 error = payload.get("error", payload) if isinstance(payload, dict) else payload
-                raise ServingError(f"{failed}: {code.name}: {error}", code)
+                hint = not_found_hint(self.model_name) if code == grpc.StatusCode.NOT_FOUND else ""
+                raise ServingError(f"{failed}: {code.name}: {error}{hint}", code)
             return payload
         raise AssertionError("unreachable")
 

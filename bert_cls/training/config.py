@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 from typing import Optional
 
 from bert_cls import config as cfg
@@ -129,6 +131,28 @@ class TrainConfig(cfg.Config):
         return [n.strip() for n in self.label_names.split(",")] if self.label_names else None
 
 
+MODEL_COLUMN = "{what} (default: the one the model was trained with, from its run_config.json; else {usual})"
+# The column flags of evaluate and predict, and their defaults where the model's run_config.json names none.
+COLUMN_DEFAULTS = {"text_column": "document", "text_pair_column": None, "label_column": "label",
+                   "label_separator": ",", "label_columns": None}
+
+
+def with_model_columns(config):
+    """``config`` with each column flag left unset taken from the model's training run (``run_config.json``), so
+    ``evaluate`` and ``predict --file`` read the columns the model was trained on without being told again.
+    ``predict`` with texts on the command line takes no pair column from the run (``--pair`` gives pairs)."""
+    path = Path(config.model) / RUN_CONFIG
+    run = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    values = {}
+    for name, default in COLUMN_DEFAULTS.items():
+        if not hasattr(config, name) or getattr(config, name) is not None:
+            continue
+        if name == "text_pair_column" and not getattr(config, "test_file", None) and not getattr(config, "file", None):
+            continue
+        values[name] = run.get(name, default)
+    return dataclasses.replace(config, **values) if values else config
+
+
 @dataclasses.dataclass
 class EvaluateConfig(cfg.Config):
     """Arguments of ``bert-cls evaluate``."""
@@ -139,11 +163,14 @@ class EvaluateConfig(cfg.Config):
     quoting: str = cfg.quoting()
     output_dir: Optional[str] = arg(None, "where to write eval_<file>.json and the PNG (default: --model)")
     batch_size: int = cfg.batch_size(64, "inference batch size")
-    text_column: str = cfg.text_column()
-    text_pair_column: Optional[str] = cfg.text_pair_column()
-    label_column: str = cfg.label_column()
-    label_separator: str = cfg.label_separator()
-    label_columns: Optional[str] = cfg.label_columns()
+    text_column: Optional[str] = arg(None, MODEL_COLUMN.format(what="column holding the text", usual="document"))
+    text_pair_column: Optional[str] = arg(None, MODEL_COLUMN.format(what="column holding the second text of a pair",
+                                                                     usual="none"))
+    label_column: Optional[str] = arg(None, MODEL_COLUMN.format(what="column holding the class", usual="label"))
+    label_separator: Optional[str] = arg(None, MODEL_COLUMN.format(
+        what="multi-label data: what separates the class names in --label-column", usual="','"))
+    label_columns: Optional[str] = arg(None, MODEL_COLUMN.format(
+        what="multi-label data as one 0/1 column per class (comma-separated)", usual="none"))
 
 
 @dataclasses.dataclass
@@ -154,8 +181,9 @@ class PredictConfig(cfg.Config):
     texts: list = cfg.texts()
     file: Optional[str] = cfg.text_file()
     format: Optional[str] = cfg.data_format()
-    text_column: str = cfg.text_column()
-    text_pair_column: Optional[str] = cfg.text_pair_column()
+    text_column: Optional[str] = arg(None, MODEL_COLUMN.format(what="--file: column holding the text", usual="document"))
+    text_pair_column: Optional[str] = arg(None, MODEL_COLUMN.format(
+        what="--file: column holding the second text, for a sentence-pair model", usual="none"))
     pair: Optional[list] = cfg.pair()
     batch_size: int = cfg.batch_size(64, "inference batch size")
     json: bool = cfg.json_lines()

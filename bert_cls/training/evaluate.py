@@ -11,7 +11,7 @@ from bert_cls.data.columns import Columns
 from bert_cls.errors import BertClsError
 from bert_cls.json_files import write_json
 from bert_cls.modeling.classifier import BertClassifier
-from bert_cls.training.config import EvaluateConfig, PredictConfig
+from bert_cls.training.config import EvaluateConfig, PredictConfig, with_model_columns
 from bert_cls.training.metrics import classification_metrics, multi_label_metrics
 from bert_cls.training.plots import plot_confusion_matrix
 
@@ -60,7 +60,9 @@ def evaluate_dataset(classifier, dataset, batch_size: int = 64, verbose: int = 1
 
 
 def evaluate_file(config: EvaluateConfig) -> dict:
-    """Evaluates a trained model; writes ``eval_<file>.json`` and a confusion-matrix PNG."""
+    """Evaluates a trained model; writes ``eval_<file>.json`` and a confusion-matrix PNG. Column flags left unset
+    are the ones the model was trained with."""
+    config = with_model_columns(config)
     classifier = BertClassifier.load(config.model)
     classifier.check_pairs(config.text_pair_column is not None)
     if config.label_columns and not classifier.config.multi_label:

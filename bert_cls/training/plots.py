@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def read_history(csv_path) -> list:
-    """Rows of a Keras ``CSVLogger`` file, one per epoch (a resumed run's repeat wins)."""
+    """Rows of ``history.csv`` (epochs numbered from 1), one per epoch (a resumed run's repeat wins)."""
     by_epoch = {}
     with open(csv_path, newline="") as handle:
         for row in csv.DictReader(handle):
@@ -49,7 +49,7 @@ def plot_history(csv_path, png_path) -> Path:
             if all(v is not None for v in values):
                 series.append((values, style, ("validation " if prefix else "training ") + metric))
         panels.append((metric, series))
-    return _curves([r["epoch"] + 1 for r in rows], "epoch", panels, png_path, xticks=True)
+    return _curves([r["epoch"] for r in rows], "epoch", panels, png_path, xticks=True)
 
 
 def plot_confusion_matrix(matrix, label_names, png_path, title="confusion matrix") -> Path:
