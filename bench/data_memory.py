@@ -51,8 +51,7 @@ def write_copies(nsmc: Path, work: Path, repeat: int) -> dict:
             writer.writerow(["id", "document", "label"])
             writer.writerows(zip(range(rows), texts, labels))
         with open(f"{base}.jsonl", "w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps({"document": t, "label": y}, ensure_ascii=False) + "\n"
-                              for t, y in zip(texts, labels))
+            handle.writelines(json.dumps({"document": t, "label": y}, ensure_ascii=False) + "\n" for t, y in zip(texts, labels))
         pq.write_table(pa.table({"document": texts, "label": labels}), f"{base}.parquet")
         for fmt in FORMATS:
             paths[(fmt, rows)] = Path(f"{base}.{fmt}")
@@ -60,10 +59,32 @@ def write_copies(nsmc: Path, work: Path, repeat: int) -> dict:
 
 
 def peak_rss_of_training(train_file: Path, validation_file: Path, args, out: Path) -> dict:
-    command = [sys.executable, "-m", "bert_cls", "train", "--train-file", str(train_file),
-               "--validation-file", str(validation_file), "--pretrained", args.pretrained,
-               "--label-names", "negative,positive", "--epochs", "1", "--max-steps", str(args.max_steps),
-               "--batch-size", "32", "--max-length", str(args.max_length), "--output-dir", str(out), "--verbose", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "bert_cls",
+        "train",
+        "--train-file",
+        str(train_file),
+        "--validation-file",
+        str(validation_file),
+        "--pretrained",
+        args.pretrained,
+        "--label-names",
+        "negative,positive",
+        "--epochs",
+        "1",
+        "--max-steps",
+        str(args.max_steps),
+        "--batch-size",
+        "32",
+        "--max-length",
+        str(args.max_length),
+        "--output-dir",
+        str(out),
+        "--verbose",
+        "0",
+    ]
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(process.pid, 0)
@@ -90,8 +111,12 @@ def main() -> int:
     validation = args.work_dir / "validation.tsv"
     with open(args.nsmc, encoding="utf-8") as src:
         validation.write_text("".join(next(src) for _ in range(201)), encoding="utf-8")
-    result = {"machine": {"cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count()},
-              "pretrained": args.pretrained, "max_steps": args.max_steps, "formats": {}}
+    result = {
+        "machine": {"cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count()},
+        "pretrained": args.pretrained,
+        "max_steps": args.max_steps,
+        "formats": {},
+    }
     for fmt in FORMATS:
         row = {}
         for (f, rows), path in sorted(paths.items()):
@@ -103,9 +128,12 @@ def main() -> int:
             assert census.per_file_counts.sum() == rows
             run = peak_rss_of_training(path, validation, args, args.work_dir / f"run_{fmt}_{rows}")
             row[str(rows)] = {"file_mb": path.stat().st_size / 2**20, "read_rows_per_second": rows / read_seconds, **run}
-            print(f"{fmt:>8} {rows:>9} rows: {row[str(rows)]['file_mb']:7.1f} MB file, "
-                  f"read {rows / read_seconds:9.0f} rows/s, training peak RSS {run['peak_rss_mb']:7.0f} MB "
-                  f"({run['seconds']:.0f} s)", flush=True)
+            print(
+                f"{fmt:>8} {rows:>9} rows: {row[str(rows)]['file_mb']:7.1f} MB file, "
+                f"read {rows / read_seconds:9.0f} rows/s, training peak RSS {run['peak_rss_mb']:7.0f} MB "
+                f"({run['seconds']:.0f} s)",
+                flush=True,
+            )
         small, large = (row[k]["peak_rss_mb"] for k in sorted(row, key=int))
         row["added_mb"] = large - small
         result["formats"][fmt] = row

@@ -24,8 +24,14 @@ import numpy as np  # noqa: E402
 from families_test import IMPORTS, _expected, _ids, _reference_probabilities, _tie  # noqa: E402
 from family_checkpoints import FAMILIES, HARD_STRINGS, make_checkpoint, sample_texts  # noqa: E402
 
-TEXTS = ["good movie", "정말 재밌게 봤어요. 배우들 연기가 최고!", "", "지루하다 " * 20, "1,500원 ＡＢＣ 😀",
-         "ㅋㅋㅋㅋㅋㅋ 진짜..... 최악......."]
+TEXTS = [
+    "good movie",
+    "정말 재밌게 봤어요. 배우들 연기가 최고!",
+    "",
+    "지루하다 " * 20,
+    "1,500원 ＡＢＣ 😀",
+    "ㅋㅋㅋㅋㅋㅋ 진짜..... 최악.......",
+]
 
 
 def tokenizer_parity(checkpoint: Path) -> dict:
@@ -63,9 +69,12 @@ def import_parity(model_type: str, work: Path) -> dict:
     expected = _reference_probabilities(checkpoint, TEXTS, multi_label)
     batch = serve(text=tf.constant(TEXTS))["probabilities"].numpy()
     single = np.concatenate([serve(text=tf.constant([t]))["probabilities"].numpy() for t in TEXTS])
-    return {"labels": len(labels), "multi_label": multi_label,
-            "max_abs_diff_batch": float(np.abs(batch - expected).max()),
-            "max_abs_diff_one_at_a_time": float(np.abs(single - expected).max())}
+    return {
+        "labels": len(labels),
+        "multi_label": multi_label,
+        "max_abs_diff_batch": float(np.abs(batch - expected).max()),
+        "max_abs_diff_one_at_a_time": float(np.abs(single - expected).max()),
+    }
 
 
 def main() -> int:
@@ -73,8 +82,10 @@ def main() -> int:
     for model_type in FAMILIES:
         with tempfile.TemporaryDirectory() as work:
             work = Path(work)
-            results[model_type] = {"tokenizer": tokenizer_parity(make_checkpoint(work / "encoder", model_type)),
-                                   "import": import_parity(model_type, work)}
+            results[model_type] = {
+                "tokenizer": tokenizer_parity(make_checkpoint(work / "encoder", model_type)),
+                "import": import_parity(model_type, work),
+            }
         print(model_type, results[model_type], flush=True)
     (ROOT / "bench" / "families_parity.json").write_text(json.dumps(results, indent=2) + "\n")
     return 0

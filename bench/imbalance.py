@@ -51,29 +51,72 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--learning-rate", default="5e-5")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--monitor", default="val_accuracy", choices=["val_accuracy", "val_macro_f1"],
-                        help="what picks the best epoch in both runs")
+    parser.add_argument(
+        "--monitor",
+        default="val_accuracy",
+        choices=["val_accuracy", "val_macro_f1"],
+        help="what picks the best epoch in both runs",
+    )
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
     args.work_dir.mkdir(parents=True, exist_ok=True)
     paths = write_imbalanced(args.nsmc, args.work_dir, args.seed)
-    result = {"pretrained": args.pretrained, "learning_rate": float(args.learning_rate), "train_rows": 2000,
-              "test_rows": 1000, "ratio": "9:1",
-              "monitor": args.monitor, "epochs": args.epochs, "runs": {}}
+    result = {
+        "pretrained": args.pretrained,
+        "learning_rate": float(args.learning_rate),
+        "train_rows": 2000,
+        "test_rows": 1000,
+        "ratio": "9:1",
+        "monitor": args.monitor,
+        "epochs": args.epochs,
+        "runs": {},
+    }
     for name, extra in (("unweighted", []), ("balanced", ["--class-weight", "balanced"])):
         out = args.work_dir / name
         subprocess.run(
-            [sys.executable, "-m", "bert_cls", "train", "--train-file", str(paths["train"]), "--test-file",
-             str(paths["test"]), "--label-names", "negative,positive", "--pretrained", args.pretrained,
-             "--epochs", str(args.epochs), "--max-length", "64", "--learning-rate", args.learning_rate, "--seed", str(args.seed),
-             "--monitor", args.monitor, "--output-dir", str(out), "--overwrite", "--verbose", "2", *extra],
+            [
+                sys.executable,
+                "-m",
+                "bert_cls",
+                "train",
+                "--train-file",
+                str(paths["train"]),
+                "--test-file",
+                str(paths["test"]),
+                "--label-names",
+                "negative,positive",
+                "--pretrained",
+                args.pretrained,
+                "--epochs",
+                str(args.epochs),
+                "--max-length",
+                "64",
+                "--learning-rate",
+                args.learning_rate,
+                "--seed",
+                str(args.seed),
+                "--monitor",
+                args.monitor,
+                "--output-dir",
+                str(out),
+                "--overwrite",
+                "--verbose",
+                "2",
+                *extra,
+            ],
             check=True,
         )
         test = json.loads((out / "metrics.json").read_text())["test"]
-        result["runs"][name] = {"test_macro_f1": test["macro_f1"], "test_accuracy": test["accuracy"],
-                                "recall": {k: v["recall"] for k, v in test["per_class"].items()}}
-        print(f"{name}: test macro-F1 {test['macro_f1']:.4f}, accuracy {test['accuracy']:.4f}, recall "
-              + ", ".join(f"{k} {v['recall']:.3f}" for k, v in test["per_class"].items()), flush=True)
+        result["runs"][name] = {
+            "test_macro_f1": test["macro_f1"],
+            "test_accuracy": test["accuracy"],
+            "recall": {k: v["recall"] for k, v in test["per_class"].items()},
+        }
+        print(
+            f"{name}: test macro-F1 {test['macro_f1']:.4f}, accuracy {test['accuracy']:.4f}, recall "
+            + ", ".join(f"{k} {v['recall']:.3f}" for k, v in test["per_class"].items()),
+            flush=True,
+        )
     if args.output:
         args.output.write_text(json.dumps(result, indent=2))
     return 0

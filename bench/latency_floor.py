@@ -85,7 +85,8 @@ def onnx_chain(weights):
         nodes.append(helper.make_node("MatMul", [previous, f"w{i}"], [f"y{i}"]))
         previous = f"y{i}"
     graph = helper.make_graph(
-        nodes, "dense_chain",
+        nodes,
+        "dense_chain",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["tokens", weights[0].shape[0]])],
         [helper.make_tensor_value_info(previous, TensorProto.FLOAT, ["tokens", weights[-1].shape[1]])],
         initializers,
@@ -141,8 +142,8 @@ def classifier_on_ids(pretrained: str, texts, repeats: int, max_length: int = 12
     names = ("input_ids", "attention_mask", "token_type_ids")
     spec = [tf.TensorSpec([1, None], tf.int32, name=n) for n in names]
     probabilities = tf.function(
-        lambda *ids: tf.nn.softmax(classifier.encoded_model(dict(zip(names, ids)), training=False)),
-        input_signature=spec)
+        lambda *ids: tf.nn.softmax(classifier.encoded_model(dict(zip(names, ids)), training=False)), input_signature=spec
+    )
     lite = tflite_interpreter(probabilities.get_concrete_function(), classifier.encoded_model)
     order = [d["name"] for d in lite.get_input_details()]
     lite_call = tflite_call(lite)
@@ -161,8 +162,9 @@ def classifier_on_ids(pretrained: str, texts, repeats: int, max_length: int = 12
             call(e)
             times.append(time.perf_counter() - started)
         result[f"{name} p50 ms"] = float(np.median(times) * 1000)
-    result["max_probability_difference"] = float(max(
-        np.abs(runtimes["tensorflow"](e) - runtimes["tensorflow lite"](e)).max() for e in encoded[:50]))
+    result["max_probability_difference"] = float(
+        max(np.abs(runtimes["tensorflow"](e) - runtimes["tensorflow lite"](e)).max() for e in encoded[:50])
+    )
     print(json.dumps(result), flush=True)
     return result
 
@@ -199,7 +201,9 @@ def run(pretrained: str, repeats: int) -> dict:
     import onnxruntime
 
     return {
-        "cpu": cpu(), "pretrained": pretrained, "matmuls": len(shapes),
+        "cpu": cpu(),
+        "pretrained": pretrained,
+        "matmuls": len(shapes),
         "weight_megabytes_float32": sum(k * n for k, n in shapes) * 4 / 2**20,
         "memory_bandwidth_gb_s": memory_bandwidth_gb_s(),
         "versions": {"tensorflow": tf.__version__, "onnxruntime": onnxruntime.__version__},
@@ -211,19 +215,25 @@ def run(pretrained: str, repeats: int) -> dict:
 
 def format_table(result: dict) -> str:
     names = list(result["rows"][0]["ms"])
-    lines = [f"{result['matmuls']} dense matmuls of {result['pretrained']} in sequence, median ms "
-             f"({result['cpu']['model']}, {' '.join(result['cpu']['flags'])})",
-             "tokens | " + " | ".join(names) + " | TF/ORT"]
+    lines = [
+        f"{result['matmuls']} dense matmuls of {result['pretrained']} in sequence, median ms "
+        f"({result['cpu']['model']}, {' '.join(result['cpu']['flags'])})",
+        "tokens | " + " | ".join(names) + " | TF/ORT",
+    ]
     for row in result["rows"]:
         cells = [f"{row['ms'][n]:.2f} ({row['gflop_per_s'][n]:.0f} GFLOP/s)" for n in names]
         lines.append(f"{row['tokens']:>6} | " + " | ".join(cells) + f" | {row['tensorflow_over_onnxruntime']:.2f}x")
-    lines.append(f"weights {result['weight_megabytes_float32']:.1f} MB in float32; "
-                 f"memory bandwidth {result['memory_bandwidth_gb_s']:.1f} GB/s (NumPy copy)")
+    lines.append(
+        f"weights {result['weight_megabytes_float32']:.1f} MB in float32; "
+        f"memory bandwidth {result['memory_bandwidth_gb_s']:.1f} GB/s (NumPy copy)"
+    )
     whole = result["classifier_on_ids"]
-    lines.append(f"whole classifier on ids, one review ({whole['reviews']} NSMC sample reviews, "
-                 f"{whole['mean_tokens']:.0f} tokens on average), p50: TensorFlow {whole['tensorflow p50 ms']:.2f} ms, "
-                 f"TensorFlow Lite {whole['tensorflow lite p50 ms']:.2f} ms "
-                 f"(max probability difference {whole['max_probability_difference']:.1e})")
+    lines.append(
+        f"whole classifier on ids, one review ({whole['reviews']} NSMC sample reviews, "
+        f"{whole['mean_tokens']:.0f} tokens on average), p50: TensorFlow {whole['tensorflow p50 ms']:.2f} ms, "
+        f"TensorFlow Lite {whole['tensorflow lite p50 ms']:.2f} ms "
+        f"(max probability difference {whole['max_probability_difference']:.1e})"
+    )
     return "\n".join(lines)
 
 

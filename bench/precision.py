@@ -28,12 +28,41 @@ from serving_latency import cpu  # noqa: E402
 
 def run(seed: int, precision: str, work: Path, pretrained: str, learning_rate: str) -> dict:
     out = work / f"{precision}-{seed}"
-    subprocess.run([sys.executable, "-m", "bert_cls", "train", "--data", "sample", "--pretrained", pretrained,
-                    "--epochs", "2", "--max-train-samples", "2000", "--seed", str(seed), "--mixed-precision", precision,
-                    "--learning-rate", learning_rate, "--verbose", "0", "--output-dir", str(out)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bert_cls",
+            "train",
+            "--data",
+            "sample",
+            "--pretrained",
+            pretrained,
+            "--epochs",
+            "2",
+            "--max-train-samples",
+            "2000",
+            "--seed",
+            str(seed),
+            "--mixed-precision",
+            precision,
+            "--learning-rate",
+            learning_rate,
+            "--verbose",
+            "0",
+            "--output-dir",
+            str(out),
+        ],
+        check=True,
+    )
     metrics = json.loads((out / "metrics.json").read_text())
-    return {"seed": seed, "precision": precision, "test_accuracy": metrics["test"]["accuracy"],
-            "validation_accuracy": metrics["validation"]["accuracy"], "examples_per_second": metrics["examples_per_second"]}
+    return {
+        "seed": seed,
+        "precision": precision,
+        "test_accuracy": metrics["test"]["accuracy"],
+        "validation_accuracy": metrics["validation"]["accuracy"],
+        "examples_per_second": metrics["examples_per_second"],
+    }
 
 
 def main() -> None:
@@ -52,10 +81,17 @@ def main() -> None:
     summary = {}
     for precision in ("no", "mixed_bfloat16"):
         mine = [r for r in runs if r["precision"] == precision]
-        summary[precision] = {"test_accuracy_mean": float(np.mean([r["test_accuracy"] for r in mine])),
-                              "examples_per_second_mean": float(np.mean([r["examples_per_second"] for r in mine]))}
-    result = {"cpu": cpu(), "pretrained": args.pretrained, "learning_rate": float(args.learning_rate), "runs": runs,
-              "summary": summary}
+        summary[precision] = {
+            "test_accuracy_mean": float(np.mean([r["test_accuracy"] for r in mine])),
+            "examples_per_second_mean": float(np.mean([r["examples_per_second"] for r in mine])),
+        }
+    result = {
+        "cpu": cpu(),
+        "pretrained": args.pretrained,
+        "learning_rate": float(args.learning_rate),
+        "runs": runs,
+        "summary": summary,
+    }
     print(json.dumps(summary, indent=2))
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=2))

@@ -59,8 +59,13 @@ def tfidf(split: Path, n: int) -> dict:
     model = LogisticRegression(C=4, max_iter=2000).fit(vectorizer.fit_transform(texts), labels)
     predicted = model.predict(vectorizer.transform(test_texts))
     accuracy = sum(int(p == y) for p, y in zip(predicted, test_labels)) / len(test_labels)
-    return {"method": "tfidf_char1-4_logreg_C4", "train_reviews": len(texts), "test_reviews": len(test_labels),
-            "test_accuracy": accuracy, "seconds": time.perf_counter() - started}
+    return {
+        "method": "tfidf_char1-4_logreg_C4",
+        "train_reviews": len(texts),
+        "test_reviews": len(test_labels),
+        "test_accuracy": accuracy,
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def random_init(pretrained: str, work: Path) -> str:
@@ -85,29 +90,81 @@ def random_init(pretrained: str, work: Path) -> str:
 
 def finetune(split: Path, n: int, pretrained: str, work: Path, extra: list) -> dict:
     out = work / f"{Path(pretrained).name}-{n}"
-    command = [sys.executable, "-m", "bert_cls", "train", "--train-file", str(first_rows(split, n)), "--test-file",
-               str(split / "test.tsv"), "--label-names", "negative,positive", "--pretrained", pretrained,
-               "--epochs", "2", "--max-length", "64", "--output-dir", str(out), "--overwrite", "--verbose", "2", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "bert_cls",
+        "train",
+        "--train-file",
+        str(first_rows(split, n)),
+        "--test-file",
+        str(split / "test.tsv"),
+        "--label-names",
+        "negative,positive",
+        "--pretrained",
+        pretrained,
+        "--epochs",
+        "2",
+        "--max-length",
+        "64",
+        "--output-dir",
+        str(out),
+        "--overwrite",
+        "--verbose",
+        "2",
+        *extra,
+    ]
     started = time.perf_counter()
     subprocess.run(command, check=True)
     metrics = json.loads((out / "metrics.json").read_text())
-    return {"method": "bert-cls train", "pretrained": pretrained, "train_reviews": n, "flags": extra,
-            "test_reviews": metrics["test"]["num_examples"], "test_accuracy": metrics["test"]["accuracy"],
-            "validation_accuracy": metrics["validation"]["accuracy"], "wall_seconds": time.perf_counter() - started}
+    return {
+        "method": "bert-cls train",
+        "pretrained": pretrained,
+        "train_reviews": n,
+        "flags": extra,
+        "test_reviews": metrics["test"]["num_examples"],
+        "test_accuracy": metrics["test"]["accuracy"],
+        "validation_accuracy": metrics["validation"]["accuracy"],
+        "wall_seconds": time.perf_counter() - started,
+    }
 
 
 def sample(pretrained: str, learning_rate: str, work: Path) -> dict:
     out = work / f"{Path(pretrained).name}-sample-{learning_rate}"
-    command = [sys.executable, "-m", "bert_cls", "train", "--data", "sample", "--max-train-samples", "2000",
-               "--pretrained", pretrained, "--epochs", "2", "--learning-rate", learning_rate, "--output-dir", str(out),
-               "--overwrite", "--verbose", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "bert_cls",
+        "train",
+        "--data",
+        "sample",
+        "--max-train-samples",
+        "2000",
+        "--pretrained",
+        pretrained,
+        "--epochs",
+        "2",
+        "--learning-rate",
+        learning_rate,
+        "--output-dir",
+        str(out),
+        "--overwrite",
+        "--verbose",
+        "2",
+    ]
     started = time.perf_counter()
     subprocess.run(command, check=True)
     metrics = json.loads((out / "metrics.json").read_text())
-    return {"method": "bert-cls train --data sample (the quickstart's data and recipe)", "pretrained": pretrained,
-            "learning_rate": float(learning_rate), "train_reviews": metrics["train_examples"],
-            "test_reviews": metrics["test"]["num_examples"], "test_accuracy": metrics["test"]["accuracy"],
-            "validation_accuracy": metrics["validation"]["accuracy"], "wall_seconds": time.perf_counter() - started}
+    return {
+        "method": "bert-cls train --data sample (the quickstart's data and recipe)",
+        "pretrained": pretrained,
+        "learning_rate": float(learning_rate),
+        "train_reviews": metrics["train_examples"],
+        "test_reviews": metrics["test"]["num_examples"],
+        "test_accuracy": metrics["test"]["accuracy"],
+        "validation_accuracy": metrics["validation"]["accuracy"],
+        "wall_seconds": time.perf_counter() - started,
+    }
 
 
 def main() -> int:
@@ -118,8 +175,11 @@ def main() -> int:
     parser.add_argument("--train-size", type=int, nargs="+", default=[20000])
     parser.add_argument("--learning-rates", nargs="+", default=["5e-5"], help="sample: the rates to try")
     parser.add_argument("--pretrained", default="nsmc-small")
-    parser.add_argument("--random-init", action="store_true",
-                        help="fine-tune the checkpoint's architecture and vocabulary from random weights (no pretraining)")
+    parser.add_argument(
+        "--random-init",
+        action="store_true",
+        help="fine-tune the checkpoint's architecture and vocabulary from random weights (no pretraining)",
+    )
     parser.add_argument("--name", help="key of the result (default: from the method and size)")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/bert-cls-pretrain-bench"))
     parser.add_argument("--output", type=Path, default=ROOT / "bench/pretrain_nsmc.json")

@@ -39,8 +39,11 @@ def cpu() -> dict:
     lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
     flags = fields.get("Flags", "").split()
-    return {"model": fields.get("Model name", platform.processor()).strip(), "cpus": fields.get("CPU(s)", "").strip(),
-            "flags": sorted(f for f in flags if f.startswith(("avx512", "amx")) or f in ("avx2", "fma"))}
+    return {
+        "model": fields.get("Model name", platform.processor()).strip(),
+        "cpus": fields.get("CPU(s)", "").strip(),
+        "flags": sorted(f for f in flags if f.startswith(("avx512", "amx")) or f in ("avx2", "fma")),
+    }
 
 
 def export_minilm(prefix: str) -> Path:
@@ -59,8 +62,12 @@ def latencies(call, texts, n) -> dict:
         started = time.perf_counter()
         call(texts[k % len(texts)])
         times.append((time.perf_counter() - started) * 1000)
-    return {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99)),
-            "mean_ms": float(np.mean(times)), "requests": n}
+    return {
+        "p50_ms": float(np.percentile(times, 50)),
+        "p99_ms": float(np.percentile(times, 99)),
+        "mean_ms": float(np.mean(times)),
+        "requests": n,
+    }
 
 
 def throughput(make_call, texts, clients: int, seconds: float) -> dict:
@@ -84,8 +91,13 @@ def throughput(make_call, texts, clients: int, seconds: float) -> dict:
     stop.set()
     for t in threads:
         t.join()
-    return {"requests_per_second": sum(counts) / seconds, "requests": sum(counts), "errors": sum(errors),
-            "clients": clients, "seconds": seconds}
+    return {
+        "requests_per_second": sum(counts) / seconds,
+        "requests": sum(counts),
+        "errors": sum(errors),
+        "clients": clients,
+        "seconds": seconds,
+    }
 
 
 def main() -> None:

@@ -37,11 +37,16 @@ def main() -> None:
     reviews = read_dataset(sample_path("test")).texts
     work = export_minilm("serving-memory-")
     five_thousand = (reviews * 5)[:5000]
-    long_texts = [(reviews[k % len(reviews)] + " ") * (10240 // (len(reviews[k % len(reviews)].encode()) + 1) + 1)
-                  for k in range(3000)]
+    long_texts = [
+        (reviews[k % len(reviews)] + " ") * (10240 // (len(reviews[k % len(reviews)].encode()) + 1) + 1) for k in range(3000)
+    ]
     long_texts = [t.encode()[:10240].decode(errors="ignore") for t in long_texts]
-    result = {"request_mib": {"5000_reviews": sum(len(t.encode()) for t in five_thousand) / 2**20,
-                              "30_mib": sum(len(t.encode()) for t in long_texts) / 2**20}}
+    result = {
+        "request_mib": {
+            "5000_reviews": sum(len(t.encode()) for t in five_thousand) / 2**20,
+            "30_mib": sum(len(t.encode()) for t in long_texts) / 2**20,
+        }
+    }
     with ServerProcess(work / "export", "nsmc", log_file=work / "server.log") as server:
         pid = server.process.pid
         time.sleep(2)

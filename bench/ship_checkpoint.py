@@ -67,8 +67,7 @@ def main() -> int:
         shutil.copy(args.output / "README.md", staging / "README.md")  # the model card is edited by hand
     shutil.rmtree(args.output, ignore_errors=True)
     staging.rename(args.output)
-    print(f"{args.output}: {len(encoder.bert.weights)} encoder weights checked equal to the run's; "
-          f"{len(history)} history rows")
+    print(f"{args.output}: {len(encoder.bert.weights)} encoder weights checked equal to the run's; {len(history)} history rows")
     return 0
 
 

@@ -26,8 +26,17 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def arg(default=MISSING, help: str = "", *, check: Optional[Callable] = None, choices=None,
-        positional: bool = False, cli: bool = True, default_factory=MISSING, pairs: bool = False):
+def arg(
+    default=MISSING,
+    help: str = "",
+    *,
+    check: Optional[Callable] = None,
+    choices=None,
+    positional: bool = False,
+    cli: bool = True,
+    default_factory=MISSING,
+    pairs: bool = False,
+):
     """A config field with its ``--flag`` help text, allowed choices and value check.
 
     ``check(value)`` returns an error fragment (``"must be at least 1"``) or ``None``.
@@ -156,8 +165,11 @@ def max_train_samples(default: Optional[int]):
 
 
 def pretrained(default: Optional[str]):
-    return arg(default, "Hugging Face id, local checkpoint directory, or offline: nsmc-small (small Korean BERT shipped "
-               "with bert-cls) or all-MiniLM-L6-v2 (English)")
+    return arg(
+        default,
+        "Hugging Face id, local checkpoint directory, or offline: nsmc-small (small Korean BERT shipped "
+        "with bert-cls) or all-MiniLM-L6-v2 (English)",
+    )
 
 
 def data(default: Optional[str]):
@@ -165,18 +177,25 @@ def data(default: Optional[str]):
 
 
 def train_file():
-    return arg(None, "training data: a file (.tsv/.csv/.jsonl/.parquet, optionally .gz), a glob or several, "
-               "comma-separated (default: from --data)")
+    return arg(
+        None,
+        "training data: a file (.tsv/.csv/.jsonl/.parquet, optionally .gz), a glob or several, "
+        "comma-separated (default: from --data)",
+    )
 
 
 def data_format():
-    return arg(None, "input format: tsv, csv, jsonl or parquet (default: from each file's extension, .gz allowed)",
-               choices=["tsv", "csv", "jsonl", "parquet"])
+    return arg(
+        None,
+        "input format: tsv, csv, jsonl or parquet (default: from each file's extension, .gz allowed)",
+        choices=["tsv", "csv", "jsonl", "parquet"],
+    )
 
 
 def quoting():
-    return arg("auto", "quote handling: auto (CSV: RFC 4180; TSV: none, as NSMC), rfc4180 or none",
-               choices=["auto", "rfc4180", "none"])
+    return arg(
+        "auto", "quote handling: auto (CSV: RFC 4180; TSV: none, as NSMC), rfc4180 or none", choices=["auto", "rfc4180", "none"]
+    )
 
 
 def text_column():
@@ -192,8 +211,11 @@ def texts():
 
 
 def text_file():
-    return arg(None, "texts to classify: a .tsv/.csv/.jsonl/.parquet file (optionally .gz; its --text-column), "
-               "or any other file with one text per line ('-' for stdin)")
+    return arg(
+        None,
+        "texts to classify: a .tsv/.csv/.jsonl/.parquet file (optionally .gz; its --text-column), "
+        "or any other file with one text per line ('-' for stdin)",
+    )
 
 
 def json_lines():
@@ -201,13 +223,19 @@ def json_lines():
 
 
 def text_pair_column():
-    return arg(None, "column holding the second text of sentence pairs (NLI, paraphrase, query-document); "
-               "empty values are allowed, a missing column is not")
+    return arg(
+        None,
+        "column holding the second text of sentence pairs (NLI, paraphrase, query-document); "
+        "empty values are allowed, a missing column is not",
+    )
 
 
 def multi_label():
-    return arg(False, "several classes per text (sigmoid per class): --label-column holds names separated by "
-               "--label-separator (or a JSON list), or use --label-columns")
+    return arg(
+        False,
+        "several classes per text (sigmoid per class): --label-column holds names separated by "
+        "--label-separator (or a JSON list), or use --label-columns",
+    )
 
 
 def label_separator():
@@ -215,8 +243,7 @@ def label_separator():
 
 
 def label_columns():
-    return arg(None, "multi-label data as one 0/1 column per class: comma-separated column names, which are also "
-               "the class names")
+    return arg(None, "multi-label data as one 0/1 column per class: comma-separated column names, which are also the class names")
 
 
 def pair():

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Export a trained model for TensorFlow Serving: same flags as ``bert-cls export`` (run with --help).
 
-    python export/export_model.py --model runs/nsmc --export-dir /srv/models/nsmc --model-name nsmc
+python export/export_model.py --model runs/nsmc --export-dir /srv/models/nsmc --model-name nsmc
 """
 
 import sys

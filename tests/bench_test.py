@@ -30,14 +30,24 @@ def test_pytorch_side_runs_in_its_own_process_on_a_tiny_checkpoint(tmp_path, voc
     vocabulary = vocab()
     (tmp_path / "vocab.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k not in ("USE_TORCH", "USE_TF")}
-    subprocess.run([sys.executable, "-c", MAKE_TORCH_CHECKPOINT, str(tmp_path), str(len(vocabulary))], env=env,
-                   check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-c", MAKE_TORCH_CHECKPOINT, str(tmp_path), str(len(vocabulary))], env=env, check=True, timeout=300
+    )
     words = ["good movie", "bad", "the movie was good " * 5, "정말 재밌다", "abc " * 12]
     texts = [words[i % 5] + f" {i}" for i in range(70)]
-    result = bench_epoch.run_torch_side({
-        "checkpoint": str(tmp_path), "lower_case": True, "max_length": 16, "batch_size": 4, "seed": 0,
-        "train_texts": texts[:24], "train_labels": [i % 2 for i in range(24)], "texts": texts,
-        "latency_texts": texts[:5]})
+    result = bench_epoch.run_torch_side(
+        {
+            "checkpoint": str(tmp_path),
+            "lower_case": True,
+            "max_length": 16,
+            "batch_size": 4,
+            "seed": 0,
+            "train_texts": texts[:24],
+            "train_labels": [i % 2 for i in range(24)],
+            "texts": texts,
+            "latency_texts": texts[:5],
+        }
+    )
     training = result["training"]
     assert training["examples_per_second"] > 0 and 0 < training["useful_token_share"] <= 1
     inference = result["inference"]
@@ -119,8 +129,9 @@ def test_latency_floor_table_of_the_committed_result():
 
 
 def test_latency_floor_classifier_on_ids_agrees_between_tensorflow_and_tflite(tiny_checkpoint):
-    result = _latency_floor().classifier_on_ids(str(tiny_checkpoint), ["good movie", "최악이고 지루한 영화 " * 3,
-                                                                       "a", "the plot was thin"] * 6, repeats=24, max_length=32)
+    result = _latency_floor().classifier_on_ids(
+        str(tiny_checkpoint), ["good movie", "최악이고 지루한 영화 " * 3, "a", "the plot was thin"] * 6, repeats=24, max_length=32
+    )
     assert result["reviews"] == 24 and result["mean_tokens"] > 3
     assert result["max_probability_difference"] < 1e-5
     assert result["tensorflow p50 ms"] > 0 and result["tensorflow lite p50 ms"] > 0

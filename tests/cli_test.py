@@ -22,39 +22,85 @@ def test_train_help_lists_the_documented_flags(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--help"])
     text = capsys.readouterr().out
-    for flag in ("--train-file", "--test-file", "--data", "--pretrained", "--output-dir", "--epochs", "--batch-size",
-                 "--max-length", "--learning-rate", "--dropout", "--validation-split", "--max-train-samples", "--seed"):
+    for flag in (
+        "--train-file",
+        "--test-file",
+        "--data",
+        "--pretrained",
+        "--output-dir",
+        "--epochs",
+        "--batch-size",
+        "--max-length",
+        "--learning-rate",
+        "--dropout",
+        "--validation-split",
+        "--max-train-samples",
+        "--seed",
+    ):
         assert flag in text
 
 
 @pytest.mark.parametrize(
     "make_args, message",
     [
-        (lambda p, c, write_tsv: ["train", "--train-file", str(p / "missing.tsv"), "--output-dir", str(p / "o")],
-         "data file not found"),
-        (lambda p, c, write_tsv: ["train", "--train-file", str(write_tsv(p / "x.tsv", [("a", 0), ("b", "pos")])), "--output-dir",
-                                  str(p / "o")], "mixes integer and string labels"),
+        (
+            lambda p, c, write_tsv: ["train", "--train-file", str(p / "missing.tsv"), "--output-dir", str(p / "o")],
+            "data file not found",
+        ),
+        (
+            lambda p, c, write_tsv: [
+                "train",
+                "--train-file",
+                str(write_tsv(p / "x.tsv", [("a", 0), ("b", "pos")])),
+                "--output-dir",
+                str(p / "o"),
+            ],
+            "mixes integer and string labels",
+        ),
         (lambda p, c, write_tsv: ["train", "--output-dir", str(p / "o")], "no training data"),
-        (lambda p, c, write_tsv: ["train", "--data", "sample", "--pretrained", str(c), "--max-length", "1000",
-                                  "--output-dir", str(p / "o")],
-         "--max-length 1000 is outside 3..64"),
-        (lambda p, c, write_tsv: ["evaluate", "--model", str(p), "--test-file", str(p / "t.tsv")],
-         "not a trained bert-cls model"),
+        (
+            lambda p, c, write_tsv: [
+                "train",
+                "--data",
+                "sample",
+                "--pretrained",
+                str(c),
+                "--max-length",
+                "1000",
+                "--output-dir",
+                str(p / "o"),
+            ],
+            "--max-length 1000 is outside 3..64",
+        ),
+        (
+            lambda p, c, write_tsv: ["evaluate", "--model", str(p), "--test-file", str(p / "t.tsv")],
+            "not a trained bert-cls model",
+        ),
         (lambda p, c, write_tsv: ["predict", "--model", str(p)], "no texts"),
         (lambda p, c, write_tsv: ["serve", "--model-base-path", str(p / "none")], "is not a directory"),
-        (lambda p, c, write_tsv: ["quickstart", "--output-dir", str(write_tsv(p / "x.tsv", [("a", 0)]).parent)],
-         "already holds a quickstart"),
+        (
+            lambda p, c, write_tsv: ["quickstart", "--output-dir", str(write_tsv(p / "x.tsv", [("a", 0)]).parent)],
+            "already holds a quickstart",
+        ),
         (lambda p, c, write_tsv: ["bench", "--output", str(write_tsv(p / "x.tsv", [("a", 0)]))], "exists: pass --overwrite"),
         # a shared flag validates its value once, the same way in every command
-        (lambda p, c, write_tsv: ["evaluate", "--model", str(p), "--test-file", "t.tsv", "--batch-size", "0"],
-         "--batch-size must be at least 1, got 0"),
-        (lambda p, c, write_tsv: ["predict", "--model", str(p), "--batch-size", "0", "x"],
-         "--batch-size must be at least 1, got 0"),
+        (
+            lambda p, c, write_tsv: ["evaluate", "--model", str(p), "--test-file", "t.tsv", "--batch-size", "0"],
+            "--batch-size must be at least 1, got 0",
+        ),
+        (
+            lambda p, c, write_tsv: ["predict", "--model", str(p), "--batch-size", "0", "x"],
+            "--batch-size must be at least 1, got 0",
+        ),
         (lambda p, c, write_tsv: ["query", "--batch-size", "0", "x"], "--batch-size must be at least 1, got 0"),
-        (lambda p, c, write_tsv: ["train", "--data", "sample", "--output-dir", str(p / "o"), "--epochs", "0"],
-         "--epochs must be at least 1, got 0"),
-        (lambda p, c, write_tsv: ["export", "--model", str(p), "--export-dir", str(p / "e"), "--version", "0"],
-         "--version must be at least 1, got 0"),
+        (
+            lambda p, c, write_tsv: ["train", "--data", "sample", "--output-dir", str(p / "o"), "--epochs", "0"],
+            "--epochs must be at least 1, got 0",
+        ),
+        (
+            lambda p, c, write_tsv: ["export", "--model", str(p), "--export-dir", str(p / "e"), "--version", "0"],
+            "--version must be at least 1, got 0",
+        ),
         (lambda p, c, write_tsv: ["tune", "--data", "sample", "--max-trials", "0"], "--max-trials must be at least 1, got 0"),
     ],
 )
@@ -68,9 +114,18 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_checkpoint, write_tsv, 
 
 def test_no_traceback_from_the_console_script(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "bert_cls", "train", "--train-file", str(tmp_path / "nope.tsv"),
-         "--output-dir", str(tmp_path / "o")],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "bert_cls",
+            "train",
+            "--train-file",
+            str(tmp_path / "nope.tsv"),
+            "--output-dir",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2
     # Only the error: no traceback, and none of TensorFlow's C++ start-up lines (train loads TensorFlow
@@ -83,8 +138,28 @@ def test_no_traceback_from_the_console_script(tmp_path):
 def test_minilm_end_to_end_train_evaluate_predict_export(tmp_path, write_tsv, capsys):
     """The real MiniLM checkpoint on 300 bundled reviews, through the CLI."""
     out = tmp_path / "run"
-    assert main(["train", "--data", "sample", "--pretrained", "all-MiniLM-L6-v2", "--output-dir", str(out),
-                 "--max-train-samples", "300", "--epochs", "1", "--max-length", "32", "--verbose", "0"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                "sample",
+                "--pretrained",
+                "all-MiniLM-L6-v2",
+                "--output-dir",
+                str(out),
+                "--max-train-samples",
+                "300",
+                "--epochs",
+                "1",
+                "--max-length",
+                "32",
+                "--verbose",
+                "0",
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out.splitlines()[0])
     assert 0.0 <= summary["validation_accuracy"] <= 1.0 and summary["examples_per_second"] > 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -144,19 +219,24 @@ def test_one_version_string_for_setup_the_package_and_the_cli(capsys):
     assert f"## [{bert_cls.__version__}]" in changelog
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "data file not found"),
-    ("id\tdocument\n1\tx\n", "has no column 'label'"),
-    ("id\tdocument\tlabel\n1\tx\n", "2 fields where the header has 3"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "data file not found"),
+        ("id\tdocument\n1\tx\n", "has no column 'label'"),
+        ("id\tdocument\tlabel\n1\tx\n", "2 fields where the header has 3"),
+    ],
+)
 def test_bad_training_data_fails_before_tensorflow_is_imported(tmp_path, content, message):
     """Files, columns and the first row are checked before TensorFlow's import (seconds on a busy machine)."""
     data = tmp_path / "train.tsv"
     if content is not None:
         data.write_text(content, encoding="utf-8")
-    probe = ("import sys; from bert_cls.cli import main; "
-             f"code = main(['train', '--train-file', {str(data)!r}, '--output-dir', {str(tmp_path / 'o')!r}]); "
-             "print(code, any(m.split('.')[0] in ('tensorflow', 'transformers') for m in sys.modules))")
+    probe = (
+        "import sys; from bert_cls.cli import main; "
+        f"code = main(['train', '--train-file', {str(data)!r}, '--output-dir', {str(tmp_path / 'o')!r}]); "
+        "print(code, any(m.split('.')[0] in ('tensorflow', 'transformers') for m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["2", "False"], result.stdout + result.stderr
     assert message in result.stderr and not (tmp_path / "o").exists()

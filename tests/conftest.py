@@ -68,8 +68,12 @@ def make_tiny_checkpoint(directory, cased=False, max_position_embeddings=64):
     (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     (directory / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": not cased}))
     config = BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=max_position_embeddings,
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=max_position_embeddings,
     )
     keras.utils.set_random_seed(0)  # the same tiny checkpoint every session: tests do not depend on a lucky draw
     model = TFBertModel(config)
@@ -99,8 +103,16 @@ def train_config(tiny_tsv, tiny_checkpoint):
 
     def make(output_dir, **overrides):
         values = dict(
-            output_dir=str(output_dir), train_file=str(tiny_tsv[0]), pretrained=str(tiny_checkpoint), epochs=2,
-            batch_size=8, max_length=16, learning_rate=1e-3, validation_split=0.2, seed=1, verbose=0,
+            output_dir=str(output_dir),
+            train_file=str(tiny_tsv[0]),
+            pretrained=str(tiny_checkpoint),
+            epochs=2,
+            batch_size=8,
+            max_length=16,
+            learning_rate=1e-3,
+            validation_split=0.2,
+            seed=1,
+            verbose=0,
             label_names="negative,positive",
         )
         values.update(overrides)

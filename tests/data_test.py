@@ -124,8 +124,7 @@ def _varied_dataset(n, seed=0):
 def test_token_length_batching_keeps_every_example_once_and_the_batch_size(vocab, n):
     ds = _varied_dataset(n)
     token_lengths = _token_lengths(vocab)
-    batches = list(pipeline.make_tf_dataset(ds, 8, shuffle=True, seed=1, token_lengths=token_lengths)
-                   .as_numpy_iterator())
+    batches = list(pipeline.make_tf_dataset(ds, 8, shuffle=True, seed=1, token_lengths=token_lengths).as_numpy_iterator())
     texts = [t.decode() for features, _ in batches for t in features["text"]]
     assert sorted(texts) == sorted(ds.texts)  # every example exactly once
     labels = {t.decode(): int(y) for features, label in batches for t, y in zip(features["text"], label)}
@@ -173,8 +172,10 @@ def test_length_sorted_validation_gives_the_metrics_of_file_order(tiny_checkpoin
     ds = _varied_dataset(300, seed=3)
     tiny_classifier = BertClassifier.from_checkpoint(resolve_checkpoint(str(tiny_checkpoint)), ["a", "b"], 32)
     model = tiny_classifier.text_model  # compiled here: a classifier of its own
-    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"), MacroF1(2)])
+    model.compile(
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"), MacroF1(2)],
+    )
     token_lengths = tiny_classifier.pipeline_tokenizer().token_lengths
     in_order = pipeline.make_tf_dataset(ds, 32)
     by_length = pipeline.make_tf_dataset(ds, 32, token_lengths=token_lengths)

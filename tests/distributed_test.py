@@ -17,8 +17,11 @@ def run_two_workers(command: list) -> list:
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config)}
-        processes.append(subprocess.Popen([sys.executable, "-m", "bert_cls", *command], env=env, stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT, text=True))
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "bert_cls", *command], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+        )
     try:
         outputs = [p.communicate(timeout=400)[0] for p in processes]
     finally:
@@ -38,10 +41,29 @@ def test_two_workers_train_and_the_chief_writes_a_usable_model(tmp_path, tiny_ts
     parts[0].write_text("".join(lines[:half]), encoding="utf-8")
     parts[1].write_text(lines[0] + "".join(lines[half:]), encoding="utf-8")
     out = tmp_path / "run"
-    outputs = run_two_workers(["train", "--strategy", "multi-worker", "--train-file", str(tmp_path / "part-*.tsv"),
-                               "--pretrained", str(tiny_checkpoint), "--label-names", "negative,positive",
-                               "--output-dir", str(out), "--epochs", "2", "--batch-size", "8", "--max-length", "16",
-                               "--verbose", "2"])
+    outputs = run_two_workers(
+        [
+            "train",
+            "--strategy",
+            "multi-worker",
+            "--train-file",
+            str(tmp_path / "part-*.tsv"),
+            "--pretrained",
+            str(tiny_checkpoint),
+            "--label-names",
+            "negative,positive",
+            "--output-dir",
+            str(out),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--max-length",
+            "16",
+            "--verbose",
+            "2",
+        ]
+    )
     # Each worker reports the global batch split across 2 replicas, one per worker.
     for output in outputs:
         assert "2 replicas in sync" in output
@@ -62,10 +84,39 @@ def test_two_workers_pretrain_and_the_chief_writes_the_checkpoint(tmp_path, tiny
     """bert-cls pretrain under MultiWorkerMirroredStrategy: both workers learn the same vocabulary, the chief
     writes the checkpoint, the other worker commits aside."""
     out = tmp_path / "pretrained"
-    run_two_workers(["pretrain", "--strategy", "multi-worker", "--train-file", str(tiny_tsv[0]), "--output-dir", str(out),
-                     "--vocab-size", "120", "--layers", "1", "--hidden-size", "16", "--heads", "2", "--max-length", "16",
-                     "--batch-size", "8", "--max-steps", "6", "--save-steps", "3", "--validation-split", "0.2",
-                     "--mixed-precision", "no", "--verbose", "2"])
+    run_two_workers(
+        [
+            "pretrain",
+            "--strategy",
+            "multi-worker",
+            "--train-file",
+            str(tiny_tsv[0]),
+            "--output-dir",
+            str(out),
+            "--vocab-size",
+            "120",
+            "--layers",
+            "1",
+            "--hidden-size",
+            "16",
+            "--heads",
+            "2",
+            "--max-length",
+            "16",
+            "--batch-size",
+            "8",
+            "--max-steps",
+            "6",
+            "--save-steps",
+            "3",
+            "--validation-split",
+            "0.2",
+            "--mixed-precision",
+            "no",
+            "--verbose",
+            "2",
+        ]
+    )
     chief = json.loads((out / "pretrain_state.json").read_text())
     other = json.loads((out / ".worker-1" / "pretrain_state.json").read_text())
     assert chief["steps_done"] == other["steps_done"] == 6 and chief["finished"]

@@ -10,8 +10,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = sorted([ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "CHANGELOG.md", ROOT / "bench" / "README.md",
-                ROOT / "bert_cls" / "resources" / "nsmc-small" / "README.md", *(ROOT / "docs").glob("*.md")])
+PAGES = sorted(
+    [
+        ROOT / "README.md",
+        ROOT / "CONTRIBUTING.md",
+        ROOT / "CHANGELOG.md",
+        ROOT / "bench" / "README.md",
+        ROOT / "bert_cls" / "resources" / "nsmc-small" / "README.md",
+        *(ROOT / "docs").glob("*.md"),
+    ]
+)
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
@@ -33,7 +41,7 @@ def command_lines(body: str) -> list:
         while "&&" in words:
             at = words.index("&&")
             commands.append(words[:at])
-            words = words[at + 1:]
+            words = words[at + 1 :]
         if words:
             commands.append(words)
     return commands
@@ -106,8 +114,9 @@ HISTORY = re.compile(r"\bissue \d+|\b(this|last|an earlier|previous) session\b|\
 FIRST_PERSON = re.compile(r"\bI\b(?!/O)|\bI'")
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if p.name != "CHANGELOG.md"],
-                         ids=_ids([p for p in PAGES if p.name != "CHANGELOG.md"]))
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if p.name != "CHANGELOG.md"], ids=_ids([p for p in PAGES if p.name != "CHANGELOG.md"])
+)
 def test_pages_speak_to_users(page):
     text = re.sub(r"`[^`]*`", "", FENCE.sub("", page.read_text(encoding="utf-8")))  # prose only, not code
     found = sorted({m.group(0) for pattern in (HISTORY, FIRST_PERSON) for m in pattern.finditer(text)})
@@ -124,3 +133,115 @@ def test_the_offline_quickstart_runs_end_to_end(tmp_path, capsys):
     accuracy = float(re.search(r"test accuracy[^0-9]*([0-9.]+)", out).group(1))
     assert accuracy > 0.7, out  # nsmc-small reads Korean: far above chance
     assert "REST answers equal the gRPC ones" in out and "curl" in out
+
+
+def _bert_cls_names(body: str) -> list:
+    """``(module, name)`` of every ``from bert_cls... import a, b`` (or ``import (a, b)``) in a Python block."""
+    found = []
+    for module, grouped, single in re.findall(r"^\s*from (bert_cls[\w.]*) import (?:\(([^)]*)\)|([^\n]*))", body, re.M):
+        names = (grouped or single).split("#")[0].replace("\n", ",")
+        found += [(module, n.strip().split(" as ")[0]) for n in names.split(",") if n.strip()]
+    return found
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+def test_names_python_blocks_import_from_bert_cls_exist(page):
+    import importlib
+
+    for body in blocks(page, "python"):
+        for module, name in _bert_cls_names(body):
+            assert hasattr(importlib.import_module(module), name), f"{page.name}: {module} has no {name}"
+
+
+def test_a_misspelt_flag_in_a_page_is_caught(tmp_path):
+    """The checks above fail on a page that shows a flag bert-cls does not have."""
+    from bert_cls.cli import build_parser
+
+    page = tmp_path / "page.md"
+    page.write_text("```bash\nbert-cls train --train-file t.csv --output-dir o --learning-rte 1e-4\n```\n")
+    (argv,) = bert_cls_commands(page)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(argv)
+
+
+def test_every_flag_a_help_text_names_exists():
+    """A help text that points at another flag (``--label-names``, ``--pair``) points at one some command has."""
+    from bert_cls.cli import build_parser
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command").choices
+    flags = {opt for sub in subparsers.values() for action in sub._actions for opt in action.option_strings}
+    flags |= {opt for action in parser._actions for opt in action.option_strings}
+    # negated booleans (--no-x) and TF Serving's own flags named in help texts for comparison
+    known_elsewhere = {
+        "--file_system_poll_wait_seconds",
+        "--rest_api_port",
+        "--model_config_file",
+        "--port",
+        "--tensorflow_intra_op_parallelism",
+        "--tensorflow_inter_op_parallelism",
+    }
+    for name, sub in subparsers.items():
+        for action in sub._actions:
+            for mentioned in re.findall(r"--[a-z][a-z0-9_-]*", action.help or ""):
+                mentioned = mentioned.rstrip("-")
+                assert mentioned in flags or mentioned in known_elsewhere, f"bert-cls {name}: help names {mentioned}"
+
+
+@pytest.mark.slow
+def test_the_readme_path_on_your_own_csv(tmp_path, tiny_checkpoint, capsys):
+    """The README's "Use it" path on a CSV of the user's own (a tiny checkpoint stands in for nsmc-small): train,
+    evaluate, predict, export, serve, then query over gRPC with `bert-cls query`, over REST as the curl line does,
+    and with the Python client."""
+    import csv
+    import json
+
+    import requests
+
+    from bert_cls.cli import main
+    from bert_cls.serving import ServingClient
+    from bert_cls.serving.process import ServerProcess
+
+    rows = [
+        ("the invoice is wrong", "billing"),
+        ("charged twice this month", "billing"),
+        ("the site is down", "outage"),
+        ("cannot log in, error 503", "outage"),
+    ] * 15
+    for name, part in (("tickets.csv", rows), ("tickets_test.csv", rows[:12])):
+        with open(tmp_path / name, "w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows([("body", "queue"), *part])
+    run, base = str(tmp_path / "runs" / "tickets"), str(tmp_path / "models" / "tickets")
+    common = ["--pretrained", str(tiny_checkpoint), "--max-length", "16", "--epochs", "2", "--verbose", "0"]
+    assert (
+        main(
+            [
+                "train",
+                "--train-file",
+                str(tmp_path / "tickets.csv"),
+                "--text-column",
+                "body",
+                "--label-column",
+                "queue",
+                "--output-dir",
+                run,
+                *common,
+            ]
+        )
+        == 0
+    )
+    assert main(["evaluate", "--model", run, "--test-file", str(tmp_path / "tickets_test.csv")]) == 0
+    assert main(["predict", "--model", run, "the invoice is wrong", "the site is down"]) == 0
+    assert main(["export", "--model", run, "--export-dir", base, "--model-name", "tickets", "--no-verify"]) == 0
+    capsys.readouterr()
+    with ServerProcess(base, "tickets", log_file=tmp_path / "server.log", rest=True) as server:
+        assert main(["query", "--server", server.address, "--model-name", "tickets", "--json", "the invoice is wrong"]) == 0
+        over_cli = json.loads(capsys.readouterr().out.splitlines()[0])
+        response = requests.post(
+            f"{server.rest_url}/v1/models/tickets:predict", data=json.dumps({"instances": ["the invoice is wrong"]}), timeout=30
+        )
+        over_rest = response.json()["predictions"][0]
+        with ServingClient(server.address, "tickets", timeout=5.0) as client:
+            over_client = client.predict(["the invoice is wrong"])[0]
+    assert over_cli["label"] == over_rest["label"] == over_client.label in ("billing", "outage")
+    assert over_rest["probabilities"] == pytest.approx(over_client.probabilities, abs=1e-6)

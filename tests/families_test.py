@@ -33,12 +33,14 @@ def _ids(layer, texts, pairs=None, size=500):
     """Per text: (ids, token types or None) without padding."""
     got = []
     for start in range(0, len(texts), size):
-        batch = texts[start:start + size]
-        out = layer(batch if pairs is None else (batch, pairs[start:start + size]))
+        batch = texts[start : start + size]
+        out = layer(batch if pairs is None else (batch, pairs[start : start + size]))
         mask = out["attention_mask"].numpy()
         types = out["token_type_ids"].numpy() if "token_type_ids" in out else None
-        got += [(row[m == 1].tolist(), None if types is None else types[i][m == 1].tolist())
-                for i, (row, m) in enumerate(zip(out["input_ids"].numpy(), mask))]
+        got += [
+            (row[m == 1].tolist(), None if types is None else types[i][m == 1].tolist())
+            for i, (row, m) in enumerate(zip(out["input_ids"].numpy(), mask))
+        ]
     return got
 
 
@@ -56,8 +58,7 @@ def _tie(reference, got, expected) -> bool:
     ``...`` + ``.`` in a run of dots). Types and lengths must still agree."""
     (ids, types), (ids_expected, types_expected) = got, expected
     pieces, pieces_expected = (reference.convert_ids_to_tokens(i) for i in (ids, ids_expected))
-    return (types == types_expected and sorted(ids) == sorted(ids_expected)
-            and "".join(pieces) == "".join(pieces_expected))
+    return types == types_expected and sorted(ids) == sorted(ids_expected) and "".join(pieces) == "".join(pieces_expected)
 
 
 @pytest.mark.parametrize("model_type", FAMILIES)
@@ -84,8 +85,10 @@ def test_ids_match_the_checkpoints_transformers_tokenizer(encoders, model_type):
             got = _ids(layer, these, pairs)
             expected = _expected(reference, these, pairs, max_length, with_types)
             differ = [i for i, (a, b) in enumerate(zip(got, expected)) if a != b and not _tie(reference, a, b)]
-            assert not differ, (f"max_length {max_length}, {'pairs' if pairs else 'single'}: {len(differ)} differ, "
-                                f"first {these[differ[0]]!r}: {got[differ[0]]} != {expected[differ[0]]}")
+            assert not differ, (
+                f"max_length {max_length}, {'pairs' if pairs else 'single'}: {len(differ)} differ, "
+                f"first {these[differ[0]]!r}: {got[differ[0]]} != {expected[differ[0]]}"
+            )
             ties = sum(a != b for a, b in zip(got, expected))
             assert ties <= len(these) // 500, f"{ties} texts segmented differently among equally scored segmentations"
         assert sum(len(ids) == max_length for ids, _ in got) > 50  # truncation was exercised
@@ -157,14 +160,19 @@ def _tags_file(directory):
         writer.writerow(["document", "tags"])
         for _ in range(120):
             words = rng.sample(["good", "bad", "movie", "the", "was", "this"], rng.randint(1, 4))
-            writer.writerow([" ".join(words), ",".join((["praise"] if "good" in words else []) +
-                                                       (["film"] if "movie" in words else []))])
+            writer.writerow(
+                [" ".join(words), ",".join((["praise"] if "good" in words else []) + (["film"] if "movie" in words else []))]
+            )
     return path
 
 
 TASKS = {
-    "electra": "pairs", "xlm-roberta": "pairs", "deberta-v2": "pairs",
-    "roberta": "multi-label", "distilbert": "class-weights", "albert": "single",
+    "electra": "pairs",
+    "xlm-roberta": "pairs",
+    "deberta-v2": "pairs",
+    "roberta": "multi-label",
+    "distilbert": "class-weights",
+    "albert": "single",
 }
 
 
@@ -179,11 +187,13 @@ def test_each_family_trains_exports_and_predicts(encoders, model_type, tmp_path,
     task = TASKS[model_type]
     overrides = dict(pretrained=str(encoders(model_type)), epochs=2, max_length=24, learning_rate=3e-3)
     if task == "pairs":
-        overrides.update(train_file=str(_pair_file(tmp_path)), text_column="premise", text_pair_column="hypothesis",
-                         label_names=None)
+        overrides.update(
+            train_file=str(_pair_file(tmp_path)), text_column="premise", text_pair_column="hypothesis", label_names=None
+        )
     elif task == "multi-label":
-        overrides.update(train_file=str(_tags_file(tmp_path)), multi_label=True, label_column="tags",
-                         label_names=None, monitor="val_micro_f1")
+        overrides.update(
+            train_file=str(_tags_file(tmp_path)), multi_label=True, label_column="tags", label_names=None, monitor="val_micro_f1"
+        )
     elif task == "class-weights":
         overrides.update(class_weight="balanced")
     result = train(train_config(tmp_path / "run", **overrides))
@@ -203,8 +213,9 @@ def test_each_family_trains_exports_and_predicts(encoders, model_type, tmp_path,
         got = signature(text=tf.constant(texts))["probabilities"].numpy()
     np.testing.assert_allclose(got, expected, atol=1e-5)
     encoded_inputs = set(loaded.signatures["encoded"].structured_input_signature[1])
-    assert encoded_inputs == ({"input_ids", "attention_mask"} if model_type in NO_TOKEN_TYPES
-                              else {"input_ids", "attention_mask", "token_type_ids"})
+    assert encoded_inputs == (
+        {"input_ids", "attention_mask"} if model_type in NO_TOKEN_TYPES else {"input_ids", "attention_mask", "token_type_ids"}
+    )
 
 
 # ---- bert-cls import ------------------------------------------------------------------------------------------
@@ -267,8 +278,7 @@ def test_imported_pair_classifier_serves_names_over_grpc_and_rest(tmp_path, caps
 
     labels = ["entailment", "neutral", "contradiction"]
     checkpoint = make_checkpoint(tmp_path / "hf", "xlm-roberta", classifier_labels=labels)
-    assert main(["import", str(checkpoint), "--output-dir", str(tmp_path / "run"), "--text-pair",
-                 "--max-length", "64"]) == 0
+    assert main(["import", str(checkpoint), "--output-dir", str(tmp_path / "run"), "--text-pair", "--max-length", "64"]) == 0
     export_classifier(BertClassifier.load(tmp_path / "run"), tmp_path / "base", model_name="nli", verify=False)
     texts, pairs = ["a good movie", "정말 재밌다", ""], ["it was good", "최악", "nothing"]
     expected = _reference_probabilities(checkpoint, texts, False, pairs)
@@ -308,19 +318,35 @@ def _break(checkpoint, tmp_path, how):
     return broken
 
 
-@pytest.mark.parametrize("how, model_type, message", [
-    ("model_type", "bert", "model_type 'gpt2', which bert-cls cannot train: it supports bert, albert, electra"),
-    ("byte_bpe", "roberta", "byte-level BPE tokenizer"),
-    ("tokenizer_class", "electra", "uses the tokenizer GPT2Tokenizer, which cannot be reproduced"),
-    ("no_tokenizer", "electra", "has no vocab.txt"),
-    ("vocab_size", "distilbert", "embedding matrix has 100 rows"),
-    ("bin_only", "electra", "a pytorch_model.bin needs PyTorch"),
-])
+@pytest.mark.parametrize(
+    "how, model_type, message",
+    [
+        ("model_type", "bert", "model_type 'gpt2', which bert-cls cannot train: it supports bert, albert, electra"),
+        ("byte_bpe", "roberta", "byte-level BPE tokenizer"),
+        ("tokenizer_class", "electra", "uses the tokenizer GPT2Tokenizer, which cannot be reproduced"),
+        ("no_tokenizer", "electra", "has no vocab.txt"),
+        ("vocab_size", "distilbert", "embedding matrix has 100 rows"),
+        ("bin_only", "electra", "a pytorch_model.bin needs PyTorch"),
+    ],
+)
 def test_unusable_checkpoints_are_one_line_errors(encoders, tmp_path, capsys, how, model_type, message):
     broken = _break(encoders(model_type), tmp_path, how)
     out = tmp_path / "out"
-    code = main(["train", "--data", "sample", "--pretrained", str(broken), "--output-dir", str(out), "--epochs", "1",
-                 "--max-length", "32"])
+    code = main(
+        [
+            "train",
+            "--data",
+            "sample",
+            "--pretrained",
+            str(broken),
+            "--output-dir",
+            str(out),
+            "--epochs",
+            "1",
+            "--max-length",
+            "32",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1, err
     assert not out.exists()
@@ -349,8 +375,17 @@ def test_import_refuses_what_is_not_a_matching_classifier(encoders, tmp_path, ca
 def test_pretrain_refuses_a_non_bert_checkpoint(encoders, tmp_path, capsys):
     from bert_cls.data.files import sample_path
 
-    code = main(["pretrain", "--pretrained", str(encoders("electra")), "--train-file", str(sample_path("train")),
-                 "--output-dir", str(tmp_path / "p")])
+    code = main(
+        [
+            "pretrain",
+            "--pretrained",
+            str(encoders("electra")),
+            "--train-file",
+            str(sample_path("train")),
+            "--output-dir",
+            str(tmp_path / "p"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and "continues BERT checkpoints" in err, err
 
@@ -361,8 +396,9 @@ def test_pair_texts_for_an_imported_single_text_classifier_are_refused(tmp_path,
     assert main(["import", str(checkpoint), "--output-dir", str(tmp_path / "run"), "--max-length", "64"]) == 0
     data = tmp_path / "d.csv"
     data.write_text("a,b,label\nx,y,negative\n", encoding="utf-8")
-    code = main(["evaluate", "--model", str(tmp_path / "run"), "--test-file", str(data), "--text-column", "a",
-                 "--text-pair-column", "b"])
+    code = main(
+        ["evaluate", "--model", str(tmp_path / "run"), "--test-file", str(data), "--text-column", "a", "--text-pair-column", "b"]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and "trained on single texts, not pairs" in err, err
 
@@ -380,8 +416,14 @@ def test_tuner_searches_a_non_bert_family(encoders, tmp_path, train_config, monk
     def recording_train(config, *args, **kwargs):
         result = real_train(config, *args, **kwargs)
         model = result.classifier.encoded_model
-        seen.append((config.dropout, model.get_layer("classifier_dropout").rate,
-                     model.get_layer("classifier_dense_dropout").rate, result.classifier.config.family.model_type))
+        seen.append(
+            (
+                config.dropout,
+                model.get_layer("classifier_dropout").rate,
+                model.get_layer("classifier_dense_dropout").rate,
+                result.classifier.config.family.model_type,
+            )
+        )
         return result
 
     monkeypatch.setattr(tuning, "train", recording_train)
@@ -392,8 +434,7 @@ def test_tuner_searches_a_non_bert_family(encoders, tmp_path, train_config, monk
     assert len(seen) == 2 and all(d == a == b and kind == "electra" for d, a, b, kind in seen)
     assert outcome["export"]["version"] == 1
     loaded = tf.saved_model.load(str(tmp_path / "export" / "1"))
-    assert set(loaded.signatures["encoded"].structured_input_signature[1]) == {"input_ids", "attention_mask",
-                                                                               "token_type_ids"}
+    assert set(loaded.signatures["encoded"].structured_input_signature[1]) == {"input_ids", "attention_mask", "token_type_ids"}
 
 
 @pytest.mark.parametrize("model_type", ["electra", "roberta", "xlm-roberta", "distilbert", "deberta-v2", "albert"])
@@ -425,8 +466,7 @@ def test_import_reads_a_safetensors_classifier(tmp_path, model_type):
     checkpoint = make_checkpoint(tmp_path / "hf", model_type, classifier_labels=["no", "yes", "maybe"])
     expected = _reference_probabilities(checkpoint, ["좋아요", "bad movie"], False)
     convert_to_safetensors(checkpoint, model_type, classifier=True)
-    report = import_classifier(ImportConfig(checkpoint=[str(checkpoint)], output_dir=str(tmp_path / "run"),
-                                            max_length=64))
+    report = import_classifier(ImportConfig(checkpoint=[str(checkpoint)], output_dir=str(tmp_path / "run"), max_length=64))
     assert report["max_abs_logit_diff"] < 1e-5 and report["labels"] == ["no", "yes", "maybe"]
     got = BertClassifier.load(tmp_path / "run").predict_proba(["좋아요", "bad movie"])
     np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -12,9 +12,23 @@ from pathlib import Path
 # Strings that break tokenizers: full-width Latin, half-width kana, emoji with a skin tone, combining accents,
 # zero-width characters, controls, CJK, a 500-character unspaced run, empty, ligatures, BOM, soft hyphen, separators.
 HARD_STRINGS = [
-    "ＡＢＣ ｆｕｌｌ－ｗｉｄｔｈ", "ﾊﾝｶｸ ｶﾀｶﾅ", "좋아요 😀👍🏽 최고", "e\u0301cole cafe\u0301", "zero\u200bwidth joi\u200dner",
-    "ctl\x01\x7fchar\ttab", "漢字テスト中文", "가" * 500, "ㅋ" * 150 + " 끝", "", "ﬁ ligature", "İstanbul ǅ", "a\u0000b",
-    "\ufeffbom", "soft\u00adhyphen", "\u2028line\u2029para", "tab\tnew\nline\rcr",
+    "ＡＢＣ ｆｕｌｌ－ｗｉｄｔｈ",
+    "ﾊﾝｶｸ ｶﾀｶﾅ",
+    "좋아요 😀👍🏽 최고",
+    "e\u0301cole cafe\u0301",
+    "zero\u200bwidth joi\u200dner",
+    "ctl\x01\x7fchar\ttab",
+    "漢字テスト中文",
+    "가" * 500,
+    "ㅋ" * 150 + " 끝",
+    "",
+    "ﬁ ligature",
+    "İstanbul ǅ",
+    "a\u0000b",
+    "\ufeffbom",
+    "soft\u00adhyphen",
+    "\u2028line\u2029para",
+    "tab\tnew\nline\rcr",
 ]
 
 FAMILIES = ("bert", "electra", "roberta", "xlm-roberta", "distilbert", "albert", "deberta-v2")
@@ -48,8 +62,14 @@ def _sentencepiece(directory: Path, filename: str, tokenizer_class: str, setting
     import sentencepiece as spm
 
     model = io.BytesIO()
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(sample_texts() + NUMBERS), model_writer=model,
-                                   vocab_size=1000, character_coverage=0.995, minloglevel=3, **trainer)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(sample_texts() + NUMBERS),
+        model_writer=model,
+        vocab_size=1000,
+        character_coverage=0.995,
+        minloglevel=3,
+        **trainer,
+    )
     (directory / filename).write_bytes(model.getvalue())
     (directory / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": tokenizer_class, **settings}))
     return 1000
@@ -62,28 +82,59 @@ def _tokenizer_files(directory: Path, model_type: str):
         return {"vocab_size": len(_wordpiece(directory, cls[model_type]))}
     if model_type == "roberta":
         vocab = _wordpiece(directory, "BertTokenizer", klue_order=True)
-        return {"vocab_size": len(vocab), "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2,
-                "type_vocab_size": 1}
+        return {"vocab_size": len(vocab), "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2, "type_vocab_size": 1}
     if model_type == "xlm-roberta":
         size = _sentencepiece(directory, "sentencepiece.bpe.model", "XLMRobertaTokenizer", {})
         return {"vocab_size": size + 2, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2, "type_vocab_size": 1}
     if model_type == "albert":
-        size = _sentencepiece(directory, "spiece.model", "AlbertTokenizer", {"do_lower_case": True,
-                              "keep_accents": False}, pad_id=0, pad_piece="<pad>", unk_id=1, bos_id=2,
-                              bos_piece="[CLS]", eos_id=3, eos_piece="[SEP]", control_symbols=["[MASK]"],
-                              split_by_number=False, split_by_unicode_script=False)
+        size = _sentencepiece(
+            directory,
+            "spiece.model",
+            "AlbertTokenizer",
+            {"do_lower_case": True, "keep_accents": False},
+            pad_id=0,
+            pad_piece="<pad>",
+            unk_id=1,
+            bos_id=2,
+            bos_piece="[CLS]",
+            eos_id=3,
+            eos_piece="[SEP]",
+            control_symbols=["[MASK]"],
+            split_by_number=False,
+            split_by_unicode_script=False,
+        )
         return {"vocab_size": size, "embedding_size": 16}
-    size = _sentencepiece(directory, "spm.model", "DebertaV2Tokenizer", {"do_lower_case": False}, pad_id=0,
-                          pad_piece="[PAD]", bos_id=1, bos_piece="[CLS]", eos_id=2, eos_piece="[SEP]", unk_id=3,
-                          unk_piece="[UNK]", control_symbols=["[MASK]"])
+    size = _sentencepiece(
+        directory,
+        "spm.model",
+        "DebertaV2Tokenizer",
+        {"do_lower_case": False},
+        pad_id=0,
+        pad_piece="[PAD]",
+        bos_id=1,
+        bos_piece="[CLS]",
+        eos_id=2,
+        eos_piece="[SEP]",
+        unk_id=3,
+        unk_piece="[UNK]",
+        control_symbols=["[MASK]"],
+    )
     # DeBERTa-v3's layout: relative attention, no absolute positions, no segment embedding.
-    return {"vocab_size": size, "relative_attention": True, "position_biased_input": False, "type_vocab_size": 0,
-            "pos_att_type": ["p2c", "c2p"], "position_buckets": 16, "max_relative_positions": -1,
-            "norm_rel_ebd": "layer_norm", "share_att_key": True, "pooler_hidden_size": 32}
+    return {
+        "vocab_size": size,
+        "relative_attention": True,
+        "position_biased_input": False,
+        "type_vocab_size": 0,
+        "pos_att_type": ["p2c", "c2p"],
+        "position_buckets": 16,
+        "max_relative_positions": -1,
+        "norm_rel_ebd": "layer_norm",
+        "share_att_key": True,
+        "pooler_hidden_size": 32,
+    }
 
 
-def make_checkpoint(directory: Path, model_type: str, classifier_labels=None, multi_label: bool = False,
-                    seed: int = 0) -> Path:
+def make_checkpoint(directory: Path, model_type: str, classifier_labels=None, multi_label: bool = False, seed: int = 0) -> Path:
     """A tiny ``model_type`` checkpoint in ``directory``: a bare encoder, or with ``classifier_labels`` a
     ``*ForSequenceClassification`` with a random head and ``id2label``."""
     from bert_cls.modeling.families import FAMILIES as REGISTRY
@@ -92,8 +143,11 @@ def make_checkpoint(directory: Path, model_type: str, classifier_labels=None, mu
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     family = REGISTRY[model_type]
-    values = dict(SIZES, max_position_embeddings=66 if model_type in ("roberta", "xlm-roberta") else 64,
-                  **_tokenizer_files(directory, model_type))
+    values = dict(
+        SIZES,
+        max_position_embeddings=66 if model_type in ("roberta", "xlm-roberta") else 64,
+        **_tokenizer_files(directory, model_type),
+    )
     if model_type == "distilbert":
         values.update(dim=32, n_layers=2, n_heads=2, hidden_dim=37)
     if classifier_labels is not None:
@@ -138,7 +192,8 @@ def convert_to_safetensors(directory: Path, model_type: str, classifier: bool = 
     state = {}
     for weight in model.weights:
         name, transpose = convert_tf_weight_name_to_pt_weight_name(
-            weight.name, start_prefix_to_remove=outer, tf_weight_shape=weight.shape)
+            weight.name, start_prefix_to_remove=outer, tf_weight_shape=weight.shape
+        )
         value = weight.numpy()
         state[name] = np.ascontiguousarray(value.T if transpose.name == "SIMPLE" else value)
     save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})

@@ -8,8 +8,12 @@ import pytest
 
 
 def test_gpu_check_refuses_in_one_line_without_a_gpu(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "bert_cls", "gpu-check", "--output", str(tmp_path / "g.json")],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "bert_cls", "gpu-check", "--output", str(tmp_path / "g.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 2
     assert run.stderr.strip().splitlines()[-1].startswith("error: TensorFlow sees no GPU")
     assert "--dry-run" in run.stderr
@@ -22,8 +26,16 @@ def test_gpu_check_dry_run_reports_every_encoder_and_precision(tmp_path, tiny_ch
     from bert_cls.apps.gpu_check import MODES, run_gpu_check
 
     output = tmp_path / "gpu.json"
-    config = GpuCheckConfig(pretrained=str(tiny_checkpoint), max_length=16, batch_size=4, steps=2, num_texts=64,
-                            latency_samples=3, dry_run=True, output=str(output))
+    config = GpuCheckConfig(
+        pretrained=str(tiny_checkpoint),
+        max_length=16,
+        batch_size=4,
+        steps=2,
+        num_texts=64,
+        latency_samples=3,
+        dry_run=True,
+        output=str(output),
+    )
     result = run_gpu_check(config)
     assert json.loads(output.read_text()) == json.loads(json.dumps(result))
     (card,) = result["cards"]

@@ -78,12 +78,15 @@ def test_a_billion_declared_rows_in_20_bytes_is_refused_at_once_without_allocati
     still_answers(server)
 
 
-@pytest.mark.parametrize("dims, values, expected", [
-    ([5], ["one"], "declares 5 values but the request holds 1"),
-    ([3], [], "declares 3 values but the request holds 0"),
-    ([1], ["a", "b"], "declares 1 values but the request holds 2"),
-    ([-1], ["a"], "negative dimension"),
-])
+@pytest.mark.parametrize(
+    "dims, values, expected",
+    [
+        ([5], ["one"], "declares 5 values but the request holds 1"),
+        ([3], [], "declares 3 values but the request holds 0"),
+        ([1], ["a", "b"], "declares 1 values but the request holds 2"),
+        ([-1], ["a"], "negative dimension"),
+    ],
+)
 def test_a_shape_that_disagrees_with_its_values_is_refused(server, dims, values, expected):
     assert expected in refused(server, text=strings_proto(dims, values))
     still_answers(server)
@@ -93,8 +96,7 @@ def test_rows_and_text_bytes_are_bounded_over_grpc_and_rest(server):
     assert "51 rows" in refused(server, text=tf.make_tensor_proto(["x"] * 51))
     assert "1001 bytes" in refused(server, text=tf.make_tensor_proto(["a" * 1001]))
     assert predict(server, text=tf.make_tensor_proto(["x"] * 50)).outputs["label"].tensor_shape.dim[0].size == 50
-    with RestClient(f"127.0.0.1:{server.rest_port}", MODEL, batch_size=51) as client, \
-            pytest.raises(ServingError) as info:
+    with RestClient(f"127.0.0.1:{server.rest_port}", MODEL, batch_size=51) as client, pytest.raises(ServingError) as info:
         client.predict(["x"] * 51)
     assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT and "51 rows" in str(info.value)
     with RestClient(f"127.0.0.1:{server.rest_port}", MODEL) as client, pytest.raises(ServingError) as info:
@@ -196,8 +198,7 @@ def test_a_non_json_error_page_is_one_line_with_the_http_status():
     proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HtmlErrors)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     try:
-        with RestClient(f"127.0.0.1:{proxy.server_port}", MODEL, max_retries=0) as client, \
-                pytest.raises(ServingError) as info:
+        with RestClient(f"127.0.0.1:{proxy.server_port}", MODEL, max_retries=0) as client, pytest.raises(ServingError) as info:
             client.status()
     finally:
         proxy.shutdown()
@@ -214,9 +215,11 @@ def test_numeric_tensor_content_must_hold_whole_values_and_one_value_may_fill_a_
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "does not hold whole values" in info.value.details()
     # TensorFlow's compact form, one value for a whole numeric tensor (make_tensor_proto(x, shape=...)), is accepted
     shape = list(encoded["attention_mask"].shape)
-    compact = {**{k: tf.make_tensor_proto(v) for k, v in encoded.items()},
-               "attention_mask": tf.make_tensor_proto(1, dtype=tf.int32, shape=shape),
-               "token_type_ids": tf.make_tensor_proto(0, dtype=tf.int32, shape=shape)}
+    compact = {
+        **{k: tf.make_tensor_proto(v) for k, v in encoded.items()},
+        "attention_mask": tf.make_tensor_proto(1, dtype=tf.int32, shape=shape),
+        "token_type_ids": tf.make_tensor_proto(0, dtype=tf.int32, shape=shape),
+    }
     assert len(compact["attention_mask"].int_val) == 1 and not compact["attention_mask"].tensor_content
     assert predict(server, "encoded", **compact).outputs["probabilities"].tensor_shape.dim[0].size == 1
     still_answers(server)

@@ -24,8 +24,12 @@ def by_kind(docs, kind):
     return [d for d in docs if d["kind"] == kind]
 
 
-SERVING = load("export/k8s/configmap.yaml") + load("export/k8s/deployment.yaml") + load("export/k8s/service.yaml") \
+SERVING = (
+    load("export/k8s/configmap.yaml")
+    + load("export/k8s/deployment.yaml")
+    + load("export/k8s/service.yaml")
     + load("export/k8s/hpa.yaml")
+)
 TUNING = load("tuning/k8s/tuner-jobs.yaml")
 TFJOB = load("tuning/k8s/tfjob-train.yaml")
 
@@ -68,8 +72,11 @@ def test_serving_pieces_fit_together():
     assert service["spec"]["selector"] == labels
     assert {p["targetPort"] for p in service["spec"]["ports"]} == {"grpc", "http"}
     hpa = by_kind(SERVING, "HorizontalPodAutoscaler")[0]
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                             "name": deployment["metadata"]["name"]}
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": deployment["metadata"]["name"],
+    }
     assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
 
 

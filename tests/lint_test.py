@@ -1,4 +1,5 @@
-"""The code passes the project's lint configuration (``ruff.toml``): pyflakes and pycodestyle, 130 columns."""
+"""The code passes the project's lint and format configuration (``ruff.toml``): ``ruff check`` (pyflakes and
+pycodestyle, 130 columns) and ``ruff format --check``, so CI fails on a style regression."""
 
 import shutil
 import subprocess
@@ -8,12 +9,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+TREE = ["bert_cls", "tests", "bench", "export", "tuning", "setup.py"]
 
 
-def test_ruff_finds_nothing():
-    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
-    if not Path(ruff).exists():
+def _ruff(*args):
+    ruff = Path(sys.executable).with_name("ruff")
+    ruff = str(ruff) if ruff.exists() else shutil.which("ruff")
+    if ruff is None:
         pytest.fail("ruff is not installed: pip install -e '.[test]'")
-    result = subprocess.run([ruff, "check", "--no-cache", "bert_cls", "tests", "bench", "export", "tuning", "setup.py"],
-                            cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run([ruff, *args, *TREE], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_ruff_check_finds_nothing():
+    result = _ruff("check", "--no-cache")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_would_change_nothing():
+    result = _ruff("format", "--check", "--no-cache")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -29,7 +29,7 @@ def test_keras_macro_f1_equals_the_report_macro_f1():
     logits = rng.normal(size=(300, 4)).astype("float32")
     metric = MacroF1(4)
     for start in range(0, 300, 64):  # accumulates over batches, as during validation
-        metric.update_state(y_true[start:start + 64], logits[start:start + 64])
+        metric.update_state(y_true[start : start + 64], logits[start : start + 64])
     expected = classification_metrics(y_true, logits.argmax(-1), ["a", "b", "c", "d"])["macro_f1"]
     assert abs(float(metric.result()) - expected) < 1e-6
     metric.reset_state()

@@ -144,8 +144,9 @@ def test_version_policies_and_labels_over_grpc_and_rest(base, tiny_export):
         (VersionPolicy(), [3]),
     ]
     for policy, expected in cases:
-        running = make_server([ModelSpec(MODEL, str(base), policy, labels=(("stable", expected[0]),))], port=0,
-                              rest_port=0, poll_seconds=0.2)
+        running = make_server(
+            [ModelSpec(MODEL, str(base), policy, labels=(("stable", expected[0]),))], port=0, rest_port=0, poll_seconds=0.2
+        )
         try:
             assert running.manager.model(MODEL).available_versions == expected, policy
             spec = model_pb2.ModelSpec(name=MODEL, version_label="stable")
@@ -177,9 +178,11 @@ def test_config_file_reload_and_a_bad_config_keeps_the_last_good_one(base, tmp_p
         assert "rejected, keeping the last good config" in caplog.text
         with ServingClient(f"127.0.0.1:{running.port}", MODEL) as client:
             assert len(client.predict(["still served"])) == 1
-        config.write_text(f'model_config_list {{ config {{ name: "{MODEL}" base_path: "base" '
-                          'version_labels { key: "canary" value: 1 } } '
-                          f'config {{ name: "second" base_path: "{base}" }} }}')
+        config.write_text(
+            f'model_config_list {{ config {{ name: "{MODEL}" base_path: "base" '
+            'version_labels { key: "canary" value: 1 } } '
+            f'config {{ name: "second" base_path: "{base}" }} }}'
+        )
         assert watcher.check() is True
         assert wait_for(lambda: running.manager.model("second").available_versions == [1])  # loaded in the background
         with ServingClient(f"127.0.0.1:{running.port}", "second") as second:
@@ -195,8 +198,11 @@ def test_the_shipped_models_config_parses_and_bad_configs_are_clear():
     for text, message in [
         ("model_config_list { config { name: 'a' } }", "needs a name and a base_path"),
         ("model_config_list { config { name: 'a' base_path: '/x' } config { name: 'a' base_path: '/y' } }", "twice"),
-        ("model_config_list { config { name: 'a' base_path: '/x' model_version_policy { specific { versions: 1 } } "
-         "version_labels { key: 'l' value: 2 } } }", "label 'l' points at version 2"),
+        (
+            "model_config_list { config { name: 'a' base_path: '/x' model_version_policy { specific { versions: 1 } } "
+            "version_labels { key: 'l' value: 2 } } }",
+            "label 'l' points at version 2",
+        ),
         ("nonsense", "does not parse"),
         ("model_config_list { config { name: 'a' base_path: '/x' model_platform: 'onnx' } }", "only tensorflow is served"),
         ("model_config_list { }", "lists no model"),
@@ -288,14 +294,17 @@ def test_serve_reads_and_rereads_a_model_config_file(base, tmp_path):
 
     config = tmp_path / "models.config"
     config.write_text(f'model_config_list {{ config {{ name: "{MODEL}" base_path: "{base}" }} }}')
-    with ServerProcess(None, MODEL, rest=True, model_config_file=config, config_poll_seconds=0.3,
-                       log_file=tmp_path / "server.log") as server:
+    with ServerProcess(
+        None, MODEL, rest=True, model_config_file=config, config_poll_seconds=0.3, log_file=tmp_path / "server.log"
+    ) as server:
         url = f"{server.rest_url}/v1/models/{MODEL}/labels/stable"
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(url)
         assert info.value.code == 400  # no such label yet
-        config.write_text(f'model_config_list {{ config {{ name: "{MODEL}" base_path: "{base}" '
-                          'version_labels { key: "stable" value: 1 } } }')
+        config.write_text(
+            f'model_config_list {{ config {{ name: "{MODEL}" base_path: "{base}" '
+            'version_labels { key: "stable" value: 1 } } }'
+        )
 
         def labelled():
             try:

@@ -15,9 +15,21 @@ import pytest
 from bert_cls.cli import main
 from bert_cls.errors import BertClsError
 
-CORPUS = ["정말 재밌다", "감동 연기 좋은 영화", "good movie", "스토리 좋은 영화 정말", "재밌네요 good", "최악이고 지루한 영화",
-          "시간 아깝네요", "bad movie", "별로 지루한 스토리", "최악 bad", "배우 연기 최고", "지루한 시간 최악",
-          "영화관에서 봤어요"]
+CORPUS = [
+    "정말 재밌다",
+    "감동 연기 좋은 영화",
+    "good movie",
+    "스토리 좋은 영화 정말",
+    "재밌네요 good",
+    "최악이고 지루한 영화",
+    "시간 아깝네요",
+    "bad movie",
+    "별로 지루한 스토리",
+    "최악 bad",
+    "배우 연기 최고",
+    "지루한 시간 최악",
+    "영화관에서 봤어요",
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +41,23 @@ def corpus_tsv(tmp_path_factory, write_tsv):
 def tiny_pretrain_config(output_dir, train_file, **overrides):
     from bert_cls.pretraining.config import PretrainConfig
 
-    values = dict(output_dir=str(output_dir), train_file=str(train_file), vocab_size=200, layers=2, hidden_size=32,
-                  heads=2, max_length=32, batch_size=16, max_steps=30, save_steps=10, learning_rate=2e-3, dropout=0.0,
-                  validation_split=0.1, mixed_precision="no", verbose=0)
+    values = dict(
+        output_dir=str(output_dir),
+        train_file=str(train_file),
+        vocab_size=200,
+        layers=2,
+        hidden_size=32,
+        heads=2,
+        max_length=32,
+        batch_size=16,
+        max_steps=30,
+        save_steps=10,
+        learning_rate=2e-3,
+        dropout=0.0,
+        validation_split=0.1,
+        mixed_precision="no",
+        verbose=0,
+    )
     values.update(overrides)
     return PretrainConfig(**values)
 
@@ -79,8 +105,13 @@ def test_corpus_of_plain_text_lines_holds_out_a_share_and_leaves_out_excluded_te
     lines = [f"text number {i}" for i in range(2000)] + ["", "   "]
     (tmp_path / "corpus.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     test = write_tsv(tmp_path / "test.tsv", [("text number 7", 0), ("text number 8", 1), ("not in the corpus", 0)])
-    config = PretrainConfig(output_dir=str(tmp_path / "o"), train_file=str(tmp_path / "corpus.txt"), format="txt",
-                            exclude_file=str(test), validation_split=0.1)
+    config = PretrainConfig(
+        output_dir=str(tmp_path / "o"),
+        train_file=str(tmp_path / "corpus.txt"),
+        format="txt",
+        exclude_file=str(test),
+        validation_split=0.1,
+    )
     corpus = open_corpus(config)
     assert corpus.counts["excluded"] == 2 and corpus.counts["empty"] == 2
     assert corpus.counts[TRAIN] + corpus.counts[HELD_OUT] == 1998
@@ -166,8 +197,16 @@ def test_tiny_pretraining_lowers_held_out_masked_lm_loss(tiny_run):
     assert history[0]["val_loss"] < np.log(vocab_size)
     assert history[-1]["val_loss"] < history[1]["val_loss"] < history[0]["val_loss"] - 0.2
     assert metrics["steps"] == 30 and metrics["val_loss"] == history[-1]["val_loss"]
-    for name in ("config.json", "vocab.txt", "tokenizer_config.json", "tf_model.h5", "README.md", "history.csv",
-                 "pretraining_curves.png", "pretrain_metrics.json"):
+    for name in (
+        "config.json",
+        "vocab.txt",
+        "tokenizer_config.json",
+        "tf_model.h5",
+        "README.md",
+        "history.csv",
+        "pretraining_curves.png",
+        "pretrain_metrics.json",
+    ):
         assert (out / name).is_file(), name
     assert not (out / "backup").exists()
     header = (out / "history.csv").read_text().splitlines()[0].split(",")
@@ -185,17 +224,36 @@ def test_output_loads_in_transformers_and_in_train(tiny_run, tmp_path, tiny_tsv)
     tokenizer = AutoTokenizer.from_pretrained(str(out))
     encoded = tokenizer(["정말 재밌다"], return_tensors="tf")
     assert model(**encoded).last_hidden_state.shape[-1] == 32
-    result = train(TrainConfig(output_dir=str(tmp_path / "clf"), train_file=str(tiny_tsv[0]), pretrained=str(out),
-                               epochs=1, batch_size=8, max_length=32, verbose=0, label_names="negative,positive",
-                               mixed_precision="no"))
+    result = train(
+        TrainConfig(
+            output_dir=str(tmp_path / "clf"),
+            train_file=str(tiny_tsv[0]),
+            pretrained=str(out),
+            epochs=1,
+            batch_size=8,
+            max_length=32,
+            verbose=0,
+            label_names="negative,positive",
+            mixed_precision="no",
+        )
+    )
     assert result.metrics["validation"]["accuracy"] >= 0.0 and (tmp_path / "clf" / "metrics.json").is_file()
 
 
 def test_continued_pretraining_keeps_the_checkpoint_vocabulary(tiny_checkpoint, corpus_tsv, tmp_path):
     from bert_cls.pretraining.run import pretrain
 
-    config = tiny_pretrain_config(tmp_path / "more", corpus_tsv, pretrained=str(tiny_checkpoint), vocab_size=None,
-                                  layers=None, hidden_size=None, heads=None, max_steps=10, save_steps=10)
+    config = tiny_pretrain_config(
+        tmp_path / "more",
+        corpus_tsv,
+        pretrained=str(tiny_checkpoint),
+        vocab_size=None,
+        layers=None,
+        hidden_size=None,
+        heads=None,
+        max_steps=10,
+        save_steps=10,
+    )
     metrics = pretrain(config)
     assert metrics["steps"] == 10
     assert (tmp_path / "more" / "vocab.txt").read_text() == (tiny_checkpoint / "vocab.txt").read_text()
@@ -208,10 +266,42 @@ def test_killed_run_resumes_to_the_same_weights(corpus_tsv, tmp_path):
     import h5py
 
     def command(out):
-        return [sys.executable, "-m", "bert_cls", "pretrain", "--output-dir", str(out), "--train-file", str(corpus_tsv),
-                "--vocab-size", "200", "--layers", "2", "--hidden-size", "32", "--heads", "2", "--max-length", "32",
-                "--batch-size", "16", "--max-steps", "40", "--save-steps", "10", "--learning-rate", "2e-3",
-                "--dropout", "0", "--validation-split", "0.1", "--mixed-precision", "no", "--verbose", "0"]
+        return [
+            sys.executable,
+            "-m",
+            "bert_cls",
+            "pretrain",
+            "--output-dir",
+            str(out),
+            "--train-file",
+            str(corpus_tsv),
+            "--vocab-size",
+            "200",
+            "--layers",
+            "2",
+            "--hidden-size",
+            "32",
+            "--heads",
+            "2",
+            "--max-length",
+            "32",
+            "--batch-size",
+            "16",
+            "--max-steps",
+            "40",
+            "--save-steps",
+            "10",
+            "--learning-rate",
+            "2e-3",
+            "--dropout",
+            "0",
+            "--validation-split",
+            "0.1",
+            "--mixed-precision",
+            "no",
+            "--verbose",
+            "0",
+        ]
 
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     subprocess.run(command(tmp_path / "straight"), check=True, env=env)
@@ -247,15 +337,20 @@ def test_killed_run_resumes_to_the_same_weights(corpus_tsv, tmp_path):
 # ---- input errors: one line, exit 2, nothing lost --------------------------------------------------------
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--pretrained", "all-MiniLM-L6-v2", "--layers", "2"], "--pretrained continues a checkpoint with its own shape and "
-                                                             "vocabulary: drop --layers"),
-    (["--pretrained", "all-MiniLM-L6-v2", "--vocab-size", "900"], "drop --vocab-size"),
-    (["--vocab-size", "4"], "--vocab-size 4 leaves no room"),
-    (["--hidden-size", "30", "--heads", "4"], "must be a multiple of --heads"),
-    (["--max-time", "soon"], "--max-time 'soon'"),
-    (["--mask-rate", "1.5"], "--mask-rate must be between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (
+            ["--pretrained", "all-MiniLM-L6-v2", "--layers", "2"],
+            "--pretrained continues a checkpoint with its own shape and vocabulary: drop --layers",
+        ),
+        (["--pretrained", "all-MiniLM-L6-v2", "--vocab-size", "900"], "drop --vocab-size"),
+        (["--vocab-size", "4"], "--vocab-size 4 leaves no room"),
+        (["--hidden-size", "30", "--heads", "4"], "must be a multiple of --heads"),
+        (["--max-time", "soon"], "--max-time 'soon'"),
+        (["--mask-rate", "1.5"], "--mask-rate must be between 0 and 1"),
+    ],
+)
 def test_bad_flags_are_one_line_errors(flags, message, corpus_tsv, tmp_path, capsys):
     code = main(["pretrain", "--output-dir", str(tmp_path / "o"), "--train-file", str(corpus_tsv), *flags])
     err = capsys.readouterr().err.strip()
@@ -268,8 +363,7 @@ def test_text_files_with_no_usable_text_are_refused(tmp_path, write_tsv, capsys)
     code = main(["pretrain", "--output-dir", str(tmp_path / "o"), "--train-file", str(empty)])
     assert code == 2 and "holds no usable text for pretraining" in capsys.readouterr().err
     excluded = write_tsv(tmp_path / "all.tsv", [(t, 0) for t in CORPUS])
-    code = main(["pretrain", "--output-dir", str(tmp_path / "o"), "--train-file", str(excluded), "--exclude-file",
-                 str(excluded)])
+    code = main(["pretrain", "--output-dir", str(tmp_path / "o"), "--train-file", str(excluded), "--exclude-file", str(excluded)])
     assert code == 2 and f"{len(CORPUS)} excluded" in capsys.readouterr().err
 
 
@@ -314,8 +408,18 @@ def test_shipped_nsmc_small_reads_korean(tmp_path):
     from bert_cls.training.config import TrainConfig
     from bert_cls.training.run import train
 
-    result = train(TrainConfig(output_dir=str(tmp_path / "run"), data="sample", pretrained="nsmc-small", epochs=1,
-                               max_train_samples=1000, max_length=64, learning_rate=2e-4, verbose=0))
+    result = train(
+        TrainConfig(
+            output_dir=str(tmp_path / "run"),
+            data="sample",
+            pretrained="nsmc-small",
+            epochs=1,
+            max_train_samples=1000,
+            max_length=64,
+            learning_rate=2e-4,
+            verbose=0,
+        )
+    )
     assert result.metrics["test"]["accuracy"] > 0.70, result.metrics["test"]["accuracy"]
 
 
@@ -326,8 +430,7 @@ def test_continued_pretraining_refuses_a_checkpoint_without_mask_or_too_short(ti
 
     shape = dict(vocab_size=None, layers=None, hidden_size=None, heads=None)
     with pytest.raises(BertClsError, match="over the checkpoint's position limit 64"):
-        pretrain(tiny_pretrain_config(tmp_path / "long", corpus_tsv, pretrained=str(tiny_checkpoint), max_length=128,
-                                      **shape))
+        pretrain(tiny_pretrain_config(tmp_path / "long", corpus_tsv, pretrained=str(tiny_checkpoint), max_length=128, **shape))
     no_mask = tmp_path / "no_mask"
     shutil.copytree(tiny_checkpoint, no_mask)
     vocab = (no_mask / "vocab.txt").read_text(encoding="utf-8").replace("[MASK]\n", "[MASKED]\n")

@@ -90,7 +90,6 @@ def test_encoder_saved_from_a_masked_lm_model_loads_without_a_pooler(tmp_path, t
     masked_lm.save_pretrained(str(tmp_path))
     (tmp_path / "vocab.txt").write_bytes((tiny_checkpoint / "vocab.txt").read_bytes())
     encoder = pretrained.load_encoder(pretrained.resolve_checkpoint(str(tmp_path)))
-    np.testing.assert_array_equal(encoder.bert.embeddings.weights[0].numpy(),
-                                  masked_lm.bert.embeddings.weights[0].numpy())
+    np.testing.assert_array_equal(encoder.bert.embeddings.weights[0].numpy(), masked_lm.bert.embeddings.weights[0].numpy())
     layer = encoder.bert.encoder.layer[1].attention.self_attention.query.kernel.numpy()
     np.testing.assert_array_equal(layer, masked_lm.bert.encoder.layer[1].attention.self_attention.query.kernel.numpy())

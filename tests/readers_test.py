@@ -13,7 +13,7 @@ from bert_cls.errors import BertClsError
 
 NSMC = Path(__file__).resolve().parents[2] / "shared" / "nsmc" / "ratings_train.txt"
 
-ROWS = [("a, \"quoted\" text,\nover two lines", "spam"), ("plain", "ham"), ("tab\there", "spam"), ("  ", "ham")]
+ROWS = [('a, "quoted" text,\nover two lines', "spam"), ("plain", "ham"), ("tab\there", "spam"), ("  ", "ham")]
 
 
 def write_csv(path, rows, delimiter=",", header=("id", "document", "label")):
@@ -44,10 +44,16 @@ def write_parquet(path, rows):
 EXPECTED_TEXTS = ['a, "quoted" text,\nover two lines', "plain", "tab\there"]
 
 
-@pytest.mark.parametrize("name, writer", [
-    ("d.csv", write_csv), ("d.csv.gz", write_csv), ("d.jsonl", write_jsonl), ("d.jsonl.gz", write_jsonl),
-    ("d.parquet", write_parquet),
-])
+@pytest.mark.parametrize(
+    "name, writer",
+    [
+        ("d.csv", write_csv),
+        ("d.csv.gz", write_csv),
+        ("d.jsonl", write_jsonl),
+        ("d.jsonl.gz", write_jsonl),
+        ("d.parquet", write_parquet),
+    ],
+)
 def test_each_format_with_quotes_newlines_and_string_labels(tmp_path, name, writer):
     ds = read_dataset(writer(tmp_path / name, ROWS))
     assert ds.texts == EXPECTED_TEXTS
@@ -107,21 +113,27 @@ def _write(path, content, mode="w"):
     return path
 
 
-@pytest.mark.parametrize("name, content, message", [
-    # one field too many: the row of issue 8, never read as "score is" with label 1
-    ("d.tsv", "id\tdocument\tlabel\n1\tok\t0\n3\tscore is\t1\t0\n", r"d\.tsv:3: 4 fields where the header has 3"),
-    ("d.csv", "id,document,label\n1,ok,0\n2,a, b,1\n", r"d\.csv:3: 4 fields where the header has 3"),
-    ("d.csv", 'id,document,label\n1,ok,0\n2,"never closed,1\n3,x,0\n', r"d\.csv:3: malformed CSV record"),
-    ("d.jsonl", '{"document": "ok", "label": 0}\n{"document": "broken", \n', r"d\.jsonl:2: not a JSON object"),
-    ("d.jsonl", '{"document": "ok", "label": 0}\n{"text": "x", "label": 1}\n', r"d\.jsonl:2: no key 'document'"),
-    ("d.csv", "id,document,label\n1,a,0\n2,b,spam\n",
-     r"mixes integer and string labels \(.*d\.csv:2 has '0', .*d\.csv:3 has 'spam'\)"),
-    ("d.csv", "id,document,label\n1,a,0\n2,b,\n", r"d\.csv:3: an empty label"),
-    ("d.tsv", "id\ttext\tlabel\n1\tx\t0\n", r"has no column 'document'; its columns are \['id', 'text', 'label'\]"),
-    ("d.tsv", "", "is empty"),
-    ("d.tsv", "id\tdocument\tlabel\n1\tx\t-1\n", "negative label"),
-    ("d.xlsx", "whatever", r"cannot tell the format from the extension \.xlsx"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        # one field too many: the row of issue 8, never read as "score is" with label 1
+        ("d.tsv", "id\tdocument\tlabel\n1\tok\t0\n3\tscore is\t1\t0\n", r"d\.tsv:3: 4 fields where the header has 3"),
+        ("d.csv", "id,document,label\n1,ok,0\n2,a, b,1\n", r"d\.csv:3: 4 fields where the header has 3"),
+        ("d.csv", 'id,document,label\n1,ok,0\n2,"never closed,1\n3,x,0\n', r"d\.csv:3: malformed CSV record"),
+        ("d.jsonl", '{"document": "ok", "label": 0}\n{"document": "broken", \n', r"d\.jsonl:2: not a JSON object"),
+        ("d.jsonl", '{"document": "ok", "label": 0}\n{"text": "x", "label": 1}\n', r"d\.jsonl:2: no key 'document'"),
+        (
+            "d.csv",
+            "id,document,label\n1,a,0\n2,b,spam\n",
+            r"mixes integer and string labels \(.*d\.csv:2 has '0', .*d\.csv:3 has 'spam'\)",
+        ),
+        ("d.csv", "id,document,label\n1,a,0\n2,b,\n", r"d\.csv:3: an empty label"),
+        ("d.tsv", "id\ttext\tlabel\n1\tx\t0\n", r"has no column 'document'; its columns are \['id', 'text', 'label'\]"),
+        ("d.tsv", "", "is empty"),
+        ("d.tsv", "id\tdocument\tlabel\n1\tx\t-1\n", "negative label"),
+        ("d.xlsx", "whatever", r"cannot tell the format from the extension \.xlsx"),
+    ],
+)
 def test_bad_files_are_one_clear_error(tmp_path, name, content, message):
     with pytest.raises(BertClsError, match=message):
         read_dataset(_write(tmp_path / name, content))

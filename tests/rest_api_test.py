@@ -48,8 +48,9 @@ def test_status_and_metadata_routes(rest):
         status, body = http(server, path)
         assert status == 200
         # proto3 JSON of GetModelStatusResponse, as the container prints it (int64 as a string, OK printed)
-        assert body == {"model_version_status": [
-            {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
+        assert body == {
+            "model_version_status": [{"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]
+        }
     status, body = http(server, f"/v1/models/{MODEL}/metadata")
     assert status == 200 and body["model_spec"]["name"] == MODEL and body["model_spec"]["version"] == "1"
     signatures = body["metadata"]["signature_def"]["signature_def"]
@@ -62,8 +63,9 @@ def test_row_and_columnar_predict_equal_grpc(rest):
     status, row = http(server, f"/v1/models/{MODEL}:predict", {"instances": TEXTS})
     assert status == 200 and len(row["predictions"]) == len(TEXTS)
     assert set(row["predictions"][0]) == {"probabilities", "label_id", "label"}
-    status, columnar = http(server, f"/v1/models/{MODEL}/versions/1:predict",
-                            {"signature_name": "serving_default", "inputs": {"text": TEXTS}})
+    status, columnar = http(
+        server, f"/v1/models/{MODEL}/versions/1:predict", {"signature_name": "serving_default", "inputs": {"text": TEXTS}}
+    )
     assert status == 200 and set(columnar["outputs"]) == {"probabilities", "label_id", "label"}
     with ServingClient(server.address, MODEL) as client:
         over_grpc = client.predict(TEXTS)
@@ -80,18 +82,45 @@ def test_row_and_columnar_predict_equal_grpc(rest):
 BAD_REQUESTS = [
     ("malformed JSON", f"/v1/models/{MODEL}:predict", None, b'{"instances": [', "POST", 400, "JSON Parse error"),
     ("both formats", f"/v1/models/{MODEL}:predict", {"instances": ["a"], "inputs": ["a"]}, None, "POST", 400, "not both"),
-    ("neither format", f"/v1/models/{MODEL}:predict", {"signature_name": "serving_default"}, None, "POST", 400,
-     "Missing 'inputs' or 'instances'"),
-    ("number for a string", f"/v1/models/{MODEL}:predict", {"instances": [1, 2]}, None, "POST", 400,
-     "is not of expected type: string"),
+    (
+        "neither format",
+        f"/v1/models/{MODEL}:predict",
+        {"signature_name": "serving_default"},
+        None,
+        "POST",
+        400,
+        "Missing 'inputs' or 'instances'",
+    ),
+    (
+        "number for a string",
+        f"/v1/models/{MODEL}:predict",
+        {"instances": [1, 2]},
+        None,
+        "POST",
+        400,
+        "is not of expected type: string",
+    ),
     ("wrong rank", f"/v1/models/{MODEL}:predict", {"instances": [["a", "b"], ["c", "d"]]}, None, "POST", 400, "rank 1"),
-    ("unknown signature", f"/v1/models/{MODEL}:predict", {"signature_name": "nope", "instances": ["a"]}, None, "POST",
-     400, "Serving signature name: \"nope\" not found"),
+    (
+        "unknown signature",
+        f"/v1/models/{MODEL}:predict",
+        {"signature_name": "nope", "instances": ["a"]},
+        None,
+        "POST",
+        400,
+        'Serving signature name: "nope" not found',
+    ),
     ("unknown model", "/v1/models/nope:predict", {"instances": ["a"]}, None, "POST", 404, "Servable not found"),
-    ("unknown version", f"/v1/models/{MODEL}/versions/9:predict", {"instances": ["a"]}, None, "POST", 404,
-     "Specific(toy, 9)"),
-    ("unknown label", f"/v1/models/{MODEL}/labels/canary:predict", {"instances": ["a"]}, None, "POST", 400,
-     "Unrecognized servable version label: canary"),
+    ("unknown version", f"/v1/models/{MODEL}/versions/9:predict", {"instances": ["a"]}, None, "POST", 404, "Specific(toy, 9)"),
+    (
+        "unknown label",
+        f"/v1/models/{MODEL}/labels/canary:predict",
+        {"instances": ["a"]},
+        None,
+        "POST",
+        400,
+        "Unrecognized servable version label: canary",
+    ),
     ("not UTF-8", f"/v1/models/{MODEL}:predict", None, b'{"instances": ["\xff\xfe"]}', "POST", 400, "not UTF-8"),
     ("GET on :predict", f"/v1/models/{MODEL}:predict", None, None, "GET", 400, "Malformed request: GET"),
     ("unknown status version", f"/v1/models/{MODEL}/versions/9", None, None, "GET", 404, "Could not find version 9"),
@@ -99,8 +128,7 @@ BAD_REQUESTS = [
 
 
 @pytest.mark.parametrize("what, path, body, raw, method, code, message", BAD_REQUESTS, ids=[b[0] for b in BAD_REQUESTS])
-def test_bad_requests_get_tf_serving_statuses_and_the_server_keeps_answering(rest, what, path, body, raw, method, code,
-                                                                              message):
+def test_bad_requests_get_tf_serving_statuses_and_the_server_keeps_answering(rest, what, path, body, raw, method, code, message):
     server, _ = rest
     status, answer = http(server, path, body, method=method, raw=raw)
     assert status == code and set(answer) == {"error"} and message in answer["error"], answer
@@ -122,8 +150,11 @@ def test_twenty_concurrent_clients_and_metrics_count_them(rest):
 
     def count(text, status):
         for line in text.splitlines():
-            if line.startswith(":tensorflow:serving:request_count{") and f'model_name="{MODEL}"' in line \
-                    and f'status="{status}"' in line:
+            if (
+                line.startswith(":tensorflow:serving:request_count{")
+                and f'model_name="{MODEL}"' in line
+                and f'status="{status}"' in line
+            ):
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
 
@@ -154,8 +185,10 @@ def test_rest_client_equals_grpc_client_and_imports_no_tensorflow(rest, capsys):
 
     server, _ = rest
     texts = TEXTS + [f"review {k}" for k in range(9)]
-    with RestClient(f"127.0.0.1:{server.rest_port}", MODEL, batch_size=4) as over_rest, \
-            ServingClient(server.address, MODEL, batch_size=4) as over_grpc:
+    with (
+        RestClient(f"127.0.0.1:{server.rest_port}", MODEL, batch_size=4) as over_rest,
+        ServingClient(server.address, MODEL, batch_size=4) as over_grpc,
+    ):
         got, expected = over_rest.predict(texts), over_grpc.predict(texts)
         assert [p.label for p in got] == [p.label for p in expected] and [p.text for p in got] == texts
         np.testing.assert_allclose([p.probabilities for p in got], [p.probabilities for p in expected], atol=1e-6)
@@ -175,8 +208,12 @@ def test_rest_client_equals_grpc_client_and_imports_no_tensorflow(rest, capsys):
     probe = "import sys, bert_cls.serving.rest_client; print('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "False"
     capsys.readouterr()
-    assert main(["query", "--rest", "--server", f"127.0.0.1:{server.rest_port}", "--model-name", MODEL, "--json",
-                 "good movie", "bad"]) == 0
+    assert (
+        main(
+            ["query", "--rest", "--server", f"127.0.0.1:{server.rest_port}", "--model-name", MODEL, "--json", "good movie", "bad"]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     with ServingClient(server.address, MODEL) as over_grpc:
         expected = over_grpc.predict(["good movie", "bad"])

@@ -93,8 +93,9 @@ def test_raw_stub_predict_and_encoded_signature(served):
     via_ids = tf.make_ndarray(stub.Predict(request, timeout=10).outputs["probabilities"])
     np.testing.assert_allclose(via_ids, tf.make_ndarray(response.outputs["probabilities"]), atol=1e-6)
     metadata = stub.GetModelMetadata(
-        get_model_metadata_pb2.GetModelMetadataRequest(model_spec=model_pb2.ModelSpec(name=MODEL),
-                                                       metadata_field=["signature_def"]),
+        get_model_metadata_pb2.GetModelMetadataRequest(
+            model_spec=model_pb2.ModelSpec(name=MODEL), metadata_field=["signature_def"]
+        ),
         timeout=10,
     )
     assert metadata.model_spec.version.value == 1
@@ -187,10 +188,24 @@ def test_tensorflow_serving_container_serves_the_export(served):
     port = free_port()
     name = f"bert-cls-test-{port}"
     subprocess.run(
-        ["docker", "run", "-d", "--rm", "--name", name, "-p", f"{port}:8500",
-         "-v", f"{base}:/models/{MODEL}:ro", "-e", f"MODEL_NAME={MODEL}", "tensorflow/serving:2.20.0",
-         "--enable_model_warmup=true"],
-        check=True, capture_output=True,
+        [
+            "docker",
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            name,
+            "-p",
+            f"{port}:8500",
+            "-v",
+            f"{base}:/models/{MODEL}:ro",
+            "-e",
+            f"MODEL_NAME={MODEL}",
+            "tensorflow/serving:2.20.0",
+            "--enable_model_warmup=true",
+        ],
+        check=True,
+        capture_output=True,
     )
     try:
         with ServingClient(f"127.0.0.1:{port}", MODEL, timeout=5, max_retries=30, backoff=1.0) as client:
@@ -214,9 +229,21 @@ def test_serve_on_a_busy_port_is_one_clear_error(served):
 
     server, _, base = served
     proc = subprocess.run(
-        [sys.executable, "-m", "bert_cls", "serve", "--model-base-path", str(base), "--model-name", MODEL,
-         "--port", str(server.port)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "bert_cls",
+            "serve",
+            "--model-base-path",
+            str(base),
+            "--model-name",
+            MODEL,
+            "--port",
+            str(server.port),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]

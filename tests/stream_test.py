@@ -87,16 +87,14 @@ def test_allocate_chooses_exactly_the_total_in_proportion(seed):
 def test_sample_and_split_counts_add_up_for_single_label_multi_label_and_pairs(tmp_path, write_tsv):
     """--max-train-samples N gives N rows, and a split of them holds out round(N x fraction)."""
     rng = np.random.default_rng(3)
-    single = write_tsv(tmp_path / "single.tsv", [(f"t {i}", int(y)) for i, y in enumerate(rng.choice(3, 997, p=[.7, .2, .1]))])
+    single = write_tsv(tmp_path / "single.tsv", [(f"t {i}", int(y)) for i, y in enumerate(rng.choice(3, 997, p=[0.7, 0.2, 0.1]))])
     names = ["a", "b", "c", "d", "e"]
     multi = tmp_path / "multi.tsv"
     rows = [",".join(sorted(set(rng.choice(names, rng.integers(1, 4))))) for _ in range(700)]
     multi.write_text("document\tlabel\n" + "".join(f"text {i}\t{r}\n" for i, r in enumerate(rows)), encoding="utf-8")
     pairs = tmp_path / "pairs.tsv"
-    pairs.write_text("document\tsecond\tlabel\n" + "".join(f"a {i}\tb {i}\t{i % 3}\n" for i in range(401)),
-                     encoding="utf-8")
-    cases = [(single, stream.Columns()), (multi, stream.Columns(multi_label=True)),
-             (pairs, stream.Columns(pair_column="second"))]
+    pairs.write_text("document\tsecond\tlabel\n" + "".join(f"a {i}\tb {i}\t{i % 3}\n" for i in range(401)), encoding="utf-8")
+    cases = [(single, stream.Columns()), (multi, stream.Columns(multi_label=True)), (pairs, stream.Columns(pair_column="second"))]
     for path, columns in cases:
         full = stream.FileDataset.everything(stream.count_files(str(path), columns), columns)
         for n, fraction in ((300, 0.1), (333, 0.25), (len(full), 0.1)):

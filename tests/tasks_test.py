@@ -173,9 +173,18 @@ def pair_run(tmp_path_factory, train_config):
     directory = tmp_path_factory.mktemp("pairs")
     train_file = _write_csv(directory / "train.csv", ["premise", "hypothesis", "label"], pair_rows(160, 0))
     test_file = _write_csv(directory / "test.csv", ["premise", "hypothesis", "label"], pair_rows(40, 1))
-    config = train_config(directory / "run", train_file=str(train_file), test_file=str(test_file), text_column="premise",
-                          text_pair_column="hypothesis", label_names=None, epochs=5, patience=5, learning_rate=3e-3,
-                          max_length=24)
+    config = train_config(
+        directory / "run",
+        train_file=str(train_file),
+        test_file=str(test_file),
+        text_column="premise",
+        text_pair_column="hypothesis",
+        label_names=None,
+        epochs=5,
+        patience=5,
+        learning_rate=3e-3,
+        max_length=24,
+    )
     return train(config), test_file
 
 
@@ -227,8 +236,10 @@ def test_pair_model_exported_and_served_over_grpc(pair_run, tmp_path, capsys):
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "text_pair" in info.value.details()
         # `bert-cls query` with pairs from flags and from a file's two columns
         pair_file = _write_csv(tmp_path / "q.csv", ["a", "b"], list(zip(texts, pairs)))
-        for how in (sum((["--pair", a, b] for a, b in zip(texts, pairs)), []),
-                    ["--file", str(pair_file), "--text-column", "a", "--text-pair-column", "b"]):
+        for how in (
+            sum((["--pair", a, b] for a, b in zip(texts, pairs)), []),
+            ["--file", str(pair_file), "--text-column", "a", "--text-pair-column", "b"],
+        ):
             assert main(["query", "--server", server.address, "--model-name", "pairs", "--json", *how]) == 0
             rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
             assert [r["text_pair"] for r in rows] == pairs
@@ -238,8 +249,24 @@ def test_pair_model_exported_and_served_over_grpc(pair_run, tmp_path, capsys):
 def test_pair_evaluate_and_predict_from_the_command_line(pair_run, tmp_path, capsys):
     result, test_file = pair_run
     model = str(result.output_dir)
-    assert main(["evaluate", "--model", model, "--test-file", str(test_file), "--text-column", "premise",
-                 "--text-pair-column", "hypothesis", "--output-dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                model,
+                "--test-file",
+                str(test_file),
+                "--text-column",
+                "premise",
+                "--text-pair-column",
+                "hypothesis",
+                "--output-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     saved = json.loads((tmp_path / "eval_test.json").read_text())
     assert saved["accuracy"] == pytest.approx(result.metrics["test"]["accuracy"])
     capsys.readouterr()
@@ -279,9 +306,18 @@ def multi_label_run(tmp_path_factory, train_config):
     directory = tmp_path_factory.mktemp("multi_label")
     train_file = _write_csv(directory / "train.csv", ["document", "tags"], multi_label_rows(200, 0))
     test_file = _write_csv(directory / "test.csv", ["document", "tags"], multi_label_rows(40, 1))
-    config = train_config(directory / "run", train_file=str(train_file), test_file=str(test_file), label_column="tags",
-                          label_names=None, multi_label=True, tune_thresholds=True, epochs=6, patience=6,
-                          learning_rate=3e-3)
+    config = train_config(
+        directory / "run",
+        train_file=str(train_file),
+        test_file=str(test_file),
+        label_column="tags",
+        label_names=None,
+        multi_label=True,
+        tune_thresholds=True,
+        epochs=6,
+        patience=6,
+        learning_rate=3e-3,
+    )
     return train(config), test_file
 
 
@@ -320,8 +356,22 @@ def test_multi_label_export_outputs_thresholded_predictions_and_names(multi_labe
     labels = outputs["labels"].numpy().astype(str).tolist()
     assert labels == [[name if on else "" for name, on in zip(("film", "praise"), row)] for row in expected]
     # evaluate from the command line: multi-label is read from the model, the labels from --label-column
-    assert main(["evaluate", "--model", str(result.output_dir), "--test-file", str(test_file), "--label-column", "tags",
-                 "--output-dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(result.output_dir),
+                "--test-file",
+                str(test_file),
+                "--label-column",
+                "tags",
+                "--output-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     assert "micro_f1" in capsys.readouterr().out
 
 
@@ -380,8 +430,9 @@ def test_label_columns_train_end_to_end(tmp_path, train_config):
 
     rows = [(text, int("praise" in tags), int("film" in tags)) for text, tags in multi_label_rows(60, 3)]
     train_file = _write_csv(tmp_path / "wide.csv", ["document", "praise", "film"], rows)
-    result = train(train_config(tmp_path / "run", train_file=str(train_file), label_names=None,
-                                label_columns="praise,film", epochs=1))
+    result = train(
+        train_config(tmp_path / "run", train_file=str(train_file), label_names=None, label_columns="praise,film", epochs=1)
+    )
     config = result.classifier.config
     assert config.multi_label and config.label_names == ["praise", "film"] and config.thresholds == [0.5, 0.5]
     assert result.classifier.predict_proba(["good movie"]).shape == (1, 2)
@@ -392,8 +443,9 @@ def test_tuning_a_multi_label_task_follows_micro_f1(tmp_path, train_config):
     from bert_cls.tuning.config import TuneConfig
 
     train_file = _write_csv(tmp_path / "train.csv", ["document", "tags"], multi_label_rows(60, 4))
-    config = train_config("(per trial)", train_file=str(train_file), label_column="tags", label_names=None,
-                          multi_label=True, epochs=1)
+    config = train_config(
+        "(per trial)", train_file=str(train_file), label_column="tags", label_names=None, multi_label=True, epochs=1
+    )
     outcome = tuner.tune(config, TuneConfig(tuning_dir=str(tmp_path / "tuning"), max_trials=1))
     assert outcome["best"]["objective"] == "val_micro_f1"
     assert outcome["trials"][0]["status"] == "COMPLETED" and 0 <= outcome["trials"][0]["val_micro_f1"] <= 1

@@ -61,8 +61,6 @@ def test_get_config_round_trip(vocab):
     assert _layer_ids(clone, TEXTS) == _layer_ids(layer, TEXTS)
 
 
-
-
 @pytest.fixture(scope="module")
 def korean_vocab(tmp_path_factory):
     """``korean_vocab(lower)``: (WordPiece vocabulary trained on the bundled NSMC sample, the reviews)."""

@@ -23,8 +23,15 @@ def test_train_writes_model_history_plot_and_metrics(tmp_path, tiny_tsv, train_c
     config = train_config(tmp_path / "run", test_file=str(tiny_tsv[1]), epochs=6, patience=6, learning_rate=3e-3)
     result = train(config)
     out = tmp_path / "run"
-    for name in ("classifier_config.json", "vocab.txt", "run_config.json", "history.csv",
-                 "training_curves.png", "metrics.json", "train_state.json"):
+    for name in (
+        "classifier_config.json",
+        "vocab.txt",
+        "run_config.json",
+        "history.csv",
+        "training_curves.png",
+        "metrics.json",
+        "train_state.json",
+    ):
         assert (out / name).is_file(), name
     with open(out / "history.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -79,8 +86,9 @@ def assert_same_run(result, out, twin) -> None:
     expected, got = _history(twin_out), _history(out)
     assert [r["epoch"] for r in got] == [r["epoch"] for r in expected] and set(got[0]) == set(expected[0])
     for column in sorted(set(expected[0]) - {"examples_per_second"}):
-        np.testing.assert_allclose([float(r[column]) for r in got], [float(r[column]) for r in expected],
-                                   rtol=1e-5, atol=1e-6, err_msg=column)
+        np.testing.assert_allclose(
+            [float(r[column]) for r in got], [float(r[column]) for r in expected], rtol=1e-5, atol=1e-6, err_msg=column
+        )
     for a, b in zip(result.classifier.text_model.weights, twin_result.classifier.text_model.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, err_msg=a.name)
 
@@ -217,8 +225,9 @@ def test_float16_without_a_gpu_is_refused_not_emulated(tmp_path, train_config):
 
 
 @pytest.mark.parametrize("native, expected", [("avx512_bf16", "mixed_bfloat16"), ("", "no")])
-def test_auto_precision_is_bfloat16_only_with_native_support_and_is_recorded(tmp_path, train_config, monkeypatch,
-                                                                            capsys, native, expected):
+def test_auto_precision_is_bfloat16_only_with_native_support_and_is_recorded(
+    tmp_path, train_config, monkeypatch, capsys, native, expected
+):
     import json
 
     from bert_cls import hardware
@@ -234,8 +243,9 @@ def test_auto_precision_is_bfloat16_only_with_native_support_and_is_recorded(tmp
     # Trained in bfloat16 or not, the returned classifier computes in float32, as the restored and served one.
     assert keras.mixed_precision.global_policy().name == "float32"
     texts = ["good movie", "최악이고 지루한 영화"]
-    np.testing.assert_allclose(result.classifier.predict_proba(texts),
-                               BertClassifier.load(tmp_path / "run").predict_proba(texts), atol=1e-6)
+    np.testing.assert_allclose(
+        result.classifier.predict_proba(texts), BertClassifier.load(tmp_path / "run").predict_proba(texts), atol=1e-6
+    )
     assert f"--mixed-precision auto: {'mixed_bfloat16' if native else 'float32'}" in capsys.readouterr().out
     # A rerun with the same flags is the same run (auto resolves the same way), not "a different run".
     with pytest.raises(BertClsError, match="already holds this finished run"):
@@ -326,8 +336,12 @@ def test_class_weight_parsing(tiny_tsv, train_config, tmp_path):
     balanced = run_lib.parse_class_weight("balanced", data)
     assert balanced == pytest.approx({i: counts.sum() / (2 * c) for i, c in enumerate(counts)})
     assert run_lib.parse_class_weight("positive=3", data) == {0: 1.0, 1: 3.0}
-    for spec, message in [("neutral=2", "names from negative, positive"), ("positive=x", "is not a number"),
-                          ("positive=0", "must be positive"), ("heavy", "use 'balanced' or name=weight")]:
+    for spec, message in [
+        ("neutral=2", "names from negative, positive"),
+        ("positive=x", "is not a number"),
+        ("positive=0", "must be positive"),
+        ("heavy", "use 'balanced' or name=weight"),
+    ]:
         with pytest.raises(BertClsError, match=message):
             run_lib.parse_class_weight(spec, data)
 
@@ -354,8 +368,9 @@ def test_tensorboard_logs_epoch_scalars_and_a_profile(tmp_path, train_config):
     scalars = {}
     for split in ("train", "validation"):
         files = [str(p) for p in (logs / split).glob("events.out.tfevents.*")]
-        scalars[split] = {value.tag for f in files for event in tf.compat.v1.train.summary_iterator(f)
-                          for value in event.summary.value}
+        scalars[split] = {
+            value.tag for f in files for event in tf.compat.v1.train.summary_iterator(f) for value in event.summary.value
+        }
     assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_examples_per_second"} <= scalars["train"]
     assert "epoch_loss" in scalars["validation"]
     traces = list((logs / "plugins" / "profile").rglob("*.xplane.pb"))
@@ -392,17 +407,20 @@ def test_too_little_validation_data_is_refused_before_anything_is_written(tmp_pa
     assert not any((tmp_path / d).exists() for d in "abc")
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (dict(label_names="a,a"), "--label-names names a more than once"),
-    (dict(label_names="a,,b"), "--label-names 'a,,b' has an empty name"),
-    (dict(label_columns="x,y,x", multi_label=True), "--label-columns names x more than once"),
-    (dict(warmup_ratio=float("nan")), "--warmup-ratio must be a finite number, got nan"),
-    (dict(learning_rate=float("inf")), "--learning-rate must be a finite number, got inf"),
-    (dict(weight_decay=-0.1), "--weight-decay must be at least 0.0"),
-    (dict(epochs=99999999999999999999), "--epochs must be at most"),
-    (dict(epochs=10_001), "--epochs must be at most 10000"),
-    (dict(seed=2**64), "--seed must be at most"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(label_names="a,a"), "--label-names names a more than once"),
+        (dict(label_names="a,,b"), "--label-names 'a,,b' has an empty name"),
+        (dict(label_columns="x,y,x", multi_label=True), "--label-columns names x more than once"),
+        (dict(warmup_ratio=float("nan")), "--warmup-ratio must be a finite number, got nan"),
+        (dict(learning_rate=float("inf")), "--learning-rate must be a finite number, got inf"),
+        (dict(weight_decay=-0.1), "--weight-decay must be at least 0.0"),
+        (dict(epochs=99999999999999999999), "--epochs must be at most"),
+        (dict(epochs=10_001), "--epochs must be at most 10000"),
+        (dict(seed=2**64), "--seed must be at most"),
+    ],
+)
 def test_bad_names_and_numbers_are_one_line_errors(tmp_path, train_config, overrides, message):
     with pytest.raises(BertClsError, match=message):
         train_config(tmp_path / "run", **overrides)
@@ -411,20 +429,21 @@ def test_bad_names_and_numbers_are_one_line_errors(tmp_path, train_config, overr
 def test_numbers_past_their_range_are_refused_by_every_command(capsys):
     from bert_cls.cli import main
 
-    for argv in (["tune", "--learning-rate-max", "inf"],
-                 ["tune", "--dropout-min", "nan"],
-                 ["pretrain", "--output-dir", "x", "--train-file", "y", "--epochs", "inf"],
-                 ["serve", "--model-base-path", "x", "--port", "70000"],
-                 ["serve", "--model-base-path", "x", "--poll-seconds", "nan"],
-                 ["query", "--timeout", "inf", "x"]):
+    for argv in (
+        ["tune", "--learning-rate-max", "inf"],
+        ["tune", "--dropout-min", "nan"],
+        ["pretrain", "--output-dir", "x", "--train-file", "y", "--epochs", "inf"],
+        ["serve", "--model-base-path", "x", "--port", "70000"],
+        ["serve", "--model-base-path", "x", "--poll-seconds", "nan"],
+        ["query", "--timeout", "inf", "x"],
+    ):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and ("finite" in err or "at most" in err), (argv, err)
 
 
 @pytest.mark.parametrize("killed_at", [1, 2])
-def test_a_resumed_run_reports_the_history_and_weights_of_an_uninterrupted_one(tmp_path, train_config, twin,
-                                                                                killed_at):
+def test_a_resumed_run_reports_the_history_and_weights_of_an_uninterrupted_one(tmp_path, train_config, twin, killed_at):
     """Killed after an epoch's commit and rerun: history.csv equals an uninterrupted twin's column by column
     (training metrics, validation metrics, learning rate) and so do the final weights; dropout is on, and the
     next epoch's data order and dropout masks are the ones the twin drew."""
@@ -449,8 +468,11 @@ class PoisonWeights(keras.callbacks.Callback):
 
 def test_a_loss_that_stops_being_finite_stops_at_once_and_keeps_the_last_good_epoch(tmp_path, train_config):
     config = train_config(tmp_path / "run", epochs=3, patience=10)
-    with pytest.raises(BertClsError, match=r"loss became nan at epoch 2, step 1, so training stopped: lower "
-                                           r"--learning-rate .* the 1 finished epoch\(s\) before it are kept"):
+    with pytest.raises(
+        BertClsError,
+        match=r"loss became nan at epoch 2, step 1, so training stopped: lower "
+        r"--learning-rate .* the 1 finished epoch\(s\) before it are kept",
+    ):
         train(config, extra_callbacks=[PoisonWeights(1)])
     assert RunState.load(tmp_path / "run").epochs_finished == 1 and _history_epochs(tmp_path / "run") == [1]
     assert not (tmp_path / "run" / "metrics.json").exists()

@@ -36,12 +36,14 @@ def test_three_trial_search_picks_the_best_and_hyperparameters_reach_the_model(t
 
     def recording_train(config, *args, **kwargs):
         result = real_train(config, *args, **kwargs)
-        seen.append({
-            "learning_rate": config.learning_rate,
-            "peak_in_optimizer": optimizers[-1]._learning_rate.peak,  # the schedule; .learning_rate is its current value
-            "dropout": config.dropout,
-            "dropout_in_layer": result.classifier.dropout_layer.rate,
-        })
+        seen.append(
+            {
+                "learning_rate": config.learning_rate,
+                "peak_in_optimizer": optimizers[-1]._learning_rate.peak,  # the schedule; .learning_rate is its current value
+                "dropout": config.dropout,
+                "dropout_in_layer": result.classifier.dropout_layer.rate,
+            }
+        )
         return result
 
     monkeypatch.setattr(tuning, "train", recording_train)
@@ -147,16 +149,34 @@ def test_distributed_chief_and_two_workers(tmp_path, tiny_tsv, tiny_checkpoint):
     from bert_cls.serving.process import free_port
 
     port = free_port()
-    args = [sys.executable, "-m", "bert_cls", "tune", "--train-file", str(tiny_tsv[0]), "--pretrained", str(tiny_checkpoint),
-            "--label-names", "negative,positive", "--epochs", "1", "--batch-size", "8", "--max-length", "16",
-            "--max-trials", "4", "--tuning-dir", str(tmp_path / "tuning"), "--verbose", "0"]
+    args = [
+        sys.executable,
+        "-m",
+        "bert_cls",
+        "tune",
+        "--train-file",
+        str(tiny_tsv[0]),
+        "--pretrained",
+        str(tiny_checkpoint),
+        "--label-names",
+        "negative,positive",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--max-length",
+        "16",
+        "--max-trials",
+        "4",
+        "--tuning-dir",
+        str(tmp_path / "tuning"),
+        "--verbose",
+        "0",
+    ]
     env = {**os.environ, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
     output = dict(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     chief = subprocess.Popen(args, env={**env, "KERASTUNER_TUNER_ID": "chief"}, **output)
-    workers = [
-        subprocess.Popen(args, env={**env, "KERASTUNER_TUNER_ID": f"tuner{i}"}, **output)
-        for i in range(2)
-    ]
+    workers = [subprocess.Popen(args, env={**env, "KERASTUNER_TUNER_ID": f"tuner{i}"}, **output) for i in range(2)]
     try:
         for worker in workers:
             out, _ = worker.communicate(timeout=400)

@@ -123,8 +123,12 @@ def bench_training(checkpoint, dataset, max_length: int, batch_size: int, steps:
     texts = list(sample.texts)
     ids = BertTokenizerLayer(checkpoint.vocabulary(), checkpoint.lower_case, max_length)(tf.constant(texts))
     real_tokens_per_example = float(ids["attention_mask"].numpy().sum(1).mean())
-    results = {"real_tokens_per_example": real_tokens_per_example, "batch_size": batch_size, "max_length": max_length,
-               "steps": steps}
+    results = {
+        "real_tokens_per_example": real_tokens_per_example,
+        "batch_size": batch_size,
+        "max_length": max_length,
+        "steps": steps,
+    }
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     # The notebook's way: everything padded to max_length up front, a subclassed model.
@@ -134,23 +138,28 @@ def bench_training(checkpoint, dataset, max_length: int, batch_size: int, steps:
     notebook = NotebookModel(encoder)
     notebook.compile(optimizer=keras.optimizers.Adam(2e-6), loss=loss)
     seconds = _time_fit(notebook, notebook_ds, steps)
-    results["notebook"] = {"examples_per_second": steps * batch_size / seconds,
-                           "real_tokens_per_second": steps * batch_size * real_tokens_per_example / seconds}
+    results["notebook"] = {
+        "examples_per_second": steps * batch_size / seconds,
+        "real_tokens_per_second": steps * batch_size * real_tokens_per_example / seconds,
+    }
 
     for name, jit, policy in options:
         keras.mixed_precision.set_global_policy(policy)
         classifier = BertClassifier.from_checkpoint(checkpoint, LABELS, max_length)
         # repeat before bucketing: every timed batch holds batch_size reviews, as the notebook's do.
-        ours_ds = pipeline.make_tf_dataset(sample, batch_size, shuffle=True, seed=0, repeat=True,
-                                           token_lengths=classifier.pipeline_tokenizer().token_lengths)
+        ours_ds = pipeline.make_tf_dataset(
+            sample, batch_size, shuffle=True, seed=0, repeat=True, token_lengths=classifier.pipeline_tokenizer().token_lengths
+        )
         model = classifier.text_model
         if jit:  # as `bert-cls train --jit-compile` does it
             model = classifier.encoded_model
             ours_ds = pipeline.tokenize_in_pipeline(ours_ds, classifier.pipeline_tokenizer(XLA_PAD_MULTIPLE))
         model.compile(optimizer=keras.optimizers.Adam(2e-6), loss=loss, jit_compile=jit)
         seconds = _time_fit(model, ours_ds, steps)
-        results[name] = {"examples_per_second": steps * batch_size / seconds,
-                         "real_tokens_per_second": steps * batch_size * real_tokens_per_example / seconds}
+        results[name] = {
+            "examples_per_second": steps * batch_size / seconds,
+            "real_tokens_per_second": steps * batch_size * real_tokens_per_example / seconds,
+        }
         keras.mixed_precision.set_global_policy("float32")
     results["speedup"] = results["ours"]["examples_per_second"] / results["notebook"]["examples_per_second"]
     return results
@@ -165,7 +174,8 @@ def bench_inference(checkpoint, texts, max_length: int, latency_samples: int) ->
         serving = tf.saved_model.load(report["path"]).signatures[SERVING_SIGNATURE]
         # Batch 64 in file order is measured once, by inference_orders (beside the same batches sorted).
         results["batch64_orders"] = bench_epoch.inference_orders(
-            lambda batch: serving(**{TEXT_INPUT: batch})[PROBABILITIES].numpy(), texts[:2000])
+            lambda batch: serving(**{TEXT_INPUT: batch})[PROBABILITIES].numpy(), texts[:2000]
+        )
         # Throughput by batch size, to choose TF Serving's max_batch_size (export/batching_parameters.txt).
         results["examples_per_second_by_batch_size"] = {}
         for size in (1, 8, 16, 32, 64, 128):
@@ -176,7 +186,8 @@ def bench_inference(checkpoint, texts, max_length: int, latency_samples: int) ->
                 serving(**{TEXT_INPUT: batch})[PROBABILITIES].numpy()
             results["examples_per_second_by_batch_size"][size] = size * len(chunk) / (time.perf_counter() - started)
         results["latency_ms"] = single_text_latency(
-            lambda text: serving(**{TEXT_INPUT: tf.constant(text)})[PROBABILITIES].numpy(), texts[:latency_samples])
+            lambda text: serving(**{TEXT_INPUT: tf.constant(text)})[PROBABILITIES].numpy(), texts[:latency_samples]
+        )
         with ServerProcess(base, "bench") as server, ServingClient(server.address, "bench", batch_size=64) as client:
             client.predict(texts[:64])
             results["grpc_latency_ms"] = single_text_latency(client.predict, texts[:latency_samples])
@@ -208,8 +219,7 @@ def compare_training(checkpoint, dataset, config: BenchConfig) -> dict:
     sample = dataset.subset(np.arange(min(config.epoch_texts, len(dataset))))
     result = {"texts": len(sample), "batch_size": config.batch_size, "max_length": config.max_length}
     for grouping in ("token_length", "characters"):
-        result[grouping] = bench_epoch.epoch_speed(checkpoint, sample, LABELS, config.max_length, config.batch_size,
-                                                   grouping)
+        result[grouping] = bench_epoch.epoch_speed(checkpoint, sample, LABELS, config.max_length, config.batch_size, grouping)
     return result
 
 
@@ -219,11 +229,19 @@ def compare_pytorch(checkpoint, dataset, config: BenchConfig) -> dict:
     if why_not:
         return {"skipped": why_not}
     sample = dataset.subset(np.arange(min(config.epoch_texts, len(dataset))))
-    return bench_epoch.run_torch_side({
-        "checkpoint": str(checkpoint.path), "lower_case": checkpoint.lower_case, "max_length": config.max_length,
-        "batch_size": config.batch_size, "seed": 0, "train_texts": list(sample.texts),
-        "train_labels": [int(y) for y in sample.labels], "texts": list(dataset.texts[:2000]),
-        "latency_texts": list(dataset.texts[: config.latency_samples])})
+    return bench_epoch.run_torch_side(
+        {
+            "checkpoint": str(checkpoint.path),
+            "lower_case": checkpoint.lower_case,
+            "max_length": config.max_length,
+            "batch_size": config.batch_size,
+            "seed": 0,
+            "train_texts": list(sample.texts),
+            "train_labels": [int(y) for y in sample.labels],
+            "texts": list(dataset.texts[:2000]),
+            "latency_texts": list(dataset.texts[: config.latency_samples]),
+        }
+    )
 
 
 def run_bench(config: BenchConfig) -> dict:
@@ -235,11 +253,20 @@ def run_bench(config: BenchConfig) -> dict:
     dataset = dataset.subset(np.random.default_rng(0).permutation(len(dataset))[: config.num_texts])
     gpus = tf.config.list_physical_devices("GPU")
     cpu = cpu_info()
-    machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-               "cpu_model": cpu["model"], "cpu_flags": cpu["flags"],
-               "cpu_count": os.cpu_count(), "gpus": [g.name for g in gpus], "tensorflow": tf.__version__}
-    print(f"benchmarking {checkpoint.name} on {len(dataset)} reviews from {train_file} ({machine['cpu_count']} CPUs: "
-          f"{cpu['model']}, {' '.join(cpu['flags']) or 'no AVX2'}; {len(gpus)} GPUs)", flush=True)
+    machine = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_model": cpu["model"],
+        "cpu_flags": cpu["flags"],
+        "cpu_count": os.cpu_count(),
+        "gpus": [g.name for g in gpus],
+        "tensorflow": tf.__version__,
+    }
+    print(
+        f"benchmarking {checkpoint.name} on {len(dataset)} reviews from {train_file} ({machine['cpu_count']} CPUs: "
+        f"{cpu['model']}, {' '.join(cpu['flags']) or 'no AVX2'}; {len(gpus)} GPUs)",
+        flush=True,
+    )
     result = {"machine": machine, "checkpoint": str(config.pretrained)}
     print("[1/6] dense matmul FLOP/s", flush=True)
     result["matmul_flops"] = matmul_flops()
@@ -248,8 +275,7 @@ def run_bench(config: BenchConfig) -> dict:
     print("[3/6] training steps", flush=True)
     options = [("ours", False, "float32")]
     if config.speed_options:
-        options += [("ours_xla", True, "float32"),
-                    ("ours_mixed_bfloat16", False, "mixed_bfloat16")]
+        options += [("ours_xla", True, "float32"), ("ours_mixed_bfloat16", False, "mixed_bfloat16")]
         if gpus:
             options.append(("ours_mixed_float16", False, "mixed_float16"))
     training = bench_training(checkpoint, dataset, config.max_length, config.batch_size, config.steps, options)
@@ -283,28 +309,52 @@ def _pytorch_rows(result: dict) -> list:
     pt, ort = torch_side["inference"], torch_side["onnx_runtime"]
     ours = epoch["token_length"]
     rows = [
-        (f"training epoch, {epoch['texts']} reviews (examples/s)", f"PyTorch {torch_side['training']['examples_per_second']:.1f}",
-         f"{ours['examples_per_second']:.1f}",
-         _ratio(ours["examples_per_second"], torch_side["training"]["examples_per_second"])),
-        ("  useful token share of that epoch", f"PyTorch {torch_side['training']['useful_token_share']:.0%}",
-         f"{ours['useful_token_share']:.0%}", ""),
-        ("inference batch 64, file order (texts/s)", f"PyTorch {pt['batch64_file_order_texts_per_second']:.0f}",
-         f"{inf['batch64_orders']['file_order_texts_per_second']:.0f}",
-         _ratio(inf["batch64_orders"]["file_order_texts_per_second"], pt["batch64_file_order_texts_per_second"])),
-        ("inference batch 64, sorted (texts/s)", f"PyTorch {pt['batch64_sorted_texts_per_second']:.0f}",
-         f"{inf['batch64_orders']['sorted_texts_per_second']:.0f}",
-         _ratio(inf["batch64_orders"]["sorted_texts_per_second"], pt["batch64_sorted_texts_per_second"])),
-        ("single-text latency p50 (ms)", f"PyTorch {pt['latency_ms']['p50']:.1f}", f"{inf['latency_ms']['p50']:.1f}",
-         _ratio(inf["latency_ms"]["p50"], pt["latency_ms"]["p50"], higher_is_better=False)),
+        (
+            f"training epoch, {epoch['texts']} reviews (examples/s)",
+            f"PyTorch {torch_side['training']['examples_per_second']:.1f}",
+            f"{ours['examples_per_second']:.1f}",
+            _ratio(ours["examples_per_second"], torch_side["training"]["examples_per_second"]),
+        ),
+        (
+            "  useful token share of that epoch",
+            f"PyTorch {torch_side['training']['useful_token_share']:.0%}",
+            f"{ours['useful_token_share']:.0%}",
+            "",
+        ),
+        (
+            "inference batch 64, file order (texts/s)",
+            f"PyTorch {pt['batch64_file_order_texts_per_second']:.0f}",
+            f"{inf['batch64_orders']['file_order_texts_per_second']:.0f}",
+            _ratio(inf["batch64_orders"]["file_order_texts_per_second"], pt["batch64_file_order_texts_per_second"]),
+        ),
+        (
+            "inference batch 64, sorted (texts/s)",
+            f"PyTorch {pt['batch64_sorted_texts_per_second']:.0f}",
+            f"{inf['batch64_orders']['sorted_texts_per_second']:.0f}",
+            _ratio(inf["batch64_orders"]["sorted_texts_per_second"], pt["batch64_sorted_texts_per_second"]),
+        ),
+        (
+            "single-text latency p50 (ms)",
+            f"PyTorch {pt['latency_ms']['p50']:.1f}",
+            f"{inf['latency_ms']['p50']:.1f}",
+            _ratio(inf["latency_ms"]["p50"], pt["latency_ms"]["p50"], higher_is_better=False),
+        ),
     ]
     if "skipped" in ort:
         return rows + [("ONNX Runtime", "skipped", "", ort["skipped"])]
     return rows + [
-        ("inference batch 64, sorted (texts/s)", f"ONNX RT {ort['batch64_sorted_texts_per_second']:.0f}",
-         f"{inf['batch64_orders']['sorted_texts_per_second']:.0f}",
-         _ratio(inf["batch64_orders"]["sorted_texts_per_second"], ort["batch64_sorted_texts_per_second"])),
-        ("single-text latency p50 (ms)", f"ONNX RT {ort['latency_ms']['p50']:.1f}", f"{inf['latency_ms']['p50']:.1f}",
-         _ratio(inf["latency_ms"]["p50"], ort["latency_ms"]["p50"], higher_is_better=False)),
+        (
+            "inference batch 64, sorted (texts/s)",
+            f"ONNX RT {ort['batch64_sorted_texts_per_second']:.0f}",
+            f"{inf['batch64_orders']['sorted_texts_per_second']:.0f}",
+            _ratio(inf["batch64_orders"]["sorted_texts_per_second"], ort["batch64_sorted_texts_per_second"]),
+        ),
+        (
+            "single-text latency p50 (ms)",
+            f"ONNX RT {ort['latency_ms']['p50']:.1f}",
+            f"{inf['latency_ms']['p50']:.1f}",
+            _ratio(inf["latency_ms"]["p50"], ort["latency_ms"]["p50"], higher_is_better=False),
+        ),
     ]
 
 
@@ -315,36 +365,77 @@ def format_table(result: dict) -> str:
     machine = result["machine"]
     rows = [
         ("CPU", "", machine.get("cpu_model", ""), " ".join(machine.get("cpu_flags", []))),
-        ("tokenization (texts/s)", f"notebook {tok['notebook_texts_per_second']:.0f}", f"{tok['ours_texts_per_second']:.0f}",
-         f"{tok['speedup']:.1f}x"),
-        ("training steps (examples/s)", f"notebook {tr['notebook']['examples_per_second']:.1f}",
-         f"{tr['ours']['examples_per_second']:.1f}", f"{tr['speedup']:.2f}x"),
+        (
+            "tokenization (texts/s)",
+            f"notebook {tok['notebook_texts_per_second']:.0f}",
+            f"{tok['ours_texts_per_second']:.0f}",
+            f"{tok['speedup']:.1f}x",
+        ),
+        (
+            "training steps (examples/s)",
+            f"notebook {tr['notebook']['examples_per_second']:.1f}",
+            f"{tr['ours']['examples_per_second']:.1f}",
+            f"{tr['speedup']:.2f}x",
+        ),
         ("training MFU", f"notebook {tr['notebook']['mfu']:.1%}", f"{tr['ours']['mfu']:.1%}", ""),
     ]
     for name in tr:
         if name.startswith("ours_"):
-            rows.append((f"training steps, {name[5:]} (examples/s)", "", f"{tr[name]['examples_per_second']:.1f}",
-                         f"{tr[name]['examples_per_second'] / tr['ours']['examples_per_second']:.2f}x vs float32"))
+            rows.append(
+                (
+                    f"training steps, {name[5:]} (examples/s)",
+                    "",
+                    f"{tr[name]['examples_per_second']:.1f}",
+                    f"{tr[name]['examples_per_second'] / tr['ours']['examples_per_second']:.2f}x vs float32",
+                )
+            )
     before, after = epoch["characters"], epoch["token_length"]
     rows += [
-        (f"training epoch, {epoch['texts']} reviews (examples/s)", f"char buckets {before['examples_per_second']:.1f}",
-         f"{after['examples_per_second']:.1f}", _ratio(after["examples_per_second"], before["examples_per_second"])),
-        ("  useful token share of that epoch", f"char buckets {before['useful_token_share']:.0%}",
-         f"{after['useful_token_share']:.0%}", ""),
-        ("inference batch 64 (texts/s)", f"file order {inf['batch64_orders']['file_order_texts_per_second']:.0f}",
-         f"{inf['batch64_orders']['sorted_texts_per_second']:.0f}", f"{inf['batch64_orders']['speedup']:.2f}x sorted"),
-        (f"predict_proba / evaluate, {inf['predict_proba']['texts']} reviews (s)",
-         f"file order {inf['predict_proba']['file_order_seconds']:.1f}", f"{inf['predict_proba']['sorted_seconds']:.1f}",
-         f"{inf['predict_proba']['speedup']:.2f}x sorted"),
+        (
+            f"training epoch, {epoch['texts']} reviews (examples/s)",
+            f"char buckets {before['examples_per_second']:.1f}",
+            f"{after['examples_per_second']:.1f}",
+            _ratio(after["examples_per_second"], before["examples_per_second"]),
+        ),
+        (
+            "  useful token share of that epoch",
+            f"char buckets {before['useful_token_share']:.0%}",
+            f"{after['useful_token_share']:.0%}",
+            "",
+        ),
+        (
+            "inference batch 64 (texts/s)",
+            f"file order {inf['batch64_orders']['file_order_texts_per_second']:.0f}",
+            f"{inf['batch64_orders']['sorted_texts_per_second']:.0f}",
+            f"{inf['batch64_orders']['speedup']:.2f}x sorted",
+        ),
+        (
+            f"predict_proba / evaluate, {inf['predict_proba']['texts']} reviews (s)",
+            f"file order {inf['predict_proba']['file_order_seconds']:.1f}",
+            f"{inf['predict_proba']['sorted_seconds']:.1f}",
+            f"{inf['predict_proba']['speedup']:.2f}x sorted",
+        ),
     ]
     rows += _pytorch_rows(result)
     rows += [
-        ("single-text latency p50/p99 (ms)", "", f"{inf['latency_ms']['p50']:.1f} / {inf['latency_ms']['p99']:.1f}",
-         "in process"),
-        ("single-text latency p50/p99 (ms)", "",
-         f"{inf['grpc_latency_ms']['p50']:.1f} / {inf['grpc_latency_ms']['p99']:.1f}", "through gRPC"),
-        ("inference texts/s at batch " + "/".join(map(str, inf["examples_per_second_by_batch_size"])), "",
-         "/".join(f"{v:.0f}" for v in inf["examples_per_second_by_batch_size"].values()), ""),
+        (
+            "single-text latency p50/p99 (ms)",
+            "",
+            f"{inf['latency_ms']['p50']:.1f} / {inf['latency_ms']['p99']:.1f}",
+            "in process",
+        ),
+        (
+            "single-text latency p50/p99 (ms)",
+            "",
+            f"{inf['grpc_latency_ms']['p50']:.1f} / {inf['grpc_latency_ms']['p99']:.1f}",
+            "through gRPC",
+        ),
+        (
+            "inference texts/s at batch " + "/".join(map(str, inf["examples_per_second_by_batch_size"])),
+            "",
+            "/".join(f"{v:.0f}" for v in inf["examples_per_second_by_batch_size"].values()),
+            "",
+        ),
         ("peak RSS training / server (MB)", "", f"{tr['peak_rss_mb']:.0f} / {inf['server_peak_rss_mb']:.0f}", ""),
         ("matmul (GFLOP/s)", "", f"{result['matmul_flops'] / 1e9:.0f}", ""),
     ]

@@ -48,7 +48,9 @@ def character_buckets(ds, batch_size: int):
     """Batches as bert-cls 0.1 made them: buckets of similar character length."""
     return ds.bucket_by_sequence_length(
         element_length_func=lambda features, label: tf.strings.length(features["text"], unit="UTF8_CHAR"),
-        bucket_boundaries=list(CHARACTER_BUCKETS), bucket_batch_sizes=[batch_size] * (len(CHARACTER_BUCKETS) + 1))
+        bucket_boundaries=list(CHARACTER_BUCKETS),
+        bucket_batch_sizes=[batch_size] * (len(CHARACTER_BUCKETS) + 1),
+    )
 
 
 def epoch_speed(checkpoint, sample, label_names, max_length: int, batch_size: int, grouping: str) -> dict:
@@ -62,13 +64,18 @@ def epoch_speed(checkpoint, sample, label_names, max_length: int, batch_size: in
         ds = pipeline.make_tf_dataset(sample, batch_size, shuffle=True, seed=0)  # batched as they come
         ds = character_buckets(ds.unbatch(), batch_size).prefetch(tf.data.AUTOTUNE)
     model = classifier.text_model
-    model.compile(optimizer=fused_update(keras.optimizers.AdamW(2e-5, weight_decay=0.01), model.count_params()),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=fused_update(keras.optimizers.AdamW(2e-5, weight_decay=0.01), model.count_params()),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     timer = EpochTimer()
     model.fit(ds, epochs=2, verbose=0, callbacks=[timer])
-    return {"examples_per_second": len(sample) / timer.seconds[1], "epoch_seconds": timer.seconds[1],
-            "warmup_epoch_seconds": timer.seconds[0],
-            "useful_token_share": pipeline.useful_token_share(ds, token_lengths)}
+    return {
+        "examples_per_second": len(sample) / timer.seconds[1],
+        "epoch_seconds": timer.seconds[1],
+        "warmup_epoch_seconds": timer.seconds[0],
+        "useful_token_share": pipeline.useful_token_share(ds, token_lengths),
+    }
 
 
 def _timed_batches(serving, texts, batches) -> tuple:
@@ -89,8 +96,13 @@ def inference_orders(serving, texts, batch_size: int = 64) -> dict:
     file_order = [np.arange(i, min(i + batch_size, len(texts))) for i in range(0, len(texts), batch_size)]
     in_order, p_order = _timed_batches(serving, texts, file_order)
     by_length, p_sorted = _timed_batches(serving, texts, list(ordering.sorted_batches(texts, batch_size)))
-    return {"texts": len(texts), "file_order_texts_per_second": in_order, "sorted_texts_per_second": by_length,
-            "speedup": by_length / in_order, "max_abs_diff": float(np.abs(p_order - p_sorted).max())}
+    return {
+        "texts": len(texts),
+        "file_order_texts_per_second": in_order,
+        "sorted_texts_per_second": by_length,
+        "speedup": by_length / in_order,
+        "max_abs_diff": float(np.abs(p_order - p_sorted).max()),
+    }
 
 
 def predict_proba_orders(classifier: BertClassifier, texts, batch_size: int = 64) -> dict:
@@ -101,15 +113,21 @@ def predict_proba_orders(classifier: BertClassifier, texts, batch_size: int = 64
     sorted_p = classifier.predict_proba(texts, batch_size)
     after = time.perf_counter() - started
     started = time.perf_counter()
-    before_p = np.concatenate([classifier._probabilities(tf.constant(texts[i : i + batch_size])).numpy()
-                               for i in range(0, len(texts), batch_size)])
+    before_p = np.concatenate(
+        [classifier._probabilities(tf.constant(texts[i : i + batch_size])).numpy() for i in range(0, len(texts), batch_size)]
+    )
     before = time.perf_counter() - started
-    return {"texts": len(texts), "file_order_seconds": before, "sorted_seconds": after, "speedup": before / after,
-            "max_abs_diff": float(np.abs(before_p - sorted_p).max())}
+    return {
+        "texts": len(texts),
+        "file_order_seconds": before,
+        "sorted_seconds": after,
+        "speedup": before / after,
+        "max_abs_diff": float(np.abs(before_p - sorted_p).max()),
+    }
 
 
 def torch_available() -> str:
-    """"" when the PyTorch side can run, else why not."""
+    """ "" when the PyTorch side can run, else why not."""
     missing = [name for name in ("torch", "transformers") if importlib.util.find_spec(name) is None]
     return f"{', '.join(missing)} not installed (pip install -e '.[minilm]')" if missing else ""
 
@@ -117,8 +135,14 @@ def torch_available() -> str:
 def run_torch_side(request: dict) -> dict:
     """Runs ``bench_torch`` in a fresh interpreter (never PyTorch beside TensorFlow) and returns its JSON."""
     env = {k: v for k, v in os.environ.items() if k not in ("USE_TORCH", "USE_TF")}
-    process = subprocess.run([sys.executable, "-m", "bert_cls.apps.bench_torch"], input=json.dumps(request),
-                             capture_output=True, text=True, env=env, timeout=TORCH_TIMEOUT_S)
+    process = subprocess.run(
+        [sys.executable, "-m", "bert_cls.apps.bench_torch"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=TORCH_TIMEOUT_S,
+    )
     if process.returncode != 0:
         last = (process.stderr.strip().splitlines() or ["no output"])[-1]
         raise BertClsError(f"the PyTorch side of the bench failed: {last}")

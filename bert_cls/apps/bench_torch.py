@@ -65,8 +65,12 @@ def train_epoch(model, tokenizer, texts, labels, batch_size: int, max_length: in
             optimizer.step()
             optimizer.zero_grad()
         seconds.append(time.perf_counter() - started)
-    return {"examples_per_second": len(texts) / seconds[1], "epoch_seconds": seconds[1],
-            "warmup_epoch_seconds": seconds[0], "useful_token_share": sum(lengths) / computed}
+    return {
+        "examples_per_second": len(texts) / seconds[1],
+        "epoch_seconds": seconds[1],
+        "warmup_epoch_seconds": seconds[0],
+        "useful_token_share": sum(lengths) / computed,
+    }
 
 
 def _throughput(predict, texts, batch_size: int, sort: bool) -> float:
@@ -89,9 +93,11 @@ def inference(model, tokenizer, texts, latency_texts, max_length: int) -> dict:
             inputs = tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
             return torch.softmax(model(**inputs).logits, -1).numpy()
 
-    return {"batch64_file_order_texts_per_second": _throughput(predict, texts, 64, sort=False),
-            "batch64_sorted_texts_per_second": _throughput(predict, texts, 64, sort=True),
-            "latency_ms": single_text_latency(predict, latency_texts)}
+    return {
+        "batch64_file_order_texts_per_second": _throughput(predict, texts, 64, sort=False),
+        "batch64_sorted_texts_per_second": _throughput(predict, texts, 64, sort=True),
+        "latency_ms": single_text_latency(predict, latency_texts),
+    }
 
 
 def onnx_runtime(model, tokenizer, texts, latency_texts, max_length: int) -> dict:
@@ -108,9 +114,16 @@ def onnx_runtime(model, tokenizer, texts, latency_texts, max_length: int) -> dic
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "model.onnx")
         model.eval()
-        torch.onnx.export(model, tuple(example[k] for k in names), path, input_names=names, output_names=["logits"],
-                          dynamic_axes={k: {0: "batch", 1: "sequence"} for k in names}, opset_version=17,
-                          dynamo=False)
+        torch.onnx.export(
+            model,
+            tuple(example[k] for k in names),
+            path,
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes={k: {0: "batch", 1: "sequence"} for k in names},
+            opset_version=17,
+            dynamo=False,
+        )
         session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
 
     def predict(batch):
@@ -119,9 +132,11 @@ def onnx_runtime(model, tokenizer, texts, latency_texts, max_length: int) -> dic
         exp = np.exp(logits - logits.max(-1, keepdims=True))
         return exp / exp.sum(-1, keepdims=True)
 
-    return {"version": onnxruntime.__version__,
-            "batch64_sorted_texts_per_second": _throughput(predict, texts, 64, sort=True),
-            "latency_ms": single_text_latency(predict, latency_texts)}
+    return {
+        "version": onnxruntime.__version__,
+        "batch64_sorted_texts_per_second": _throughput(predict, texts, 64, sort=True),
+        "latency_ms": single_text_latency(predict, latency_texts),
+    }
 
 
 def run(request: dict) -> dict:
@@ -134,10 +149,10 @@ def run(request: dict) -> dict:
     tokenizer = BertTokenizerFast(os.path.join(checkpoint, "vocab.txt"), do_lower_case=request["lower_case"])
     transformers.logging.set_verbosity_error()  # "newly initialized: classifier": a fresh head, as ours
     model = BertForSequenceClassification.from_pretrained(checkpoint, num_labels=2)
-    result = {"torch": torch.__version__, "transformers": transformers.__version__,
-              "threads": torch.get_num_threads()}
-    result["training"] = train_epoch(model, tokenizer, request["train_texts"], request["train_labels"],
-                                     request["batch_size"], max_length, request["seed"])
+    result = {"torch": torch.__version__, "transformers": transformers.__version__, "threads": torch.get_num_threads()}
+    result["training"] = train_epoch(
+        model, tokenizer, request["train_texts"], request["train_labels"], request["batch_size"], max_length, request["seed"]
+    )
     result["inference"] = inference(model, tokenizer, request["texts"], request["latency_texts"], max_length)
     result["onnx_runtime"] = onnx_runtime(model, tokenizer, request["texts"], request["latency_texts"], max_length)
     return result

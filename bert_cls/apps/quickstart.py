@@ -30,9 +30,9 @@ LEARNING_RATES = {NSMC_SMALL: 1e-4}
 DEFAULT_LEARNING_RATE = 5e-5
 CAVEATS = {
     NSMC_SMALL: "note: nsmc-small is a 4-layer BERT pretrained on NSMC's review texts only; for other Korean text, "
-                "or the best accuracy, fine-tune a larger Korean checkpoint (klue/bert-base, beomi/kcbert-base) on a GPU.",
+    "or the best accuracy, fine-tune a larger Korean checkpoint (klue/bert-base, beomi/kcbert-base) on a GPU.",
     MINILM_NAMES[0]: "note: all-MiniLM-L6-v2 has an English vocabulary (Korean becomes jamo pieces, many of them [UNK]), "
-                     "so this accuracy says little about BERT on NSMC; the default --pretrained nsmc-small reads Korean.",
+    "so this accuracy says little about BERT on NSMC; the default --pretrained nsmc-small reads Korean.",
 }
 QUERY_TEXTS = ["정말 재밌게 봤어요 최고의 영화", "돈 아깝다 최악", "배우들 연기는 좋았는데 스토리가 아쉽다"]
 
@@ -50,13 +50,23 @@ def run_quickstart(config: QuickstartConfig) -> None:
     started = time.perf_counter()
     model_dir, export_dir = out / "model", out / "export"
     learning_rate = config.learning_rate or LEARNING_RATES.get(config.pretrained, DEFAULT_LEARNING_RATE)
-    print(f"[1/5] fine-tuning {config.pretrained} on {config.max_train_samples} reviews of the bundled NSMC sample "
-          f"(learning rate {learning_rate:g})", flush=True)
+    print(
+        f"[1/5] fine-tuning {config.pretrained} on {config.max_train_samples} reviews of the bundled NSMC sample "
+        f"(learning rate {learning_rate:g})",
+        flush=True,
+    )
     result = train(
         TrainConfig(
-            output_dir=str(model_dir), data="sample", pretrained=config.pretrained, epochs=config.epochs,
-            max_train_samples=config.max_train_samples, max_length=config.max_length,
-            learning_rate=learning_rate, batch_size=32, verbose=2, overwrite=config.overwrite,
+            output_dir=str(model_dir),
+            data="sample",
+            pretrained=config.pretrained,
+            epochs=config.epochs,
+            max_train_samples=config.max_train_samples,
+            max_length=config.max_length,
+            learning_rate=learning_rate,
+            batch_size=32,
+            verbose=2,
+            overwrite=config.overwrite,
         )
     )
     print("[2/5] evaluating on the bundled 1,000-review test sample", flush=True)
@@ -78,14 +88,18 @@ def run_quickstart(config: QuickstartConfig) -> None:
         print(f"      and over REST ({server.rest_url}); the same request with curl:", flush=True)
         with RestClient(server.rest_url, "nsmc") as client:
             over_rest = client.predict(QUERY_TEXTS)
-        same = all(a.label == b.label and max(abs(x - y) for x, y in zip(a.probabilities, b.probabilities)) < 1e-5
-                   for a, b in zip(over_grpc, over_rest))
+        same = all(
+            a.label == b.label and max(abs(x - y) for x, y in zip(a.probabilities, b.probabilities)) < 1e-5
+            for a, b in zip(over_grpc, over_rest)
+        )
         print("      " + curl_command(server.rest_url, "nsmc", QUERY_TEXTS[:1]))
         print(f"      REST answers {'equal' if same else 'DIFFER FROM'} the gRPC ones")
         if not same:
             raise BertClsError("the REST and gRPC answers differ: see the server log")
     print(f"server stopped. Done in {time.perf_counter() - started:.0f}s. Everything is in {out}/:")
     print(f"  model:   {model_dir}  (metrics.json, history.csv, training_curves.png, eval_*.json/png)")
-    print(f"  export:  {export_dir}  (serve it: bert-cls serve --model-base-path {export_dir} --model-name nsmc "
-          "--rest-api-port 8501)")
+    print(
+        f"  export:  {export_dir}  (serve it: bert-cls serve --model-base-path {export_dir} --model-name nsmc "
+        "--rest-api-port 8501)"
+    )
     print(f"  server log: {out / 'server.log'}")

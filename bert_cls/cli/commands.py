@@ -123,8 +123,10 @@ def pretrain(config) -> int:
         print(f"stopped after step {metrics['steps']} of {metrics['total_steps']}; rerun the same command to continue")
         return 0
     print(json.dumps({k: metrics[k] for k in ("steps", "val_loss", "val_masked_accuracy", "pretraining_seconds")}))
-    print(f"checkpoint (config.json, vocab.txt, tf_model.h5, README.md), history.csv and pretraining_curves.png are in "
-          f"{config.output_dir}; fine-tune it with bert-cls train --pretrained {config.output_dir}")
+    print(
+        f"checkpoint (config.json, vocab.txt, tf_model.h5, README.md), history.csv and pretraining_curves.png are in "
+        f"{config.output_dir}; fine-tune it with bert-cls train --pretrained {config.output_dir}"
+    )
     return 0
 
 
@@ -149,10 +151,12 @@ def predict(config) -> int:
 
 def import_model(config) -> int:
     report = _load("bert_cls.modeling.importer").import_classifier(config)
-    print(f"imported {report['model_type']} classifier {report['checkpoint']} ({len(report['labels'])} labels: "
-          f"{', '.join(report['labels'])}; {'multi-label' if report['multi_label'] else 'single-label'}; "
-          f"{report['tokenizer']} tokenizer) to {config.output_dir}; logits match transformers' within "
-          f"{report['max_abs_logit_diff']:.1e}")
+    print(
+        f"imported {report['model_type']} classifier {report['checkpoint']} ({len(report['labels'])} labels: "
+        f"{', '.join(report['labels'])}; {'multi-label' if report['multi_label'] else 'single-label'}; "
+        f"{report['tokenizer']} tokenizer) to {config.output_dir}; logits match transformers' within "
+        f"{report['max_abs_logit_diff']:.1e}"
+    )
     return 0
 
 
@@ -160,8 +164,10 @@ def export(config) -> int:
     report = _load("bert_cls.serving.export").export_model(config)
     print(f"exported version {report['version']} to {report['path']}")
     if "max_abs_diff" in report:
-        print(f"verified in plain TensorFlow + TF Text: signatures {report['signatures']}, {report['ops']} op types "
-              f"(TF Text: {', '.join(report['text_ops'])}), max |diff| {max(report['max_abs_diff'].values()):.2e}")
+        print(
+            f"verified in plain TensorFlow + TF Text: signatures {report['signatures']}, {report['ops']} op types "
+            f"(TF Text: {', '.join(report['text_ops'])}), max |diff| {max(report['max_abs_diff'].values()):.2e}"
+        )
     return 0
 
 
@@ -172,14 +178,21 @@ def serve(config) -> int:
 
 def query(config) -> int:
     texts, pairs = (None, None) if config.metadata else read_inputs(config)
-    common = dict(signature=config.signature, version=config.version, timeout=config.timeout,
-                  batch_size=config.batch_size, max_retries=config.retries)
+    common = dict(
+        signature=config.signature,
+        version=config.version,
+        timeout=config.timeout,
+        batch_size=config.batch_size,
+        max_retries=config.retries,
+    )
     if config.rest:
         client = _load("bert_cls.serving.rest_client").RestClient(
-            config.server or "localhost:8501", config.model_name, verify=config.root_cert or True, **common)
+            config.server or "localhost:8501", config.model_name, verify=config.root_cert or True, **common
+        )
     else:
         client = _load("bert_cls.serving.client").ServingClient(
-            config.server or "localhost:8500", config.model_name, root_certificates=config.root_cert, **common)
+            config.server or "localhost:8500", config.model_name, root_certificates=config.root_cert, **common
+        )
     with client:
         if config.metadata:
             print(json.dumps({"status": client.status(), **client.metadata()}, indent=2))

@@ -43,8 +43,12 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls, skip=()) -> None:
         elif meta.get("pairs"):
             parser.add_argument(flag(field.name), nargs=2, action="append", metavar=("TEXT", "TEXT_PAIR"), help=help_text)
         elif kind is bool:
-            parser.add_argument(flag(field.name), action=argparse.BooleanOptionalAction, default=default,
-                                help=help_text + " (default: %(default)s)")
+            parser.add_argument(
+                flag(field.name),
+                action=argparse.BooleanOptionalAction,
+                default=default,
+                help=help_text + " (default: %(default)s)",
+            )
         else:
             kwargs = {"type": kind, "help": help_text, "choices": meta.get("choices")}
             if required:

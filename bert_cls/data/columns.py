@@ -72,10 +72,14 @@ class Columns:
         if isinstance(label_columns, str):
             label_columns = tuple(c.strip() for c in label_columns.split(",") if c.strip())
         values = {
-            "text_column": config.text_column, "label_column": getattr(config, "label_column", "label"),
-            "format": config.format, "quoting": getattr(config, "quoting", "auto"),
-            "pair_column": getattr(config, "text_pair_column", None), "multi_label": getattr(config, "multi_label", False),
-            "label_separator": getattr(config, "label_separator", ","), "label_columns": label_columns or None,
+            "text_column": config.text_column,
+            "label_column": getattr(config, "label_column", "label"),
+            "format": config.format,
+            "quoting": getattr(config, "quoting", "auto"),
+            "pair_column": getattr(config, "text_pair_column", None),
+            "multi_label": getattr(config, "multi_label", False),
+            "label_separator": getattr(config, "label_separator", ","),
+            "label_columns": label_columns or None,
         }
         return cls(**{**values, **overrides})
 

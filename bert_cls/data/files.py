@@ -96,8 +96,10 @@ class LabelTally:
         names_seen = [k for k in self.counts if not _is_int(k)]
         if ints and names_seen:
             (p1, l1), (p2, l2) = self.first_seen[ints[0]], self.first_seen[names_seen[0]]
-            raise BertClsError(f"{source} mixes integer and string labels ({p1}:{l1} has {ints[0]!r}, "
-                               f"{p2}:{l2} has {names_seen[0]!r}): use one kind throughout")
+            raise BertClsError(
+                f"{source} mixes integer and string labels ({p1}:{l1} has {ints[0]!r}, "
+                f"{p2}:{l2} has {names_seen[0]!r}): use one kind throughout"
+            )
         if ints:
             ids = {k: int(k) for k in ints}
             low, high = min(ids, key=ids.get), max(ids, key=ids.get)
@@ -106,8 +108,10 @@ class LabelTally:
                 raise BertClsError(f"{path}:{line}: negative label {ids[low]}; integer labels must be 0..K-1")
             if label_names is not None and len(label_names) <= ids[high]:
                 path, line = self.first_seen[high]
-                raise BertClsError(f"{path}:{line}: label {ids[high]}, but only {len(label_names)} label names are known "
-                                   f"({', '.join(label_names)})")
+                raise BertClsError(
+                    f"{path}:{line}: label {ids[high]}, but only {len(label_names)} label names are known "
+                    f"({', '.join(label_names)})"
+                )
             names = tuple(label_names) if label_names is not None else tuple(str(i) for i in range(max(ids[high] + 1, 2)))
             return ids, names
         names = tuple(label_names) if label_names is not None else tuple(sorted(names_seen))
@@ -190,8 +194,7 @@ def read_dataset(
         raise BertClsError(f"{source} has no non-empty documents")
     ids, names, stratum_labels = label_map(columns, tally, label_names, strict_label_names, source)
     labels = stratum_labels[np.asarray([ids[k] for k in keys], dtype=np.int64)]
-    return TextDataset(texts, labels, names, source=source, dropped_empty=dropped,
-                       pairs=pairs if columns.pair_column else None)
+    return TextDataset(texts, labels, names, source=source, dropped_empty=dropped, pairs=pairs if columns.pair_column else None)
 
 
 def git_blob_sha1(data: bytes) -> str:

@@ -11,6 +11,7 @@ import numpy as np
 from bert_cls.data.files import TextDataset
 from bert_cls.modeling.keras_compat import tf
 
+
 def tokenize_in_pipeline(ds, tokenizer):
     """Moves tokenization from the model into the ``tf.data`` graph (still no Python loop).
 
@@ -25,8 +26,9 @@ SHUFFLE_BUFFER = 100_000
 MEGA_BATCHES = 50
 
 
-def group_by_token_length(ds, batch_size: int, token_lengths, seed: int = 0, shuffle_batches: bool = True,
-                          reshuffle: bool = True):
+def group_by_token_length(
+    ds, batch_size: int, token_lengths, seed: int = 0, shuffle_batches: bool = True, reshuffle: bool = True
+):
     """Batches of similar WordPiece length: take ``MEGA_BATCHES`` batches' worth of (shuffled) examples, sort them
     by token length, cut them into batches, and shuffle the batches (unless ``shuffle_batches`` is False: for
     evaluation, whose metrics are sums over examples and do not depend on the order).
@@ -36,6 +38,7 @@ def group_by_token_length(ds, batch_size: int, token_lengths, seed: int = 0, shu
     sorted whole (a small epoch wastes no more padding than a large one). ``token_lengths`` maps a batch of
     features to ``[batch]`` lengths (``BertTokenizerLayer.token_lengths``).
     """
+
     def sort(features, *label):
         order = tf.argsort(token_lengths(features), stable=True)
         return tf.nest.map_structure(lambda t: tf.gather(t, order), (features, *label))

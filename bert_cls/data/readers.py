@@ -137,8 +137,10 @@ def _read_delimited(path: Path, delimiter: str, quoted: bool, columns: Sequence[
                     yield start, tuple(fields[i] if i is not None else None for i in indices)
                 start = reader.line_num + 1
         except csv.Error as exc:
-            raise BertClsError(f"{path}:{start}: malformed {'CSV' if delimiter == ',' else 'TSV'} record ({exc}): "
-                               "a quoted field that starts here is never closed, or a quote is misplaced") from None
+            raise BertClsError(
+                f"{path}:{start}: malformed {'CSV' if delimiter == ',' else 'TSV'} record ({exc}): "
+                "a quoted field that starts here is never closed, or a quote is misplaced"
+            ) from None
 
 
 def _read_jsonl(path: Path, columns: Sequence[Optional[str]]) -> Iterator:
@@ -154,8 +156,10 @@ def _read_jsonl(path: Path, columns: Sequence[Optional[str]]) -> Iterator:
                 raise BertClsError(f"{path}:{line_no}: each line must be a JSON object, found {type(record).__name__}")
             missing = [c for c in columns if c is not None and c not in record]
             if missing:
-                raise BertClsError(f"{path}:{line_no}: no key {', '.join(repr(c) for c in missing)}; "
-                                   f"the object has {sorted(record)} (choose them with {COLUMN_FLAGS})")
+                raise BertClsError(
+                    f"{path}:{line_no}: no key {', '.join(repr(c) for c in missing)}; "
+                    f"the object has {sorted(record)} (choose them with {COLUMN_FLAGS})"
+                )
             yield line_no, tuple(record[c] if c is not None else None for c in columns)
 
 

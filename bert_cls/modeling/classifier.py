@@ -121,6 +121,7 @@ class BertClassifier:
     def _head(self, outputs):
         """The family's classification head on the encoder's outputs: logits ``[batch, num_labels]``."""
         family, encoder_config = self.config.family, self.encoder.config
+
         def initializer():  # one instance per layer: a shared unseeded instance gives both layers the same draw
             return keras.initializers.TruncatedNormal(stddev=encoder_config.initializer_range)
 
@@ -129,7 +130,9 @@ class BertClassifier:
             if family.dropout_before_dense:
                 hidden = keras.layers.Dropout(self.config.dropout, name="classifier_dense_dropout")(hidden)
             hidden = keras.layers.Dense(
-                getattr(encoder_config, family.dense), kernel_initializer=initializer(), name="classifier_dense",
+                getattr(encoder_config, family.dense),
+                kernel_initializer=initializer(),
+                name="classifier_dense",
                 activation=get_tf_activation(family.dense_activation(encoder_config)),
             )(hidden)
         hidden = keras.layers.Dropout(self.config.dropout, name="classifier_dropout")(hidden)
@@ -137,8 +140,13 @@ class BertClassifier:
 
     def pipeline_tokenizer(self, pad_to_multiple_of: int = 1, **kwargs):
         """This model's tokenizer as a separate layer (for ``data.tokenize_in_pipeline``)."""
-        return build_tokenizer(self.config.tokenizer, self.tokenizer_resource, self.config.max_length,
-                               pad_to_multiple_of=pad_to_multiple_of, **kwargs)
+        return build_tokenizer(
+            self.config.tokenizer,
+            self.tokenizer_resource,
+            self.config.max_length,
+            pad_to_multiple_of=pad_to_multiple_of,
+            **kwargs,
+        )
 
     @property
     def dropout_layer(self):
@@ -207,15 +215,27 @@ class BertClassifier:
             self.text_model.save_weights(str(directory / WEIGHTS_PREFIX))
 
     @classmethod
-    def from_checkpoint(cls, checkpoint, label_names, max_length: int = 128, dropout: float = 0.1,
-                        text_pair: bool = False, multi_label: bool = False) -> "BertClassifier":
+    def from_checkpoint(
+        cls,
+        checkpoint,
+        label_names,
+        max_length: int = 128,
+        dropout: float = 0.1,
+        text_pair: bool = False,
+        multi_label: bool = False,
+    ) -> "BertClassifier":
         """A classifier on a pretrained checkpoint (``pretrained.Checkpoint``) with a fresh head."""
         encoder = load_encoder(checkpoint)
         spec, resource = checkpoint.tokenizer
         config = ClassifierConfig(
-            bert_config=encoder.config.to_dict(), label_names=list(label_names),
-            lower_case=spec["lower_case"], max_length=max_length, dropout=dropout,
-            text_pair=text_pair, multi_label=multi_label, tokenizer=spec,
+            bert_config=encoder.config.to_dict(),
+            label_names=list(label_names),
+            lower_case=spec["lower_case"],
+            max_length=max_length,
+            dropout=dropout,
+            text_pair=text_pair,
+            multi_label=multi_label,
+            tokenizer=spec,
         )
         return cls(encoder, resource, config)
 

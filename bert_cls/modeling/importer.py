@@ -38,19 +38,35 @@ def import_classifier(config) -> dict:
     label_names, multi_label = _labels(checkpoint)
     outputs = _head_outputs(checkpoint)
     if outputs is not None and outputs != len(label_names):
-        raise BertClsError(f"checkpoint {checkpoint.path}: its classification head has {outputs} outputs but "
-                           f"config.json's id2label names {len(label_names)} classes: fix id2label to match the head")
+        raise BertClsError(
+            f"checkpoint {checkpoint.path}: its classification head has {outputs} outputs but "
+            f"config.json's id2label names {len(label_names)} classes: fix id2label to match the head"
+        )
     source = _load_source(checkpoint, len(label_names))
     spec, resource = checkpoint.tokenizer
-    classifier = BertClassifier.from_config(ClassifierConfig(
-        bert_config=source.config.to_dict(), label_names=label_names, lower_case=spec["lower_case"],
-        max_length=config.max_length, text_pair=config.text_pair, multi_label=multi_label, tokenizer=spec,
-    ), resource)
+    classifier = BertClassifier.from_config(
+        ClassifierConfig(
+            bert_config=source.config.to_dict(),
+            label_names=label_names,
+            lower_case=spec["lower_case"],
+            max_length=config.max_length,
+            text_pair=config.text_pair,
+            multi_label=multi_label,
+            tokenizer=spec,
+        ),
+        resource,
+    )
     _copy_weights(source, classifier, checkpoint.family)
     difference = _check_same_logits(source, classifier)
-    report = {"checkpoint": config.checkpoint[0], "path": str(checkpoint.path), "model_type":
-              checkpoint.family.model_type, "labels": label_names, "multi_label": multi_label,
-              "tokenizer": spec["kind"], "max_abs_logit_diff": difference}
+    report = {
+        "checkpoint": config.checkpoint[0],
+        "path": str(checkpoint.path),
+        "model_type": checkpoint.family.model_type,
+        "labels": label_names,
+        "multi_label": multi_label,
+        "tokenizer": spec["kind"],
+        "max_abs_logit_diff": difference,
+    }
     _write_atomically(classifier, report, output_dir)
     return report
 
@@ -70,8 +86,9 @@ def _labels(checkpoint: Checkpoint) -> tuple:
     except ValueError:
         raise BertClsError(f"checkpoint {checkpoint.path}: config.json's id2label keys must be class ids") from None
     if not names or [int(k) for k in sorted(id2label, key=int)] != list(range(len(names))):
-        raise BertClsError(f"checkpoint {checkpoint.path}: config.json's id2label must name classes 0..K-1, "
-                           f"got {sorted(id2label, key=int)}")
+        raise BertClsError(
+            f"checkpoint {checkpoint.path}: config.json's id2label must name classes 0..K-1, got {sorted(id2label, key=int)}"
+        )
     if len(set(names)) != len(names):
         raise BertClsError(f"checkpoint {checkpoint.path}: config.json's id2label names a class twice: {names}")
     return names, values.get("problem_type") == "multi_label_classification"
@@ -88,8 +105,11 @@ def _head_outputs(checkpoint: Checkpoint) -> Optional[int]:
         suffix = "/" + output_layer.replace(".", "/") + "/bias:0"
         with h5py.File(h5_file, "r") as handle:
             found = []
-            handle.visititems(lambda name, item: found.append(item.shape[0])
-                              if isinstance(item, h5py.Dataset) and name.endswith(suffix) else None)
+            handle.visititems(
+                lambda name, item: (
+                    found.append(item.shape[0]) if isinstance(item, h5py.Dataset) and name.endswith(suffix) else None
+                )
+            )
         return found[0] if found else None
     from safetensors import safe_open
 
@@ -136,8 +156,10 @@ def _check_same_logits(source, classifier: BertClassifier) -> float:
     theirs = source(**inputs, training=False).logits.numpy()
     difference = float(np.abs(ours - theirs).max())
     if not difference <= PARITY_TOLERANCE:
-        raise BertClsError(f"the imported classifier's logits differ from transformers' by {difference:.2e} "
-                           f"(tolerance {PARITY_TOLERANCE}): this checkpoint's head is not one bert-cls reproduces")
+        raise BertClsError(
+            f"the imported classifier's logits differ from transformers' by {difference:.2e} "
+            f"(tolerance {PARITY_TOLERANCE}): this checkpoint's head is not one bert-cls reproduces"
+        )
     return difference
 
 

@@ -14,15 +14,12 @@ try:
     import tf_keras as keras  # noqa: E402
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise BertClsError(
-        "tf_keras is not installed, and TFBertModel needs Keras 2: "
-        "run `pip install tf-keras==2.21.*` (or reinstall bert-cls)"
+        "tf_keras is not installed, and TFBertModel needs Keras 2: run `pip install tf-keras==2.21.*` (or reinstall bert-cls)"
     ) from exc
 
 import tensorflow as tf  # noqa: E402
 
 if not keras.__version__.startswith("2."):  # pragma: no cover
-    raise BertClsError(
-        f"tf_keras {keras.__version__} is not Keras 2; install tf-keras==2.21.*"
-    )
+    raise BertClsError(f"tf_keras {keras.__version__} is not Keras 2; install tf-keras==2.21.*")
 
 __all__ = ["keras", "tf"]

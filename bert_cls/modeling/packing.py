@@ -30,8 +30,17 @@ class PackingTokenizerLayer(keras.layers.Layer):
             handful of shapes, not one per length.
     """
 
-    def __init__(self, max_length: int, start_id: int, end_id: int, pad_id: int, middle_ids=None,
-                 token_type_ids: bool = True, pad_to_multiple_of: int = 1, **kwargs):
+    def __init__(
+        self,
+        max_length: int,
+        start_id: int,
+        end_id: int,
+        pad_id: int,
+        middle_ids=None,
+        token_type_ids: bool = True,
+        pad_to_multiple_of: int = 1,
+        **kwargs,
+    ):
         super().__init__(trainable=False, **kwargs)
         self.middle_ids = [int(i) for i in (middle_ids if middle_ids is not None else [end_id])]
         if max_length < 3 + len(self.middle_ids):
@@ -122,8 +131,9 @@ class PackingTokenizerLayer(keras.layers.Layer):
         middle = tf.tile(tf.constant([self.middle_ids], tf.int64), tf.stack([batch, 1]))
         end = tf.fill([batch, 1], tf.constant(self.end_id, tf.int64))
         ids = tf.concat([start, first, middle, second, end], axis=1)
-        types = tf.concat([tf.zeros_like(start), tf.zeros_like(first), tf.zeros_like(middle), tf.ones_like(second),
-                           tf.ones_like(end)], axis=1)
+        types = tf.concat(
+            [tf.zeros_like(start), tf.zeros_like(first), tf.zeros_like(middle), tf.ones_like(second), tf.ones_like(end)], axis=1
+        )
         shape = tf.stack([batch, self._padded_width(keep_a + keep_b, specials)])
         return self._outputs(
             tf.cast(ids.to_tensor(default_value=self.pad_id, shape=shape), tf.int32),
@@ -133,7 +143,8 @@ class PackingTokenizerLayer(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"max_length": self.max_length, "token_type_ids": self.token_type_ids,
-                       "pad_to_multiple_of": self.pad_to_multiple_of})
+        config.update(
+            {"max_length": self.max_length, "token_type_ids": self.token_type_ids, "pad_to_multiple_of": self.pad_to_multiple_of}
+        )
         config.pop("trainable", None)
         return config

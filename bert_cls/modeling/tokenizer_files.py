@@ -28,12 +28,21 @@ WORDPIECE, SENTENCEPIECE = "wordpiece", "sentencepiece"
 SENTENCEPIECE_FILES = ("sentencepiece.bpe.model", "spiece.model", "spm.model")
 # tokenizer_class (without "Fast") -> kind of tokenizer (WordPiece, or the SentencePiece family's conventions).
 TOKENIZER_CLASSES = {
-    "BertTokenizer": WORDPIECE, "ElectraTokenizer": WORDPIECE, "DistilBertTokenizer": WORDPIECE,
-    "XLMRobertaTokenizer": "xlm-roberta", "AlbertTokenizer": "albert", "DebertaV2Tokenizer": "deberta-v2",
+    "BertTokenizer": WORDPIECE,
+    "ElectraTokenizer": WORDPIECE,
+    "DistilBertTokenizer": WORDPIECE,
+    "XLMRobertaTokenizer": "xlm-roberta",
+    "AlbertTokenizer": "albert",
+    "DebertaV2Tokenizer": "deberta-v2",
 }
 MODEL_TYPE_TOKENIZERS = {
-    "bert": WORDPIECE, "electra": WORDPIECE, "distilbert": WORDPIECE, "roberta": WORDPIECE,
-    "xlm-roberta": "xlm-roberta", "albert": "albert", "deberta-v2": "deberta-v2",
+    "bert": WORDPIECE,
+    "electra": WORDPIECE,
+    "distilbert": WORDPIECE,
+    "roberta": WORDPIECE,
+    "xlm-roberta": "xlm-roberta",
+    "albert": "albert",
+    "deberta-v2": "deberta-v2",
 }
 # Special tokens of the SentencePiece families (tokenizer_config.json may respell them).
 SENTENCEPIECE_SPECIALS = {
@@ -92,23 +101,36 @@ def read_tokenizer(path: Path, model_type: str, token_type_ids: bool, lower_case
     if kind == WORDPIECE:
         if not (path / "vocab.txt").is_file():
             raise BertClsError(f"checkpoint {path} has no vocab.txt: its WordPiece tokenizer cannot be built")
-        spec = {"kind": WORDPIECE, "lower_case": bool(settings.get("do_lower_case", lower_case_default)),
-                "strip_accents": settings.get("strip_accents"), "token_type_ids": token_type_ids}
-        for name, default in (("cls_token", "[CLS]"), ("sep_token", "[SEP]"), ("pad_token", "[PAD]"),
-                              ("unk_token", "[UNK]")):
+        spec = {
+            "kind": WORDPIECE,
+            "lower_case": bool(settings.get("do_lower_case", lower_case_default)),
+            "strip_accents": settings.get("strip_accents"),
+            "token_type_ids": token_type_ids,
+        }
+        for name, default in (("cls_token", "[CLS]"), ("sep_token", "[SEP]"), ("pad_token", "[PAD]"), ("unk_token", "[UNK]")):
             spec[name] = _token(settings.get(name)) or default
         return spec, read_vocab(path / "vocab.txt")
     model = _sentencepiece_file(path).read_bytes()
-    spec = {"kind": SENTENCEPIECE, "family": kind, "token_type_ids": token_type_ids,
-            "lower_case": bool(settings.get("do_lower_case", kind == "albert"))}
+    spec = {
+        "kind": SENTENCEPIECE,
+        "family": kind,
+        "token_type_ids": token_type_ids,
+        "lower_case": bool(settings.get("do_lower_case", kind == "albert")),
+    }
     if kind == "xlm-roberta":
         # XLMRobertaTokenizer's fairseq ids: <s> 0, <pad> 1, </s> 2, <unk> 3, then SentencePiece's ids plus one.
         spec.update(start_id=0, pad_id=1, end_id=2, unk_id=3, middle_ids=[2, 2], id_offset=1)
     else:
         tokens = {name: _token(settings.get(name)) or default for name, default in SENTENCEPIECE_SPECIALS[kind].items()}
         ids = _piece_ids(model, tokens, path)
-        spec.update(start_id=ids["cls_token"], end_id=ids["sep_token"], pad_id=ids["pad_token"],
-                    unk_id=ids["unk_token"], middle_ids=[ids["sep_token"]], id_offset=0)
+        spec.update(
+            start_id=ids["cls_token"],
+            end_id=ids["sep_token"],
+            pad_id=ids["pad_token"],
+            unk_id=ids["unk_token"],
+            middle_ids=[ids["sep_token"]],
+            id_offset=0,
+        )
         if kind == "albert":
             spec.update(albert=True, keep_accents=bool(settings.get("keep_accents", False)))
     return spec, model
@@ -124,8 +146,9 @@ def _piece_ids(model: bytes, tokens: dict, path: Path) -> dict:
     ids = {name: int(sp.string_to_id(tf.constant(token))) for name, token in tokens.items()}
     absent = [tokens[name] for name, i in ids.items() if i == unk and name != "unk_token"]
     if absent:
-        raise BertClsError(f"checkpoint {path}: the SentencePiece model has no piece {absent[0]!r}, a special token "
-                           "its tokenizer needs")
+        raise BertClsError(
+            f"checkpoint {path}: the SentencePiece model has no piece {absent[0]!r}, a special token its tokenizer needs"
+        )
     return ids
 
 
@@ -146,9 +169,26 @@ def build_tokenizer(spec: dict, resource, max_length: int, pad_to_multiple_of: i
     """The in-graph tokenizer layer that ``spec`` and ``resource`` describe."""
     if spec["kind"] == WORDPIECE:
         names = ("strip_accents", "cls_token", "sep_token", "pad_token", "unk_token", "token_type_ids")
-        return BertTokenizerLayer(resource, spec["lower_case"], max_length, pad_to_multiple_of=pad_to_multiple_of,
-                                  **{k: spec[k] for k in names if k in spec}, **kwargs)
-    names = ("start_id", "end_id", "pad_id", "unk_id", "middle_ids", "id_offset", "albert", "lower_case",
-             "keep_accents", "token_type_ids")
-    return SentencePieceTokenizerLayer(resource, max_length, pad_to_multiple_of=pad_to_multiple_of,
-                                       **{k: spec[k] for k in names if k in spec}, **kwargs)
+        return BertTokenizerLayer(
+            resource,
+            spec["lower_case"],
+            max_length,
+            pad_to_multiple_of=pad_to_multiple_of,
+            **{k: spec[k] for k in names if k in spec},
+            **kwargs,
+        )
+    names = (
+        "start_id",
+        "end_id",
+        "pad_id",
+        "unk_id",
+        "middle_ids",
+        "id_offset",
+        "albert",
+        "lower_case",
+        "keep_accents",
+        "token_type_ids",
+    )
+    return SentencePieceTokenizerLayer(
+        resource, max_length, pad_to_multiple_of=pad_to_multiple_of, **{k: spec[k] for k in names if k in spec}, **kwargs
+    )

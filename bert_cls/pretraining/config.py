@@ -34,8 +34,10 @@ def parse_duration(value) -> Optional[float]:
 
 def check_vocab_size(size: int) -> None:
     if size <= len(SPECIAL_TOKENS):
-        raise BertClsError(f"--vocab-size {size} leaves no room beside the {len(SPECIAL_TOKENS)} special tokens "
-                           f"({' '.join(SPECIAL_TOKENS)}): use a few thousand")
+        raise BertClsError(
+            f"--vocab-size {size} leaves no room beside the {len(SPECIAL_TOKENS)} special tokens "
+            f"({' '.join(SPECIAL_TOKENS)}): use a few thousand"
+        )
 
 
 def _mask_rate(value):
@@ -46,66 +48,102 @@ def _mask_rate(value):
 class PretrainConfig(cfg.Config):
     """Arguments of ``bert-cls pretrain``; the CLI flags are generated from these fields."""
 
-    output_dir: str = arg(help="directory for the checkpoint (config.json, vocab.txt, tokenizer_config.json, "
-                          "tf_model.h5, README.md) and the run's state, logs and curves")
-    train_file: str = arg(help="text to pretrain on: data files (.tsv/.csv/.jsonl/.parquet, optionally .gz; their "
-                          "--text-column) or, with --format txt, plain text files (one text per line); a glob or "
-                          "several, comma-separated")
-    format: Optional[str] = arg(None, "input format: tsv, csv, jsonl, parquet, or txt (one text per line); default: "
-                                "from each file's extension (.txt is read as TSV with a header, as NSMC's files)",
-                                choices=["tsv", "csv", "jsonl", "parquet", "txt"])
+    output_dir: str = arg(
+        help="directory for the checkpoint (config.json, vocab.txt, tokenizer_config.json, "
+        "tf_model.h5, README.md) and the run's state, logs and curves"
+    )
+    train_file: str = arg(
+        help="text to pretrain on: data files (.tsv/.csv/.jsonl/.parquet, optionally .gz; their "
+        "--text-column) or, with --format txt, plain text files (one text per line); a glob or "
+        "several, comma-separated"
+    )
+    format: Optional[str] = arg(
+        None,
+        "input format: tsv, csv, jsonl, parquet, or txt (one text per line); default: "
+        "from each file's extension (.txt is read as TSV with a header, as NSMC's files)",
+        choices=["tsv", "csv", "jsonl", "parquet", "txt"],
+    )
     quoting: str = cfg.quoting()
     text_column: str = cfg.text_column()
-    text_pair_column: Optional[str] = arg(None, "column of second texts: each row is pretrained as a pair "
-                                          "([CLS] a [SEP] b [SEP]), as a pair classifier reads it")
-    exclude_file: Optional[str] = arg(None, "data files whose texts (their --text-column) are left out of pretraining, "
-                                      "e.g. the test set you will evaluate on")
-    pretrained: Optional[str] = arg(None, "continue pretraining this checkpoint (Hugging Face id, directory, "
-                                    "all-MiniLM-L6-v2 or nsmc-small) with its own vocabulary; default: a new model "
-                                    "from scratch with a vocabulary learned from --train-file")
-    vocab_size: Optional[int] = arg(None, "from scratch: WordPiece vocabulary size, special tokens included "
-                                    f"(default {SHAPE_DEFAULTS['vocab_size']})", check=cfg.at_least(1))
-    lower_case: bool = arg(False, "from scratch: lower-case and strip accents (uncased). Leave off for Korean: "
-                           "uncased normalization splits Hangul syllables into jamo")
-    min_frequency: int = arg(2, "from scratch: a piece must occur this often to enter the vocabulary",
-                             check=cfg.at_least(1))
-    layers: Optional[int] = arg(None, f"from scratch: transformer layers (default {SHAPE_DEFAULTS['layers']})",
-                                check=cfg.at_least(1))
-    hidden_size: Optional[int] = arg(None, "from scratch: hidden size; the feed-forward size is 4x "
-                                     f"(default {SHAPE_DEFAULTS['hidden_size']})", check=cfg.at_least(2))
-    heads: Optional[int] = arg(None, f"from scratch: attention heads (default {SHAPE_DEFAULTS['heads']})",
-                               check=cfg.at_least(1))
-    max_length: int = cfg.max_length(128, "max tokens per text, [CLS]/[SEP] included; from scratch also the "
-                                     "model's position limit")
-    mask_rate: float = arg(0.15, "share of tokens to predict (of these, 80%% become [MASK], 10%% a random token, "
-                           "10%% stay)", check=_mask_rate)
+    text_pair_column: Optional[str] = arg(
+        None, "column of second texts: each row is pretrained as a pair ([CLS] a [SEP] b [SEP]), as a pair classifier reads it"
+    )
+    exclude_file: Optional[str] = arg(
+        None, "data files whose texts (their --text-column) are left out of pretraining, e.g. the test set you will evaluate on"
+    )
+    pretrained: Optional[str] = arg(
+        None,
+        "continue pretraining this checkpoint (Hugging Face id, directory, "
+        "all-MiniLM-L6-v2 or nsmc-small) with its own vocabulary; default: a new model "
+        "from scratch with a vocabulary learned from --train-file",
+    )
+    vocab_size: Optional[int] = arg(
+        None,
+        f"from scratch: WordPiece vocabulary size, special tokens included (default {SHAPE_DEFAULTS['vocab_size']})",
+        check=cfg.at_least(1),
+    )
+    lower_case: bool = arg(
+        False,
+        "from scratch: lower-case and strip accents (uncased). Leave off for Korean: "
+        "uncased normalization splits Hangul syllables into jamo",
+    )
+    min_frequency: int = arg(2, "from scratch: a piece must occur this often to enter the vocabulary", check=cfg.at_least(1))
+    layers: Optional[int] = arg(
+        None, f"from scratch: transformer layers (default {SHAPE_DEFAULTS['layers']})", check=cfg.at_least(1)
+    )
+    hidden_size: Optional[int] = arg(
+        None,
+        f"from scratch: hidden size; the feed-forward size is 4x (default {SHAPE_DEFAULTS['hidden_size']})",
+        check=cfg.at_least(2),
+    )
+    heads: Optional[int] = arg(None, f"from scratch: attention heads (default {SHAPE_DEFAULTS['heads']})", check=cfg.at_least(1))
+    max_length: int = cfg.max_length(
+        128, "max tokens per text, [CLS]/[SEP] included; from scratch also the model's position limit"
+    )
+    mask_rate: float = arg(
+        0.15, "share of tokens to predict (of these, 80%% become [MASK], 10%% a random token, 10%% stay)", check=_mask_rate
+    )
     whole_word_masking: bool = arg(False, "mask all WordPiece pieces of a chosen word together")
-    epochs: float = arg(1.0, "passes over the training texts (fractions allowed); --max-steps overrides",
-                        check=cfg.positive)
-    max_steps: Optional[int] = arg(None, "training steps in all (sets the learning-rate schedule's length)",
-                                   check=cfg.at_least(1))
-    max_time: Optional[str] = arg(None, "stop after this much training time in all, resumes included (3600, 90m, "
-                                  "2.5h); the checkpoint of the last step is written")
+    epochs: float = arg(1.0, "passes over the training texts (fractions allowed); --max-steps overrides", check=cfg.positive)
+    max_steps: Optional[int] = arg(
+        None, "training steps in all (sets the learning-rate schedule's length)", check=cfg.at_least(1)
+    )
+    max_time: Optional[str] = arg(
+        None,
+        "stop after this much training time in all, resumes included (3600, 90m, "
+        "2.5h); the checkpoint of the last step is written",
+    )
     batch_size: int = cfg.batch_size(128, "global batch size")
     learning_rate: float = cfg.learning_rate(5e-4)
     warmup_ratio: float = cfg.warmup_ratio(0.06, "fraction of the steps with linear warmup (then linear decay to 0)")
     weight_decay: float = cfg.weight_decay()
-    dropout: float = arg(0.0, "from scratch: the encoder's dropout (hidden and attention) while pretraining, and the "
-                         "checkpoint's default for fine-tuning. 0 learns faster on short budgets (Geiping & Goldstein, "
-                         "2023) and keeps a resumed run exact (to float rounding); with dropout, a resume repeats the "
-                         "data and masks exactly but not dropout's random draws", check=cfg.in_unit_interval)
-    validation_split: float = arg(0.01, "share of the texts held out to report masked-LM loss and accuracy",
-                                  check=cfg.fraction_open)
-    max_validation_texts: int = arg(2000, "at most this many held-out texts are scored at each save",
-                                    check=cfg.at_least(1))
-    save_steps: int = arg(500, "save the checkpoint, score the held-out texts and commit the run every this many steps",
-                          check=cfg.at_least(1))
+    dropout: float = arg(
+        0.0,
+        "from scratch: the encoder's dropout (hidden and attention) while pretraining, and the "
+        "checkpoint's default for fine-tuning. 0 learns faster on short budgets (Geiping & Goldstein, "
+        "2023) and keeps a resumed run exact (to float rounding); with dropout, a resume repeats the "
+        "data and masks exactly but not dropout's random draws",
+        check=cfg.in_unit_interval,
+    )
+    validation_split: float = arg(
+        0.01, "share of the texts held out to report masked-LM loss and accuracy", check=cfg.fraction_open
+    )
+    max_validation_texts: int = arg(2000, "at most this many held-out texts are scored at each save", check=cfg.at_least(1))
+    save_steps: int = arg(
+        500, "save the checkpoint, score the held-out texts and commit the run every this many steps", check=cfg.at_least(1)
+    )
     bucket_by_length: bool = arg(True, "batch texts of similar token length together (less padding)")
-    mixed_precision: str = arg("auto", "'auto' (mixed_bfloat16 on a CPU with native bfloat16 and no GPU; float32 "
-                               "elsewhere), 'no' (float32), 'mixed_float16' (GPU) or 'mixed_bfloat16'",
-                               choices=["auto", "no", "mixed_float16", "mixed_bfloat16"])
-    strategy: str = arg("default", "tf.distribute: 'default', 'mirrored' (all local GPUs) or 'multi-worker' (TF_CONFIG)",
-                        choices=["default", "mirrored", "multi-worker"])
+    mixed_precision: str = arg(
+        "auto",
+        "'auto' (mixed_bfloat16 on a CPU with native bfloat16 and no GPU; float32 "
+        "elsewhere), 'no' (float32), 'mixed_float16' (GPU) or 'mixed_bfloat16'",
+        choices=["auto", "no", "mixed_float16", "mixed_bfloat16"],
+    )
+    strategy: str = arg(
+        "default",
+        "tf.distribute: 'default', 'mirrored' (all local GPUs) or 'multi-worker' (TF_CONFIG)",
+        choices=["default", "mirrored", "multi-worker"],
+    )
     seed: int = arg(42, "seed for the held-out split, the data order, the masks and the initialization")
     cache_dir: Optional[str] = arg(None, "cache for Hugging Face checkpoints")
     verbose: int = arg(1, "0 silent, 1 progress bar, 2 one line per save")
@@ -117,8 +155,10 @@ class PretrainConfig(cfg.Config):
         shape = [f for f in SHAPE_DEFAULTS if getattr(self, f) is not None]
         if self.pretrained:
             if shape:
-                raise BertClsError(f"--pretrained continues a checkpoint with its own shape and vocabulary: drop "
-                                   f"{', '.join(cfg.flag(f) for f in shape)}")
+                raise BertClsError(
+                    f"--pretrained continues a checkpoint with its own shape and vocabulary: drop "
+                    f"{', '.join(cfg.flag(f) for f in shape)}"
+                )
             if self.lower_case:
                 raise BertClsError("--pretrained keeps the checkpoint's vocabulary and casing: drop --lower-case")
         else:

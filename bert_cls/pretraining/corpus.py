@@ -99,12 +99,15 @@ class Corpus:
         self.counts = counts
         source = ",".join(str(p) for p in self.files)
         if counts[TRAIN] == 0:
-            raise BertClsError(f"{source} holds no usable text for pretraining ({counts['empty']} empty rows, "
-                               f"{counts['excluded']} excluded, {counts[HELD_OUT]} held out): check --text-column, "
-                               "--format and --exclude-file")
+            raise BertClsError(
+                f"{source} holds no usable text for pretraining ({counts['empty']} empty rows, "
+                f"{counts['excluded']} excluded, {counts[HELD_OUT]} held out): check --text-column, "
+                "--format and --exclude-file"
+            )
         if counts[HELD_OUT] == 0:
-            raise BertClsError(f"{source}: no text was held out for scoring ({counts[TRAIN]} texts): raise "
-                               "--validation-split or add text")
+            raise BertClsError(
+                f"{source}: no text was held out for scoring ({counts[TRAIN]} texts): raise --validation-split or add text"
+            )
         return self
 
     def validation_texts(self, limit: int) -> tuple:
@@ -129,8 +132,12 @@ def excluded_texts(spec: Optional[str], text_column: str, quoting: str) -> froze
 def open_corpus(config) -> Corpus:
     """The counted corpus of a ``PretrainConfig``."""
     return Corpus(
-        files=readers.expand_paths(config.train_file), format=config.format, quoting=config.quoting,
-        text_column=config.text_column, pair_column=config.text_pair_column, seed=config.seed,
+        files=readers.expand_paths(config.train_file),
+        format=config.format,
+        quoting=config.quoting,
+        text_column=config.text_column,
+        pair_column=config.text_pair_column,
+        seed=config.seed,
         held_out_share=config.validation_split,
         excluded=excluded_texts(config.exclude_file, config.text_column, config.quoting),
     ).count()

@@ -53,9 +53,9 @@ class Masker:
         choose_seed, kind_seed, token_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
         chosen = self.choose(input_ids, attention_mask, choose_seed)
         kind = tf.random.stateless_uniform(tf.shape(input_ids), kind_seed)
-        random_ids = tf.random.stateless_uniform(tf.shape(input_ids), token_seed, maxval=self.vocab_size,
-                                                 dtype=tf.int32)
+        random_ids = tf.random.stateless_uniform(tf.shape(input_ids), token_seed, maxval=self.vocab_size, dtype=tf.int32)
         masked = tf.where(chosen & (kind < MASK_SHARE), tf.constant(self.mask_id, input_ids.dtype), input_ids)
-        masked = tf.where(chosen & (kind >= MASK_SHARE) & (kind < MASK_SHARE + RANDOM_SHARE),
-                          tf.cast(random_ids, input_ids.dtype), masked)
+        masked = tf.where(
+            chosen & (kind >= MASK_SHARE) & (kind < MASK_SHARE + RANDOM_SHARE), tf.cast(random_ids, input_ids.dtype), masked
+        )
         return masked, chosen

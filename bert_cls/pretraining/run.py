@@ -98,13 +98,17 @@ def prepare_output_dir(config: PretrainConfig) -> Optional[PretrainState]:
     if out.is_dir() and any(out.iterdir()) and not config.overwrite:
         existing = out / RUN_CONFIG
         if not existing.is_file():
-            raise BertClsError(f"--output-dir {out} is not empty and holds no bert-cls pretraining run: choose another "
-                               "directory or pass --overwrite")
+            raise BertClsError(
+                f"--output-dir {out} is not empty and holds no bert-cls pretraining run: choose another "
+                "directory or pass --overwrite"
+            )
         previous, current = json.loads(existing.read_text()), config.fingerprint()
         if previous != current:
             changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
-            raise BertClsError(f"--output-dir {out} holds a different pretraining run (differs in {', '.join(changed)}): "
-                               "use another directory or --overwrite")
+            raise BertClsError(
+                f"--output-dir {out} holds a different pretraining run (differs in {', '.join(changed)}): "
+                "use another directory or --overwrite"
+            )
         state = PretrainState.load(out)
         if state is not None and state.finished:
             raise BertClsError(f"--output-dir {out} already holds this finished run: pass --overwrite to pretrain again")
@@ -122,18 +126,24 @@ def prepare_vocabulary(config: PretrainConfig, corpus: Corpus, out: Path, checkp
     if checkpoint is not None:
         vocabulary, lower_case = checkpoint.vocabulary(), checkpoint.lower_case
         if vocab_lib.MASK_TOKEN not in vocabulary:
-            raise BertClsError(f"checkpoint {checkpoint.path} has no {vocab_lib.MASK_TOKEN} in its vocabulary: masked-LM "
-                               "pretraining needs one")
+            raise BertClsError(
+                f"checkpoint {checkpoint.path} has no {vocab_lib.MASK_TOKEN} in its vocabulary: masked-LM pretraining needs one"
+            )
     elif (out / vocab_lib.VOCAB_FILE).is_file():
         return read_vocab(out / vocab_lib.VOCAB_FILE), config.lower_case
     else:
         texts = (t for text, pair in corpus.rows(TRAIN) for t in ((text, pair) if pair is not None else (text,)))
         started = time.perf_counter()
-        vocabulary, lower_case = vocab_lib.train_wordpiece(texts, config.vocab_size, config.lower_case,
-                                                           config.min_frequency, length=corpus.counts[TRAIN]), config.lower_case
+        vocabulary, lower_case = (
+            vocab_lib.train_wordpiece(
+                texts, config.vocab_size, config.lower_case, config.min_frequency, length=corpus.counts[TRAIN]
+            ),
+            config.lower_case,
+        )
         if config.verbose:
-            print(f"learned a WordPiece vocabulary of {len(vocabulary)} pieces in {time.perf_counter() - started:.1f}s",
-                  flush=True)
+            print(
+                f"learned a WordPiece vocabulary of {len(vocabulary)} pieces in {time.perf_counter() - started:.1f}s", flush=True
+            )
     if write:
         vocab_lib.write_tokenizer_files(out, vocabulary, lower_case, config.max_length)
     return vocabulary, lower_case
@@ -144,10 +154,15 @@ def prepare_vocabulary(config: PretrainConfig, corpus: Corpus, out: Path, checkp
 
 def scratch_bert_config(config: PretrainConfig, vocabulary: list) -> BertConfig:
     return BertConfig(
-        vocab_size=len(vocabulary), hidden_size=config.hidden_size, num_hidden_layers=config.layers,
-        num_attention_heads=config.heads, intermediate_size=4 * config.hidden_size,
-        max_position_embeddings=config.max_length, hidden_dropout_prob=config.dropout,
-        attention_probs_dropout_prob=config.dropout, pad_token_id=vocabulary.index("[PAD]"),
+        vocab_size=len(vocabulary),
+        hidden_size=config.hidden_size,
+        num_hidden_layers=config.layers,
+        num_attention_heads=config.heads,
+        intermediate_size=4 * config.hidden_size,
+        max_position_embeddings=config.max_length,
+        hidden_dropout_prob=config.dropout,
+        attention_probs_dropout_prob=config.dropout,
+        pad_token_id=vocabulary.index("[PAD]"),
         architectures=["BertForMaskedLM"],
     )
 
@@ -163,8 +178,12 @@ def build_model(config: PretrainConfig, vocabulary: list, checkpoint):
 def masked_lm_sums(model, batch, training: bool):
     """(sum of the masked tokens' cross-entropy, correct predictions, masked tokens) of a batch. Only the masked
     positions reach the output layer."""
-    sequence = model.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                          token_type_ids=batch["token_type_ids"], training=training)[0]
+    sequence = model.bert(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        token_type_ids=batch["token_type_ids"],
+        training=training,
+    )[0]
     positions = tf.where(batch["chosen"])
     logits = tf.cast(model.mlm(tf.gather_nd(sequence, positions)[tf.newaxis], training=training)[0], tf.float32)
     targets = tf.cast(tf.gather_nd(batch["targets"], positions), tf.int32)
@@ -227,8 +246,9 @@ def _features(corpus: Corpus):
 
 def training_stream(corpus: Corpus, config: PretrainConfig, encoder: Encoder, start_step: int):
     """Endless batches of masked inputs from step ``start_step`` on: the same stream on every (re)run."""
-    ds = _features(corpus).shuffle(min(corpus.counts[TRAIN], pipeline.SHUFFLE_BUFFER), seed=config.seed,
-                                   reshuffle_each_iteration=True)
+    ds = _features(corpus).shuffle(
+        min(corpus.counts[TRAIN], pipeline.SHUFFLE_BUFFER), seed=config.seed, reshuffle_each_iteration=True
+    )
     if config.bucket_by_length:
         ds = pipeline.group_by_token_length(ds, config.batch_size, encoder.tokenizer.token_lengths, config.seed)
         ds = ds.map(lambda features: features)  # group_by_token_length yields 1-tuples of features
@@ -325,10 +345,16 @@ class Interval:
         return self.sums[1] / max(self.sums[2], 1.0)
 
     def row(self, state: PretrainState, held_out: tuple, learning_rate: float) -> dict:
-        return {"step": state.steps_done, "loss": self.loss, "masked_accuracy": self.accuracy, "val_loss": held_out[0],
-                "val_masked_accuracy": held_out[1], "learning_rate": learning_rate,
-                "sequences_per_second": self.sequences / (time.perf_counter() - self.started),
-                "elapsed_seconds": state.elapsed_seconds}
+        return {
+            "step": state.steps_done,
+            "loss": self.loss,
+            "masked_accuracy": self.accuracy,
+            "val_loss": held_out[0],
+            "val_masked_accuracy": held_out[1],
+            "learning_rate": learning_rate,
+            "sequences_per_second": self.sequences / (time.perf_counter() - self.started),
+            "elapsed_seconds": state.elapsed_seconds,
+        }
 
 
 def score(eval_step, batches) -> tuple:
@@ -353,9 +379,11 @@ def _save(session: Session, interval: Interval, held_out: tuple, writer, bar) ->
             tf.summary.scalar(key, row[key])
     commit(session, row)
     if session.config.verbose == 2 or (session.config.verbose and state.finished):
-        bar.write(f"step {state.steps_done}/{state.total_steps}: loss {row['loss']:.4f}, masked accuracy "
-                  f"{row['masked_accuracy']:.4f}; held out: loss {row['val_loss']:.4f}, masked accuracy "
-                  f"{row['val_masked_accuracy']:.4f} ({row['sequences_per_second']:.0f} sequences/s)")
+        bar.write(
+            f"step {state.steps_done}/{state.total_steps}: loss {row['loss']:.4f}, masked accuracy "
+            f"{row['masked_accuracy']:.4f}; held out: loss {row['val_loss']:.4f}, masked accuracy "
+            f"{row['val_masked_accuracy']:.4f} ({row['sequences_per_second']:.0f} sequences/s)"
+        )
 
 
 def train_loop(session: Session, encoder: Encoder) -> None:
@@ -365,12 +393,17 @@ def train_loop(session: Session, encoder: Encoder) -> None:
     held_out = validation_batches(session.corpus, config, encoder)
     if strategy.num_replicas_in_sync > 1:  # each replica scores whole batches: the same averages, no uneven shards
         held_out = [strategy.experimental_distribute_values_from_function(lambda _, b=b: b) for b in held_out]
-    batches = iter(strategy.experimental_distribute_dataset(training_stream(session.corpus, config, encoder,
-                                                                             state.steps_done)))
+    batches = iter(strategy.experimental_distribute_dataset(training_stream(session.corpus, config, encoder, state.steps_done)))
     writer = tf.summary.create_file_writer(str(session.out / LOGS_DIR))
     started, elapsed_before, interval = time.perf_counter(), state.elapsed_seconds, Interval()
-    bar = tqdm(total=state.total_steps, initial=state.steps_done, unit="step", disable=config.verbose != 1,
-               file=sys.stdout, dynamic_ncols=True)
+    bar = tqdm(
+        total=state.total_steps,
+        initial=state.steps_done,
+        unit="step",
+        disable=config.verbose != 1,
+        file=sys.stdout,
+        dynamic_ncols=True,
+    )
     while not state.finished:
         batch = next(batches)
         interval.add(train_step(batch), batch)
@@ -400,11 +433,15 @@ def _start_session(config: PretrainConfig) -> tuple:
     corpus = open_corpus(config)  # input errors before anything is written
     checkpoint = resolve_checkpoint(config.pretrained, config.cache_dir) if config.pretrained else None
     if checkpoint is not None and checkpoint.family.model_type != "bert":
-        raise BertClsError(f"bert-cls pretrain continues BERT checkpoints; {config.pretrained} is "
-                           f"{checkpoint.family.model_type}: pass a BERT checkpoint or none")
+        raise BertClsError(
+            f"bert-cls pretrain continues BERT checkpoints; {config.pretrained} is "
+            f"{checkpoint.family.model_type}: pass a BERT checkpoint or none"
+        )
     if checkpoint is not None and config.max_length > checkpoint.encoder_config().max_position_embeddings:
-        raise BertClsError(f"--max-length {config.max_length} is over the checkpoint's position limit "
-                           f"{checkpoint.encoder_config().max_position_embeddings}: lower --max-length")
+        raise BertClsError(
+            f"--max-length {config.max_length} is over the checkpoint's position limit "
+            f"{checkpoint.encoder_config().max_position_embeddings}: lower --max-length"
+        )
     state = prepare_output_dir(config)
     # The strategy before TensorFlow runs any op (multi-worker collectives). Every worker commits its own steps;
     # non-chief workers write theirs aside, so --output-dir must be on a filesystem all workers share.
@@ -421,11 +458,22 @@ def _start_session(config: PretrainConfig) -> tuple:
     with strategy.scope():
         model = build_model(config, vocabulary, checkpoint)
         state = state or PretrainState(total_steps=total_steps(config, corpus))
-        optimizer = train_lib.adamw(config.learning_rate, state.total_steps, config.warmup_ratio, config.weight_decay,
-                                    model.count_params())
+        optimizer = train_lib.adamw(
+            config.learning_rate, state.total_steps, config.warmup_ratio, config.weight_decay, model.count_params()
+        )
         optimizer.build(model.trainable_variables)
-    session = Session(config, out, corpus, state, model, optimizer, tf.train.Checkpoint(model=model, optimizer=optimizer),
-                      strategy, vocabulary, lower_case)
+    session = Session(
+        config,
+        out,
+        corpus,
+        state,
+        model,
+        optimizer,
+        tf.train.Checkpoint(model=model, optimizer=optimizer),
+        strategy,
+        vocabulary,
+        lower_case,
+    )
     if state.backup:
         session.checkpoint.read(str(out / state.backup)).assert_existing_objects_matched()
         finish_commit(session)
@@ -436,12 +484,16 @@ def _start_session(config: PretrainConfig) -> tuple:
 
 def _announce(session: Session) -> None:
     config, counts, model = session.config, session.corpus.counts, session.model
-    source = config.pretrained or (f"a new {config.layers}-layer, {config.hidden_size}-wide BERT, vocabulary of "
-                                   f"{len(session.vocabulary)}")
+    source = config.pretrained or (
+        f"a new {config.layers}-layer, {config.hidden_size}-wide BERT, vocabulary of {len(session.vocabulary)}"
+    )
     resuming = f"; resuming after step {session.state.steps_done}" if session.state.steps_done else ""
-    print(f"pretraining {source} ({model.count_params():,} parameters) on {counts[TRAIN]:,} texts, scoring on "
-          f"{min(counts['held_out'], config.max_validation_texts):,} held out ({counts['excluded']:,} excluded, "
-          f"{counts['empty']:,} empty); {session.state.total_steps:,} steps of {config.batch_size}{resuming}", flush=True)
+    print(
+        f"pretraining {source} ({model.count_params():,} parameters) on {counts[TRAIN]:,} texts, scoring on "
+        f"{min(counts['held_out'], config.max_validation_texts):,} held out ({counts['excluded']:,} excluded, "
+        f"{counts['empty']:,} empty); {session.state.total_steps:,} steps of {config.batch_size}{resuming}",
+        flush=True,
+    )
 
 
 def write_model_card(session: Session, metrics: dict) -> None:
@@ -454,13 +506,13 @@ A BERT encoder with a masked-LM head, pretrained with `bert-cls pretrain`.
 - Architecture: {model_config.num_hidden_layers} layers, hidden size {model_config.hidden_size}, \
 {model_config.num_attention_heads} heads, {session.model.count_params():,} parameters, max length \
 {model_config.max_position_embeddings}
-- Vocabulary: {len(session.vocabulary)} WordPiece pieces ({'uncased' if session.lower_case else 'cased'})
-- Started from: {config.pretrained or 'random weights'}
-- Data: {', '.join(str(p) for p in session.corpus.files)} ({metrics['train_texts']:,} texts; \
-{metrics['excluded_texts']:,} left out by --exclude-file)
-- Steps: {metrics['steps']:,} of batch {config.batch_size} ({metrics['epochs']:.2f} epochs), \
-{metrics['pretraining_seconds'] / 60:.1f} minutes on {metrics['cpu']}
-- Held-out masked-LM loss {metrics['val_loss']:.4f}, masked-token accuracy {metrics['val_masked_accuracy']:.4f}
+- Vocabulary: {len(session.vocabulary)} WordPiece pieces ({"uncased" if session.lower_case else "cased"})
+- Started from: {config.pretrained or "random weights"}
+- Data: {", ".join(str(p) for p in session.corpus.files)} ({metrics["train_texts"]:,} texts; \
+{metrics["excluded_texts"]:,} left out by --exclude-file)
+- Steps: {metrics["steps"]:,} of batch {config.batch_size} ({metrics["epochs"]:.2f} epochs), \
+{metrics["pretraining_seconds"] / 60:.1f} minutes on {metrics["cpu"]}
+- Held-out masked-LM loss {metrics["val_loss"]:.4f}, masked-token accuracy {metrics["val_masked_accuracy"]:.4f}
 
 Command:
 
@@ -478,13 +530,19 @@ def finish(session: Session) -> dict:
     state, config = session.state, session.config
     last = state.history[-1]
     metrics = {
-        "steps": state.steps_done, "total_steps": state.total_steps,
+        "steps": state.steps_done,
+        "total_steps": state.total_steps,
         "epochs": state.steps_done * config.batch_size / session.corpus.counts[TRAIN],
-        "train_texts": session.corpus.counts[TRAIN], "held_out_texts": session.corpus.counts["held_out"],
-        "excluded_texts": session.corpus.counts["excluded"], "empty_texts": session.corpus.counts["empty"],
-        "val_loss": last["val_loss"], "val_masked_accuracy": last["val_masked_accuracy"],
-        "pretraining_seconds": state.elapsed_seconds, "cpu": hardware.cpu_model(),
-        "mixed_precision": config.mixed_precision, "parameters": int(session.model.count_params()),
+        "train_texts": session.corpus.counts[TRAIN],
+        "held_out_texts": session.corpus.counts["held_out"],
+        "excluded_texts": session.corpus.counts["excluded"],
+        "empty_texts": session.corpus.counts["empty"],
+        "val_loss": last["val_loss"],
+        "val_masked_accuracy": last["val_masked_accuracy"],
+        "pretraining_seconds": state.elapsed_seconds,
+        "cpu": hardware.cpu_model(),
+        "mixed_precision": config.mixed_precision,
+        "parameters": int(session.model.count_params()),
     }
     write_json(session.out / METRICS_JSON, metrics)
     plot_pretraining(state.history, session.out / CURVES_PNG)
@@ -501,8 +559,13 @@ def pretrain(config: PretrainConfig) -> dict:
         session = _start_session(config)
         if config.verbose:
             _announce(session)
-        masker = Masker(session.vocabulary, _special_ids(session.vocabulary), session.vocabulary.index(vocab_lib.MASK_TOKEN),
-                        config.mask_rate, config.whole_word_masking)
+        masker = Masker(
+            session.vocabulary,
+            _special_ids(session.vocabulary),
+            session.vocabulary.index(vocab_lib.MASK_TOKEN),
+            config.mask_rate,
+            config.whole_word_masking,
+        )
         tokenizer = BertTokenizerLayer(session.vocabulary, session.lower_case, config.max_length)
         train_loop(session, Encoder(tokenizer, masker, config.seed))
         if not session.state.finished:
@@ -514,5 +577,8 @@ def pretrain(config: PretrainConfig) -> dict:
 
 def _special_ids(vocabulary: list) -> list:
     """Ids never masked: BERT's special tokens and the ``[unusedN]`` placeholders some vocabularies reserve."""
-    return [i for i, piece in enumerate(vocabulary)
-            if piece in vocab_lib.ALL_SPECIAL_TOKENS or (piece.startswith("[") and piece.endswith("]"))]
+    return [
+        i
+        for i, piece in enumerate(vocabulary)
+        if piece in vocab_lib.ALL_SPECIAL_TOKENS or (piece.startswith("[") and piece.endswith("]"))
+    ]

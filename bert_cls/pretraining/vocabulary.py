@@ -22,19 +22,23 @@ SPECIAL_TOKENS_MAP = "special_tokens_map.json"
 MASK_TOKEN = "[MASK]"
 
 
-def train_wordpiece(texts: Iterable[str], vocab_size: int, lower_case: bool, min_frequency: int = 2,
-                    length: int = 0) -> list:
+def train_wordpiece(texts: Iterable[str], vocab_size: int, lower_case: bool, min_frequency: int = 2, length: int = 0) -> list:
     """WordPiece pieces in id order, special tokens first, learned from ``texts``."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
     check_vocab_size(vocab_size)
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
-                                                      strip_accents=lower_case, lowercase=lower_case)
+    tokenizer.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=lower_case, lowercase=lower_case
+    )
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                        special_tokens=list(ALL_SPECIAL_TOKENS), continuing_subword_prefix="##",
-                                        show_progress=False)
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(ALL_SPECIAL_TOKENS),
+        continuing_subword_prefix="##",
+        show_progress=False,
+    )
     tokenizer.train_from_iterator((unicodedata.normalize("NFC", t) for t in texts), trainer, length=length or None)
     vocab = [piece for piece, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
     if len(vocab) <= len(ALL_SPECIAL_TOKENS):
@@ -45,10 +49,15 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, lower_case: bool, min
 def write_tokenizer_files(directory, vocabulary: list, lower_case: bool, max_length: int) -> None:
     """``tokenizer_config.json``, ``special_tokens_map.json`` and ``vocab.txt`` for ``BertTokenizer``."""
     directory = Path(directory)
-    specials = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
-                "mask_token": MASK_TOKEN}
-    config = {"tokenizer_class": "BertTokenizer", "do_lower_case": lower_case, "strip_accents": None,
-              "tokenize_chinese_chars": True, "model_max_length": max_length, **specials}
+    specials = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": MASK_TOKEN}
+    config = {
+        "tokenizer_class": "BertTokenizer",
+        "do_lower_case": lower_case,
+        "strip_accents": None,
+        "tokenize_chinese_chars": True,
+        "model_max_length": max_length,
+        **specials,
+    }
     write_json(directory / TOKENIZER_CONFIG, config)
     write_json(directory / SPECIAL_TOKENS_MAP, specials)
     # The vocabulary last, replaced atomically: its presence means the tokenizer files are complete (a resume reads it).

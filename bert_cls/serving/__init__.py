@@ -16,11 +16,23 @@ from bert_cls.serving.contract import (
     TEXT_INPUT,
 )
 
-_LAZY = {"Prediction": "bert_cls.serving.prediction", "ServingClient": "bert_cls.serving.client",
-         "ServingError": "bert_cls.serving.prediction", "RestClient": "bert_cls.serving.rest_client"}
+_LAZY = {
+    "Prediction": "bert_cls.serving.prediction",
+    "ServingClient": "bert_cls.serving.client",
+    "ServingError": "bert_cls.serving.prediction",
+    "RestClient": "bert_cls.serving.rest_client",
+}
 
-__all__ = ["Prediction", "RestClient", "ServingClient", "ServingError", "DEFAULT_MODEL_NAME", "ENCODED_SIGNATURE",
-           "SERVING_SIGNATURE", "TEXT_INPUT"]
+__all__ = [
+    "Prediction",
+    "RestClient",
+    "ServingClient",
+    "ServingError",
+    "DEFAULT_MODEL_NAME",
+    "ENCODED_SIGNATURE",
+    "SERVING_SIGNATURE",
+    "TEXT_INPUT",
+]
 
 
 def __getattr__(name):

@@ -37,9 +37,10 @@ def _inputs_from_protos(loaded: LoadedVersion, signature_name: str, protos, limi
     for name, proto in protos.items():
         spec = specs.get(name)
         if spec is not None and proto.dtype != spec.dtype.as_datatype_enum:
-            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                               f"Expects arg[{name}] to be {spec.dtype.name} but "
-                               f"{tf.dtypes.as_dtype(proto.dtype).name} is provided")
+            raise RequestError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"Expects arg[{name}] to be {spec.dtype.name} but {tf.dtypes.as_dtype(proto.dtype).name} is provided",
+            )
         limits.check_proto(name, proto)
         try:
             arrays[name] = tf.make_ndarray(proto)

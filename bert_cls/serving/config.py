@@ -25,8 +25,9 @@ class ExportConfig(cfg.Config):
     model_name: str = cfg.model_name(DEFAULT_MODEL_NAME)
     version: Optional[int] = cfg.version("version number (default: one above the highest present)")
     max_length: Optional[int] = cfg.max_length(None, "override the model's max sequence length for serving")
-    verify: bool = arg(True, "load the export in a fresh TensorFlow + TF Text process and compare "
-                       "(--no-verify skips it: not recommended)")
+    verify: bool = arg(
+        True, "load the export in a fresh TensorFlow + TF Text process and compare (--no-verify skips it: not recommended)"
+    )
 
 
 @dataclasses.dataclass
@@ -36,35 +37,53 @@ class ServeConfig(cfg.Config):
 
     model_base_path: Optional[str] = arg(None, "directory with numbered SavedModel versions (or --model-config-file)")
     model_name: str = cfg.model_name(DEFAULT_MODEL_NAME)
-    model_config_file: Optional[str] = arg(None, "TF Serving's models.config (text ModelServerConfig): several models, "
-                                           "version policies (latest/specific/all) and version labels")
-    model_config_file_poll_wait_seconds: float = arg(60.0, "how often to re-read --model-config-file",
-                                                     check=cfg.positive)
+    model_config_file: Optional[str] = arg(
+        None,
+        "TF Serving's models.config (text ModelServerConfig): several models, "
+        "version policies (latest/specific/all) and version labels",
+    )
+    model_config_file_poll_wait_seconds: float = arg(60.0, "how often to re-read --model-config-file", check=cfg.positive)
     port: int = cfg.port(8500, "gRPC port (0: a free one, printed)")
-    rest_api_port: Optional[int] = cfg.port(None, "also serve TF Serving's REST API and /monitoring/prometheus/metrics "
-                                            "on this port (TF Serving uses 8501; 0: a free one, printed)")
+    rest_api_port: Optional[int] = cfg.port(
+        None,
+        "also serve TF Serving's REST API and /monitoring/prometheus/metrics "
+        "on this port (TF Serving uses 8501; 0: a free one, printed)",
+    )
     host: str = arg("127.0.0.1", "address to bind (0.0.0.0 exposes it)")
-    poll_seconds: float = arg(1.0, "how often to look for new versions (TF Serving's "
-                              "--file_system_poll_wait_seconds)", check=cfg.positive)
-    tensorflow_intra_op_parallelism: int = arg(0, "threads one op may use (TF Serving's flag of the same name; "
-                                               "0: one per core). Set it to a container's CPU limit",
-                                               check=cfg.at_least(0))
-    tensorflow_inter_op_parallelism: int = arg(0, "ops run at once (TF Serving's flag of the same name; 0: one per "
-                                               "core)", check=cfg.at_least(0))
-    max_request_rows: int = arg(DEFAULT_MAX_ROWS, "refuse a request with more rows than this (INVALID_ARGUMENT), "
-                                "checked before its tensors are decoded; clients split larger batches",
-                                check=cfg.at_least(1))
-    max_text_bytes: int = arg(DEFAULT_MAX_TEXT_BYTES, "refuse a request holding a text longer than this many bytes "
-                              "(INVALID_ARGUMENT); texts are truncated to the model's max length anyway",
-                              check=cfg.at_least(1))
+    poll_seconds: float = arg(
+        1.0, "how often to look for new versions (TF Serving's --file_system_poll_wait_seconds)", check=cfg.positive
+    )
+    tensorflow_intra_op_parallelism: int = arg(
+        0,
+        "threads one op may use (TF Serving's flag of the same name; 0: one per core). Set it to a container's CPU limit",
+        check=cfg.at_least(0),
+    )
+    tensorflow_inter_op_parallelism: int = arg(
+        0, "ops run at once (TF Serving's flag of the same name; 0: one per core)", check=cfg.at_least(0)
+    )
+    max_request_rows: int = arg(
+        DEFAULT_MAX_ROWS,
+        "refuse a request with more rows than this (INVALID_ARGUMENT), "
+        "checked before its tensors are decoded; clients split larger batches",
+        check=cfg.at_least(1),
+    )
+    max_text_bytes: int = arg(
+        DEFAULT_MAX_TEXT_BYTES,
+        "refuse a request holding a text longer than this many bytes "
+        "(INVALID_ARGUMENT); texts are truncated to the model's max length anyway",
+        check=cfg.at_least(1),
+    )
 
 
 @dataclasses.dataclass
 class QueryConfig(cfg.Config):
     """Arguments of ``bert-cls query``."""
 
-    server: Optional[str] = arg(None, "host:port of the gRPC endpoint (default localhost:8500), or with --rest of the REST "
-                                "API (default localhost:8501; an http(s):// URL works too)")
+    server: Optional[str] = arg(
+        None,
+        "host:port of the gRPC endpoint (default localhost:8500), or with --rest of the REST "
+        "API (default localhost:8501; an http(s):// URL works too)",
+    )
     rest: bool = arg(False, "use TF Serving's REST API instead of gRPC (no TensorFlow needed on this side)")
     model_name: str = cfg.model_name(DEFAULT_MODEL_NAME)
     signature: str = arg(SERVING_SIGNATURE, "signature to call")

@@ -82,16 +82,17 @@ class ServingModule(tf.Module):
         else:
             self.serving_default = tf.function(self._serve_text, input_signature=[text])
         # The ids the encoder reads: DistilBERT and single-segment models (RoBERTa) take no token_type_ids.
-        self.serve_encoded = tf.function(self._serve_encoded, input_signature=[
-            tf.TensorSpec([None, None], tf.int32, name=name) for name in classifier.encoded_inputs])
+        self.serve_encoded = tf.function(
+            self._serve_encoded,
+            input_signature=[tf.TensorSpec([None, None], tf.int32, name=name) for name in classifier.encoded_inputs],
+        )
 
     def _outputs(self, logits):
         probabilities = self.classifier.probabilities(logits)
         if self.multi_label:
             predicted = probabilities >= self.thresholds
             names = tf.broadcast_to(self.label_names, tf.shape(probabilities))
-            return {PROBABILITIES: probabilities, PREDICTED: tf.cast(predicted, tf.int64),
-                    LABELS: tf.where(predicted, names, "")}
+            return {PROBABILITIES: probabilities, PREDICTED: tf.cast(predicted, tf.int64), LABELS: tf.where(predicted, names, "")}
         label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
         return {PROBABILITIES: probabilities, LABEL_ID: label_id, LABEL: tf.gather(self.label_names, label_id)}
 
@@ -119,19 +120,23 @@ class ServingModule(tf.Module):
             tf.debugging.assert_equal(tf.shape(attention_mask), shape, message="attention_mask must have the shape of input_ids"),
             tf.debugging.assert_less_equal(shape[1], longest, message=f"at most {longest} tokens per row"),
             tf.debugging.assert_non_negative(input_ids, message="input_ids must be at least 0"),
-            tf.debugging.assert_less(input_ids, config.vocab_size, message=f"input_ids must be below the vocabulary "
-                                     f"size {config.vocab_size}"),
-            tf.debugging.assert_equal(tf.reduce_all((attention_mask == 0) | (attention_mask == 1)), True,
-                                      message="attention_mask values must be 0 or 1"),
+            tf.debugging.assert_less(
+                input_ids, config.vocab_size, message=f"input_ids must be below the vocabulary size {config.vocab_size}"
+            ),
+            tf.debugging.assert_equal(
+                tf.reduce_all((attention_mask == 0) | (attention_mask == 1)), True, message="attention_mask values must be 0 or 1"
+            ),
         ]
         if "token_type_ids" in inputs:
             token_type_ids, type_vocab_size = inputs["token_type_ids"], config.type_vocab_size
             checks += [
-                tf.debugging.assert_equal(tf.shape(token_type_ids), shape,
-                                          message="token_type_ids must have the shape of input_ids"),
+                tf.debugging.assert_equal(
+                    tf.shape(token_type_ids), shape, message="token_type_ids must have the shape of input_ids"
+                ),
                 tf.debugging.assert_non_negative(token_type_ids, message="token_type_ids must be at least 0"),
-                tf.debugging.assert_less(token_type_ids, type_vocab_size,
-                                         message=f"token_type_ids must be below {type_vocab_size}"),
+                tf.debugging.assert_less(
+                    token_type_ids, type_vocab_size, message=f"token_type_ids must be below {type_vocab_size}"
+                ),
             ]
         return checks
 
@@ -154,7 +159,7 @@ def remove_stale_staging(base: Path) -> list:
     an export still running keeps its own."""
     removed = []
     for path in base.glob(f"{STAGING_PREFIX}*"):
-        parts = path.name[len(STAGING_PREFIX):].split("-")
+        parts = path.name[len(STAGING_PREFIX) :].split("-")
         pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
         if path.is_dir() and (pid is None or not _alive(pid)):
             shutil.rmtree(path, ignore_errors=True)
@@ -197,7 +202,10 @@ def _run_verify_process(export_dir: Path, request: dict) -> dict:
         proc = subprocess.run(
             # Absolute paths: the child runs elsewhere so that the working directory's modules stay invisible.
             [sys.executable, "-I", verify_module.__file__, str(Path(export_dir).resolve()), handle.name],
-            capture_output=True, text=True, env=env, cwd=tempfile.gettempdir(),
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tempfile.gettempdir(),
         )
     finally:
         os.unlink(handle.name)
@@ -205,7 +213,7 @@ def _run_verify_process(export_dir: Path, request: dict) -> dict:
     if proc.returncode != 0 or not marker:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise BertClsError(f"the export at {export_dir} does not load in plain TensorFlow + TF Text: {tail}")
-    return json.loads(marker[0][len(verify_module.MARKER):])
+    return json.loads(marker[0][len(verify_module.MARKER) :])
 
 
 def verify_export(export_dir: Path, classifier: BertClassifier) -> dict:
@@ -215,12 +223,17 @@ def verify_export(export_dir: Path, classifier: BertClassifier) -> dict:
     tokens = classifier.tokenizer(tf.constant(texts) if pairs is None else (tf.constant(texts), tf.constant(pairs)))
     encoded = {k: v.numpy().tolist() for k, v in tokens.items()}
     expected = classifier.predict_proba(texts, pairs=pairs)
-    expected_encoded = classifier.probabilities(classifier.encoded_model(
-        {k: tf.constant(v, tf.int32) for k, v in encoded.items()}, training=False)).numpy()
-    result = _run_verify_process(export_dir, {
-        "signatures": {"text": SERVING_SIGNATURE, "encoded": ENCODED_SIGNATURE}, "text_inputs": inputs,
-        "encoded": encoded,
-    })
+    expected_encoded = classifier.probabilities(
+        classifier.encoded_model({k: tf.constant(v, tf.int32) for k, v in encoded.items()}, training=False)
+    ).numpy()
+    result = _run_verify_process(
+        export_dir,
+        {
+            "signatures": {"text": SERVING_SIGNATURE, "encoded": ENCODED_SIGNATURE},
+            "text_inputs": inputs,
+            "encoded": encoded,
+        },
+    )
     if result["unknown_ops"]:
         raise BertClsError(f"the export uses ops TF Serving does not link: {result['unknown_ops']}")
     if result["modules_loaded"]:
@@ -236,8 +249,7 @@ def verify_export(export_dir: Path, classifier: BertClassifier) -> dict:
         raise BertClsError("the exported model's predicted labels differ from the in-memory model's")
     if max(diffs.values()) >= PARITY_TOLERANCE:
         raise BertClsError(f"exported outputs differ from the in-memory model by {diffs} (tolerance {PARITY_TOLERANCE})")
-    return {"max_abs_diff": diffs, "ops": len(result["ops"]), "text_ops": result["text_ops"],
-            "signatures": result["signatures"]}
+    return {"max_abs_diff": diffs, "ops": len(result["ops"]), "text_ops": result["text_ops"], "signatures": result["signatures"]}
 
 
 def export_classifier(classifier, export_base, version=None, model_name=DEFAULT_MODEL_NAME, verify=True) -> dict:
@@ -262,7 +274,8 @@ def export_classifier(classifier, export_base, version=None, model_name=DEFAULT_
     try:
         module = ServingModule(classifier)
         tf.saved_model.save(
-            module, str(staging),
+            module,
+            str(staging),
             signatures={SERVING_SIGNATURE: module.serving_default, ENCODED_SIGNATURE: module.serve_encoded},
         )
         _write_warmup(staging / "assets.extra" / WARMUP_FILE, model_name, probe_inputs(classifier))

@@ -22,16 +22,35 @@ from bert_cls.serving.models import RequestError
 
 # The repeated field of a TensorProto that holds values of each dtype when ``tensor_content`` is empty.
 _VALUE_FIELD = {
-    types_pb2.DT_STRING: "string_val", types_pb2.DT_FLOAT: "float_val", types_pb2.DT_DOUBLE: "double_val",
-    types_pb2.DT_INT32: "int_val", types_pb2.DT_INT16: "int_val", types_pb2.DT_INT8: "int_val",
-    types_pb2.DT_UINT8: "int_val", types_pb2.DT_UINT16: "int_val", types_pb2.DT_INT64: "int64_val",
-    types_pb2.DT_UINT32: "uint32_val", types_pb2.DT_UINT64: "uint64_val", types_pb2.DT_BOOL: "bool_val",
-    types_pb2.DT_HALF: "half_val", types_pb2.DT_BFLOAT16: "half_val",
+    types_pb2.DT_STRING: "string_val",
+    types_pb2.DT_FLOAT: "float_val",
+    types_pb2.DT_DOUBLE: "double_val",
+    types_pb2.DT_INT32: "int_val",
+    types_pb2.DT_INT16: "int_val",
+    types_pb2.DT_INT8: "int_val",
+    types_pb2.DT_UINT8: "int_val",
+    types_pb2.DT_UINT16: "int_val",
+    types_pb2.DT_INT64: "int64_val",
+    types_pb2.DT_UINT32: "uint32_val",
+    types_pb2.DT_UINT64: "uint64_val",
+    types_pb2.DT_BOOL: "bool_val",
+    types_pb2.DT_HALF: "half_val",
+    types_pb2.DT_BFLOAT16: "half_val",
 }
 _ITEM_BYTES = {
-    types_pb2.DT_FLOAT: 4, types_pb2.DT_DOUBLE: 8, types_pb2.DT_INT32: 4, types_pb2.DT_INT16: 2, types_pb2.DT_INT8: 1,
-    types_pb2.DT_UINT8: 1, types_pb2.DT_UINT16: 2, types_pb2.DT_INT64: 8, types_pb2.DT_UINT32: 4,
-    types_pb2.DT_UINT64: 8, types_pb2.DT_BOOL: 1, types_pb2.DT_HALF: 2, types_pb2.DT_BFLOAT16: 2,
+    types_pb2.DT_FLOAT: 4,
+    types_pb2.DT_DOUBLE: 8,
+    types_pb2.DT_INT32: 4,
+    types_pb2.DT_INT16: 2,
+    types_pb2.DT_INT8: 1,
+    types_pb2.DT_UINT8: 1,
+    types_pb2.DT_UINT16: 2,
+    types_pb2.DT_INT64: 8,
+    types_pb2.DT_UINT32: 4,
+    types_pb2.DT_UINT64: 8,
+    types_pb2.DT_BOOL: 1,
+    types_pb2.DT_HALF: 2,
+    types_pb2.DT_BFLOAT16: 2,
 }
 
 
@@ -50,8 +69,9 @@ def _values_present(name: str, proto) -> int:
     if proto.tensor_content:
         size = _ITEM_BYTES.get(proto.dtype)
         if size is None or len(proto.tensor_content) % size:
-            raise bad(f"input {name}: tensor_content of {len(proto.tensor_content)} bytes does not hold whole "
-                      f"values of its dtype")
+            raise bad(
+                f"input {name}: tensor_content of {len(proto.tensor_content)} bytes does not hold whole values of its dtype"
+            )
         return len(proto.tensor_content) // size
     field = _VALUE_FIELD.get(proto.dtype)
     if field is None:
@@ -68,14 +88,18 @@ class RequestLimits:
 
     def _check_rows(self, name: str, rows: int) -> None:
         if rows > self.max_rows:
-            raise bad(f"input {name} has {rows} rows, over this server's limit of {self.max_rows} per request "
-                      "(--max-request-rows): send fewer rows per request")
+            raise bad(
+                f"input {name} has {rows} rows, over this server's limit of {self.max_rows} per request "
+                "(--max-request-rows): send fewer rows per request"
+            )
 
     def _check_texts(self, name: str, texts) -> None:
         for row, text in enumerate(texts):
             if len(text) > self.max_text_bytes:
-                raise bad(f"input {name}: text {row} is {len(text)} bytes, over this server's limit of "
-                          f"{self.max_text_bytes} (--max-text-bytes)")
+                raise bad(
+                    f"input {name}: text {row} is {len(text)} bytes, over this server's limit of "
+                    f"{self.max_text_bytes} (--max-text-bytes)"
+                )
 
     def check_proto(self, name: str, proto) -> None:
         """A gRPC input before decoding: a concrete shape, bounded rows, exactly as many values as it declares.

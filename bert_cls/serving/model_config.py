@@ -59,8 +59,10 @@ def parse_model_config(text: str, relative_to: Path = Path(".")) -> list:
         if policy.kind == "specific":
             for label, version in labels:
                 if version not in policy.versions:
-                    raise BertClsError(f"model {entry.name!r}: label {label!r} points at version {version}, "
-                                       f"which its specific policy does not serve ({list(policy.versions)})")
+                    raise BertClsError(
+                        f"model {entry.name!r}: label {label!r} points at version {version}, "
+                        f"which its specific policy does not serve ({list(policy.versions)})"
+                    )
         specs.append(ModelSpec(entry.name, str(base), policy, labels))
     if not specs:
         raise BertClsError("the model config lists no model")

@@ -62,7 +62,7 @@ class VersionPolicy:
             return set(on_disk)
         if self.kind == "specific":
             return set(self.versions) & set(on_disk)
-        return set(on_disk[-self.num_versions:]) if self.num_versions > 0 else set()
+        return set(on_disk[-self.num_versions :]) if self.num_versions > 0 else set()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,14 +85,16 @@ class LoadedVersion:
         """Runs a signature on ``{name: np.ndarray}``; ``{name: np.ndarray}`` of the (filtered) outputs."""
         signature_name = signature_name or SERVING_SIGNATURE
         if signature_name not in self.model.signatures:
-            raise RequestError(grpc.StatusCode.NOT_FOUND, f"Serving signature key \"{signature_name}\" not found.")
+            raise RequestError(grpc.StatusCode.NOT_FOUND, f'Serving signature key "{signature_name}" not found.')
         function = self.model.signatures[signature_name]
         specs = function.structured_input_signature[1]
         sent, expected = set(inputs), set(specs)
         if sent != expected:
             missing, extra = sorted(expected - sent), sorted(sent - expected)
-            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                               f"input tensors do not match signature {signature_name}: missing {missing}, unexpected {extra}")
+            raise RequestError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"input tensors do not match signature {signature_name}: missing {missing}, unexpected {extra}",
+            )
         tensors = {name: _as_tensor(name, inputs[name], spec) for name, spec in specs.items()}
         try:
             outputs = _run_in_chunks(function, tensors)
@@ -133,14 +135,18 @@ def _as_tensor(name: str, array: np.ndarray, spec):
     if spec.dtype == tf.string:
         not_text = array.dtype.kind == "O" and any(not isinstance(x, (bytes, str)) for x in array.flat)
         if array.dtype.kind not in "SUO" or not_text:
-            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                               f"Expects arg[{name}] to be string but {array.dtype} is provided")
+            raise RequestError(
+                grpc.StatusCode.INVALID_ARGUMENT, f"Expects arg[{name}] to be string but {array.dtype} is provided"
+            )
     elif array.dtype.kind not in "biuf":
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                           f"Expects arg[{name}] to be {spec.dtype.name} but {array.dtype} is provided")
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT, f"Expects arg[{name}] to be {spec.dtype.name} but {array.dtype} is provided"
+        )
     if array.ndim != spec.shape.rank:
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                           f"input {name} must have rank {spec.shape.rank} (shape {spec.shape}), got shape {list(array.shape)}")
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"input {name} must have rank {spec.shape.rank} (shape {spec.shape}), got shape {list(array.shape)}",
+        )
     try:
         return tf.constant(array, dtype=spec.dtype)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -175,8 +181,11 @@ def load_version(path: Path, version: int) -> LoadedVersion:
                 continue
             request = entry.predict_log.request
             try:
-                loaded.predict(request.model_spec.signature_name,
-                               {k: tf.make_ndarray(v) for k, v in request.inputs.items()}, request.output_filter)
+                loaded.predict(
+                    request.model_spec.signature_name,
+                    {k: tf.make_ndarray(v) for k, v in request.inputs.items()},
+                    request.output_filter,
+                )
             except RequestError as exc:
                 raise RuntimeError(f"warm-up record {number} failed: {exc}") from None
     return loaded
@@ -218,8 +227,12 @@ class ServedModel:
         if missing != self._missing_logged:  # once per change, not every poll
             self._missing_logged = missing
             if missing:
-                log.warning("the version policy of %s names versions %s that are not in %s: not serving them",
-                            self.spec.name, list(missing), self.spec.base_path)
+                log.warning(
+                    "the version policy of %s names versions %s that are not in %s: not serving them",
+                    self.spec.name,
+                    list(missing),
+                    self.spec.base_path,
+                )
         # A loaded version still on disk counts as present even while its files are touched.
         wanted = self.spec.policy.select(stable | (set(self._available) & set(found)))
         for version in sorted(wanted - set(self._available), reverse=True):

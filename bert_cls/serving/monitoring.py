@@ -29,7 +29,7 @@ REQUEST_COUNT = ":tensorflow:serving:request_count"
 REQUEST_LATENCY = ":tensorflow:serving:request_latency"
 METRICS_PATH = "/monitoring/prometheus/metrics"
 # Microseconds, 10 us .. ~100 s in steps of 1.8x, as TF Serving's exponential buckets.
-LATENCY_BUCKETS_US = tuple(10 * 1.8 ** k for k in range(28))
+LATENCY_BUCKETS_US = tuple(10 * 1.8**k for k in range(28))
 
 
 class _RequestCounts:
@@ -64,8 +64,13 @@ class ServingMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._counts = _RequestCounts()
         self.registry.register(self._counts)
-        self._latency = Histogram(REQUEST_LATENCY, "Request latency in microseconds, by model, API and entry point.",
-                                  ["model_name", "API", "entrypoint"], buckets=LATENCY_BUCKETS_US, registry=self.registry)
+        self._latency = Histogram(
+            REQUEST_LATENCY,
+            "Request latency in microseconds, by model, API and entry point.",
+            ["model_name", "API", "entrypoint"],
+            buckets=LATENCY_BUCKETS_US,
+            registry=self.registry,
+        )
 
     @contextlib.contextmanager
     def time(self, model: str, api: str, entrypoint: str):

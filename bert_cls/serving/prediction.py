@@ -71,5 +71,7 @@ class ClosingClient:
 
 def not_found_hint(model_name: str) -> str:
     """Said with NOT_FOUND: the usual cause is a model served under another name than the client asked for."""
-    return (f" (is the model served under another name than {model_name!r}? pass it with --model-name, or "
-            "model_name= in Python; `bert-cls query --metadata --model-name NAME` checks a name)")
+    return (
+        f" (is the model served under another name than {model_name!r}? pass it with --model-name, or "
+        "model_name= in Python; `bert-cls query --metadata --model-name NAME` checks a name)"
+    )

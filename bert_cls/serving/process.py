@@ -22,9 +22,19 @@ def free_port(host: str = "127.0.0.1") -> int:
 class ServerProcess:
     """``with ServerProcess(base, name) as server: ServingClient(server.address, name)...``"""
 
-    def __init__(self, model_base_path, model_name: str, port: int = 0, poll_seconds: float = 0.5,
-                 startup_timeout: float = 120.0, log_file=None, rest: bool = False, model_config_file=None,
-                 config_poll_seconds: float = 1.0, extra_args=()):
+    def __init__(
+        self,
+        model_base_path,
+        model_name: str,
+        port: int = 0,
+        poll_seconds: float = 0.5,
+        startup_timeout: float = 120.0,
+        log_file=None,
+        rest: bool = False,
+        model_config_file=None,
+        config_poll_seconds: float = 1.0,
+        extra_args=(),
+    ):
         self.model_base_path, self.model_name = model_base_path, model_name
         self.extra_args = list(extra_args)  # more `bert-cls serve` flags
         self.port = port or free_port()
@@ -38,11 +48,25 @@ class ServerProcess:
         self._log = None
 
     def command(self) -> list:
-        command = [sys.executable, "-m", "bert_cls", "serve", "--model-name", self.model_name, "--port", str(self.port),
-                   "--poll-seconds", str(self.poll_seconds)]
+        command = [
+            sys.executable,
+            "-m",
+            "bert_cls",
+            "serve",
+            "--model-name",
+            self.model_name,
+            "--port",
+            str(self.port),
+            "--poll-seconds",
+            str(self.poll_seconds),
+        ]
         if self.model_config_file:
-            command += ["--model-config-file", str(self.model_config_file),
-                        "--model-config-file-poll-wait-seconds", str(self.config_poll_seconds)]
+            command += [
+                "--model-config-file",
+                str(self.model_config_file),
+                "--model-config-file-poll-wait-seconds",
+                str(self.config_poll_seconds),
+            ]
         else:
             command += ["--model-base-path", str(self.model_base_path)]
         return command + (["--rest-api-port", str(self.rest_port)] if self.rest_port else []) + self.extra_args

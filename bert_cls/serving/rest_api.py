@@ -40,14 +40,24 @@ from bert_cls.serving.monitoring import METRICS_PATH, ServingMetrics
 log = logging.getLogger("bert_cls.serving")
 
 # TF Serving's REST handler: /v1/models/NAME[/versions/V | /labels/L][/metadata | :VERB]
-_MODEL_PATH = re.compile(r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
-                         r"(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?")
+_MODEL_PATH = re.compile(
+    r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
+    r"(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?"
+)
 # TF Serving's mapping of canonical codes to HTTP statuses (util/net_http/...: ToHTTPStatusCode)
 HTTP_STATUS = {
-    grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 400, grpc.StatusCode.OUT_OF_RANGE: 400,
-    grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.ALREADY_EXISTS: 409, grpc.StatusCode.PERMISSION_DENIED: 403,
-    grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.RESOURCE_EXHAUSTED: 429, grpc.StatusCode.UNIMPLEMENTED: 501,
-    grpc.StatusCode.UNAVAILABLE: 503, grpc.StatusCode.DEADLINE_EXCEEDED: 504, grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.INTERNAL: 500,
 }
 
 
@@ -77,7 +87,7 @@ def _decode_strings(value, name: str):
         try:
             return base64.b64decode(value["b64"], validate=True)
         except binascii.Error:
-            raise _bad(f"input {name}: {{\"b64\": ...}} holds invalid base64") from None
+            raise _bad(f'input {name}: {{"b64": ...}} holds invalid base64') from None
     kind = {bool: "Boolean", int: "Number", float: "Number", dict: "Object", type(None): "Null"}.get(type(value), "value")
     raise _bad(f"JSON Value: {json.dumps(value)[:100]} Type: {kind} is not of expected type: string (input {name})")
 
@@ -98,7 +108,7 @@ def _to_array(value, name: str, dtype) -> np.ndarray:
 def _input_dtypes(loaded, signature_name: str) -> dict:
     function = loaded.model.signatures.get(signature_name)
     if function is None:  # TF Serving's REST handler: an unknown signature is a bad request
-        raise _bad(f"Serving signature name: \"{signature_name}\" not found in signature def")
+        raise _bad(f'Serving signature name: "{signature_name}" not found in signature def')
     return {name: spec.dtype.name for name, spec in function.structured_input_signature[1].items()}
 
 
@@ -132,6 +142,7 @@ def parse_predict_body(body: dict, dtypes: dict):
 
 def _json_value(array: np.ndarray, name: str):
     if array.dtype.kind in "SO":
+
         def one(x):
             if name.endswith("_bytes"):
                 return {"b64": base64.b64encode(x).decode()}
@@ -139,6 +150,7 @@ def _json_value(array: np.ndarray, name: str):
                 return x.decode("utf-8")
             except UnicodeDecodeError:
                 return {"b64": base64.b64encode(x).decode()}
+
         return np.vectorize(one, otypes=[object])(array).tolist() if array.size else array.tolist()
     return array.tolist()
 
@@ -163,8 +175,13 @@ def format_outputs(outputs: dict, fmt: str) -> dict:
 class RestApi:
     """The WSGI application: routes, JSON, status codes, metrics."""
 
-    def __init__(self, manager: ModelManager, metrics: ServingMetrics, limits: RequestLimits = RequestLimits(),
-                 max_body_bytes: int = MAX_MESSAGE_BYTES):
+    def __init__(
+        self,
+        manager: ModelManager,
+        metrics: ServingMetrics,
+        limits: RequestLimits = RequestLimits(),
+        max_body_bytes: int = MAX_MESSAGE_BYTES,
+    ):
         self.manager, self.metrics, self.limits, self.max_body_bytes = manager, metrics, limits, max_body_bytes
 
     def __call__(self, environ, start_response):
@@ -226,8 +243,9 @@ class RestApi:
         try:
             raw = request.get_data(cache=False)
         except RequestEntityTooLarge:
-            raise _bad(f"the request body is over the {self.max_body_bytes // (1024 * 1024)} MiB limit: send fewer texts "
-                       "per request") from None
+            raise _bad(
+                f"the request body is over the {self.max_body_bytes // (1024 * 1024)} MiB limit: send fewer texts per request"
+            ) from None
         try:
             body = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError as exc:
@@ -242,13 +260,20 @@ class RestApi:
 class RestServer:
     """Werkzeug's threaded WSGI server for ``RestApi`` on its own thread; ``port=0`` picks a free port."""
 
-    def __init__(self, manager: ModelManager, metrics: ServingMetrics, limits: RequestLimits = RequestLimits(),
-                 host: str = "127.0.0.1", port: int = 8501):
+    def __init__(
+        self,
+        manager: ModelManager,
+        metrics: ServingMetrics,
+        limits: RequestLimits = RequestLimits(),
+        host: str = "127.0.0.1",
+        port: int = 8501,
+    ):
         try:
             self._server = make_wsgi_server(host, port, RestApi(manager, metrics, limits), threaded=True)
         except (OSError, SystemExit) as exc:
-            raise BertClsError(f"cannot bind {host}:{port} for the REST API (in use?): pass another --rest-api-port "
-                               f"({exc})") from None
+            raise BertClsError(
+                f"cannot bind {host}:{port} for the REST API (in use?): pass another --rest-api-port ({exc})"
+            ) from None
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="rest-api", daemon=True)
 

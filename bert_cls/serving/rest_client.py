@@ -26,10 +26,17 @@ from bert_cls.serving.prediction import (
 )
 
 # TF Serving's HTTP statuses back to the gRPC codes they stand for (rest_api.HTTP_STATUS, inverted)
-GRPC_CODE = {400: grpc.StatusCode.INVALID_ARGUMENT, 401: grpc.StatusCode.UNAUTHENTICATED,
-             403: grpc.StatusCode.PERMISSION_DENIED, 404: grpc.StatusCode.NOT_FOUND, 409: grpc.StatusCode.ALREADY_EXISTS,
-             429: grpc.StatusCode.RESOURCE_EXHAUSTED, 501: grpc.StatusCode.UNIMPLEMENTED,
-             503: grpc.StatusCode.UNAVAILABLE, 504: grpc.StatusCode.DEADLINE_EXCEEDED}
+GRPC_CODE = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    403: grpc.StatusCode.PERMISSION_DENIED,
+    404: grpc.StatusCode.NOT_FOUND,
+    409: grpc.StatusCode.ALREADY_EXISTS,
+    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    501: grpc.StatusCode.UNIMPLEMENTED,
+    503: grpc.StatusCode.UNAVAILABLE,
+    504: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
 
 
 def _json_text(text) -> object:
@@ -50,9 +57,19 @@ class RestClient(ClosingClient):
         version / label: pin a version or a version label (``/versions/V``, ``/labels/L``).
     """
 
-    def __init__(self, server: str, model_name: str, signature: str = SERVING_SIGNATURE, version: Optional[int] = None,
-                 timeout: float = DEFAULT_TIMEOUT_S, batch_size: int = 64, max_retries: int = 3, backoff: float = 0.2,
-                 label: Optional[str] = None, verify=True):
+    def __init__(
+        self,
+        server: str,
+        model_name: str,
+        signature: str = SERVING_SIGNATURE,
+        version: Optional[int] = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        batch_size: int = 64,
+        max_retries: int = 3,
+        backoff: float = 0.2,
+        label: Optional[str] = None,
+        verify=True,
+    ):
         check_client_arguments(batch_size, version)
         self.base_url = server.rstrip("/") if "://" in server else f"http://{server}"
         self.server, self.model_name, self.signature = server, model_name, signature
@@ -78,17 +95,21 @@ class RestClient(ClosingClient):
             try:
                 response = self._session.request(method, self.base_url + path, json=body, timeout=self.timeout)
             except requests.Timeout:
-                raise ServingError(f"{what} on {self.server} for model {self.model_name!r} failed: DEADLINE_EXCEEDED "
-                                   f"(deadline {self.timeout}s: raise timeout or lower batch_size)",
-                                   grpc.StatusCode.DEADLINE_EXCEEDED) from None
+                raise ServingError(
+                    f"{what} on {self.server} for model {self.model_name!r} failed: DEADLINE_EXCEEDED "
+                    f"(deadline {self.timeout}s: raise timeout or lower batch_size)",
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                ) from None
             except requests.ConnectionError:
                 if attempt < self.max_retries:
                     time.sleep(delay)
                     delay *= 2
                     continue
-                raise ServingError(f"{what} on {self.server} for model {self.model_name!r} failed: UNAVAILABLE (after "
-                                   f"{attempt + 1} attempts: is the REST API running on {self.server}?)",
-                                   grpc.StatusCode.UNAVAILABLE) from None
+                raise ServingError(
+                    f"{what} on {self.server} for model {self.model_name!r} failed: UNAVAILABLE (after "
+                    f"{attempt + 1} attempts: is the REST API running on {self.server}?)",
+                    grpc.StatusCode.UNAVAILABLE,
+                ) from None
             if response.status_code == 503 and attempt < self.max_retries:
                 time.sleep(delay)
                 delay *= 2
@@ -98,9 +119,12 @@ class RestClient(ClosingClient):
             try:
                 payload = response.json()
             except ValueError:  # an HTML error page (a proxy, another server): its status, not its markup
-                raise ServingError(f"{failed}: HTTP {response.status_code} with a non-JSON body "
-                                   f"({response.headers.get('Content-Type', 'no content type')}): is {self.server} "
-                                   "TF Serving's REST API?", code) from None
+                raise ServingError(
+                    f"{failed}: HTTP {response.status_code} with a non-JSON body "
+                    f"({response.headers.get('Content-Type', 'no content type')}): is {self.server} "
+                    "TF Serving's REST API?",
+                    code,
+                ) from None
             if response.status_code != 200:
                 error = payload.get("error", payload) if isinstance(payload, dict) else payload
                 hint = not_found_hint(self.model_name) if code == grpc.StatusCode.NOT_FOUND else ""
@@ -128,14 +152,18 @@ class RestClient(ClosingClient):
         spec = body["model_spec"]
 
         def describe(tensors):
-            return {name: {"dtype": info["dtype"], "shape": [int(d["size"]) for d in info["tensor_shape"].get("dim", [])]}
-                    for name, info in tensors.items()}
+            return {
+                name: {"dtype": info["dtype"], "shape": [int(d["size"]) for d in info["tensor_shape"].get("dim", [])]}
+                for name, info in tensors.items()
+            }
 
         signatures = body["metadata"]["signature_def"]["signature_def"]
         return {
             "model_spec": {"name": spec["name"], "version": int(spec.get("version", 0))},
-            "signatures": {name: {"inputs": describe(s.get("inputs", {})), "outputs": describe(s.get("outputs", {}))}
-                           for name, s in signatures.items()},
+            "signatures": {
+                name: {"inputs": describe(s.get("inputs", {})), "outputs": describe(s.get("outputs", {}))}
+                for name, s in signatures.items()
+            },
         }
 
     def status(self) -> list:
@@ -143,7 +171,11 @@ class RestClient(ClosingClient):
         body = self._call("GET", self._model_path(), "status")
         codes = {code.name: code.value[0] for code in grpc.StatusCode}
         return [
-            {"version": int(s["version"]), "state": s["state"], "error_code": codes.get(s["status"]["error_code"], 2),
-             "error_message": s["status"]["error_message"]}
+            {
+                "version": int(s["version"]),
+                "state": s["state"],
+                "error_code": codes.get(s["status"]["error_code"], 2),
+                "error_message": s["status"]["error_message"],
+            }
             for s in body["model_version_status"]
         ]

@@ -123,8 +123,15 @@ def _bind_grpc(server, host: str, port: int) -> int:
     return bound
 
 
-def make_server(specs, host: str = "127.0.0.1", port: int = 8500, rest_port=None, poll_seconds: float = 1.0,
-                workers: int = 8, limits: RequestLimits = RequestLimits()) -> RunningServer:
+def make_server(
+    specs,
+    host: str = "127.0.0.1",
+    port: int = 8500,
+    rest_port=None,
+    poll_seconds: float = 1.0,
+    workers: int = 8,
+    limits: RequestLimits = RequestLimits(),
+) -> RunningServer:
     """Loads the models in ``specs`` (``ModelSpec``), then starts gRPC and, with ``rest_port``, REST; ``0`` picks a
     free port (``RunningServer.port``/``rest_port``). ``limits`` bounds what one request may carry."""
     manager = ModelManager(specs, poll_seconds)
@@ -163,8 +170,9 @@ def serve_forever(config: ServeConfig) -> None:
     started = time.perf_counter()
     limits = RequestLimits(config.max_request_rows, config.max_text_bytes)
     running = make_server(specs, config.host, config.port, config.rest_api_port, config.poll_seconds, limits=limits)
-    described = "; ".join(f"{m.spec.name!r} versions {m.available_versions or '(none yet)'} from {m.spec.base_path}"
-                          for m in running.manager.models)
+    described = "; ".join(
+        f"{m.spec.name!r} versions {m.available_versions or '(none yet)'} from {m.spec.base_path}" for m in running.manager.models
+    )
     rest = f", REST on {config.host}:{running.rest_port}" if running.rest is not None else ""
     print(
         f"serving {described} on {config.host}:{running.port} (gRPC{rest}; loaded in "
@@ -172,8 +180,7 @@ def serve_forever(config: ServeConfig) -> None:
         "tensorflow/serving container.",
         flush=True,
     )
-    watcher = model_config.ConfigWatcher(config.model_config_file, running.manager,
-                                         config.model_config_file_poll_wait_seconds)
+    watcher = model_config.ConfigWatcher(config.model_config_file, running.manager, config.model_config_file_poll_wait_seconds)
     try:
         watcher.run_until(threading.Event()) if config.model_config_file else running.grpc_server.wait_for_termination()
     except KeyboardInterrupt:

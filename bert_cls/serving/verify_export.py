@@ -54,8 +54,9 @@ def classify_ops(ops: set) -> dict:
 def _plain(outputs: dict) -> dict:
     """Outputs (tensors or arrays) as JSON-ready lists, strings decoded."""
     arrays = {k: np.asarray(v) for k, v in outputs.items()}
-    return {k: np.char.decode(a.astype(bytes), "utf-8").tolist() if a.dtype.kind in "SO" else a.tolist()
-            for k, a in arrays.items()}
+    return {
+        k: np.char.decode(a.astype(bytes), "utf-8").tolist() if a.dtype.kind in "SO" else a.tolist() for k, a in arrays.items()
+    }
 
 
 def run_in_session(export_dir: str, signature_name: str, inputs: dict) -> dict:

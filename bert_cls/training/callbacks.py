@@ -142,8 +142,7 @@ class EpochCommit(keras.callbacks.Callback):
     def finish_commit(self) -> None:
         """Step 4, also run on resume: history from the state; checkpoints the state does not name deleted."""
         # Epochs numbered from 1 in the file, as Keras prints them ("Epoch 1/3"); the state keeps Keras' 0-based index.
-        write_history_csv([{**row, "epoch": row["epoch"] + 1} for row in self.state.history],
-                          self.directory / HISTORY_CSV)
+        write_history_csv([{**row, "epoch": row["epoch"] + 1} for row in self.state.history], self.directory / HISTORY_CSV)
         keep = {self.state.backup, self.state.best_weights}
         for path in [*(self.directory / BACKUP_DIR).glob("epoch-*"), *(self.directory / EPOCH_WEIGHTS_DIR).glob("epoch-*")]:
             prefix = f"{path.parent.name}/{path.name.split('.')[0]}"

@@ -52,14 +52,18 @@ class TrainConfig(cfg.Config):
     text_column: str = cfg.text_column()
     text_pair_column: Optional[str] = cfg.text_pair_column()
     label_column: str = cfg.label_column()
-    label_names: Optional[str] = arg(None, "comma-separated class names in id order (NSMC: negative,positive); "
-                                     "for string labels, fixes their order")
+    label_names: Optional[str] = arg(
+        None, "comma-separated class names in id order (NSMC: negative,positive); for string labels, fixes their order"
+    )
     multi_label: bool = cfg.multi_label()
     label_separator: str = cfg.label_separator()
     label_columns: Optional[str] = cfg.label_columns()
-    tune_thresholds: bool = arg(False, "with --multi-label: per class, the decision threshold (0.05..0.95) that "
-                                "maximizes validation micro-F1 (macro-F1 with --monitor val_macro_f1) instead of 0.5; "
-                                "stored with the model and the export")
+    tune_thresholds: bool = arg(
+        False,
+        "with --multi-label: per class, the decision threshold (0.05..0.95) that "
+        "maximizes validation micro-F1 (macro-F1 with --monitor val_macro_f1) instead of 0.5; "
+        "stored with the model and the export",
+    )
     pretrained: Optional[str] = cfg.pretrained("bert-base-multilingual-cased")
     epochs: int = cfg.epochs(3)
     batch_size: int = cfg.batch_size(32, "global batch size")
@@ -68,32 +72,50 @@ class TrainConfig(cfg.Config):
     dropout: float = arg(0.1, "dropout rate before the classification layer", check=cfg.in_unit_interval)
     weight_decay: float = cfg.weight_decay()
     warmup_ratio: float = cfg.warmup_ratio(0.1)
-    validation_split: float = arg(0.1, "fraction of the training file held out (stratified) for validation",
-                                  check=cfg.fraction_open)
+    validation_split: float = arg(
+        0.1, "fraction of the training file held out (stratified) for validation", check=cfg.fraction_open
+    )
     max_train_samples: Optional[int] = cfg.max_train_samples(None)
     patience: int = arg(2, "early stopping: epochs without gain in --monitor", check=cfg.at_least(1))
-    monitor: Optional[str] = arg(None, "what early stopping, the best checkpoint and the tuner's default objective "
-                                 "follow: val_accuracy (the default), val_macro_f1 (imbalanced classes) or val_micro_f1 "
-                                 "(the default with --multi-label; there val_accuracy is subset accuracy)",
-                                 choices=list(MONITORS))
-    class_weight: Optional[str] = arg(None, "weight the loss per class: 'balanced' (n / (classes x n_class), from the "
-                                      "training rows) or explicit 'name=weight,...' (unnamed classes weigh 1)")
-    max_steps: Optional[int] = arg(None, "stop each epoch after this many training steps (quick runs, benchmarks)",
-                                   check=cfg.at_least(1))
+    monitor: Optional[str] = arg(
+        None,
+        "what early stopping, the best checkpoint and the tuner's default objective "
+        "follow: val_accuracy (the default), val_macro_f1 (imbalanced classes) or val_micro_f1 "
+        "(the default with --multi-label; there val_accuracy is subset accuracy)",
+        choices=list(MONITORS),
+    )
+    class_weight: Optional[str] = arg(
+        None,
+        "weight the loss per class: 'balanced' (n / (classes x n_class), from the "
+        "training rows) or explicit 'name=weight,...' (unnamed classes weigh 1)",
+    )
+    max_steps: Optional[int] = arg(
+        None, "stop each epoch after this many training steps (quick runs, benchmarks)", check=cfg.at_least(1)
+    )
     seed: int = arg(42, "seed for the split, shuffling and initialization")
-    bucket_by_length: bool = arg(True, "batch examples of similar token length together, as transformers' "
-                                 "group_by_length (less padding)")
-    mixed_precision: str = arg("auto", "'auto' (mixed_bfloat16 on a CPU with native bfloat16, AVX-512 BF16 or AMX, and "
-                               "no GPU; float32 elsewhere), 'no' (float32), 'mixed_float16' (GPU) or 'mixed_bfloat16'. "
-                               "run_config.json records the one used",
-                               choices=["auto", "no", "mixed_float16", "mixed_bfloat16"])
+    bucket_by_length: bool = arg(
+        True, "batch examples of similar token length together, as transformers' group_by_length (less padding)"
+    )
+    mixed_precision: str = arg(
+        "auto",
+        "'auto' (mixed_bfloat16 on a CPU with native bfloat16, AVX-512 BF16 or AMX, and "
+        "no GPU; float32 elsewhere), 'no' (float32), 'mixed_float16' (GPU) or 'mixed_bfloat16'. "
+        "run_config.json records the one used",
+        choices=["auto", "no", "mixed_float16", "mixed_bfloat16"],
+    )
     jit_compile: bool = arg(False, "compile the training step with XLA")
-    strategy: str = arg("default", "tf.distribute: 'default', 'mirrored' (all local GPUs) or 'multi-worker' (TF_CONFIG)",
-                        choices=["default", "mirrored", "multi-worker"])
+    strategy: str = arg(
+        "default",
+        "tf.distribute: 'default', 'mirrored' (all local GPUs) or 'multi-worker' (TF_CONFIG)",
+        choices=["default", "mirrored", "multi-worker"],
+    )
     cache_dir: Optional[str] = arg(None, "cache for downloads (NSMC, Hugging Face checkpoints)")
     verbose: int = arg(1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch")
-    profile_steps: Optional[str] = arg(None, "trace training steps A..B (e.g. 10,20) with the TensorFlow profiler into "
-                                       "--output-dir/logs (TensorBoard's Profile tab)", check=_step_range)
+    profile_steps: Optional[str] = arg(
+        None,
+        "trace training steps A..B (e.g. 10,20) with the TensorFlow profiler into --output-dir/logs (TensorBoard's Profile tab)",
+        check=_step_range,
+    )
     overwrite: bool = cfg.overwrite("whatever --output-dir holds")
 
     def __post_init__(self):
@@ -133,8 +155,13 @@ class TrainConfig(cfg.Config):
 
 MODEL_COLUMN = "{what} (default: the one the model was trained with, from its run_config.json; else {usual})"
 # The column flags of evaluate and predict, and their defaults where the model's run_config.json names none.
-COLUMN_DEFAULTS = {"text_column": "document", "text_pair_column": None, "label_column": "label",
-                   "label_separator": ",", "label_columns": None}
+COLUMN_DEFAULTS = {
+    "text_column": "document",
+    "text_pair_column": None,
+    "label_column": "label",
+    "label_separator": ",",
+    "label_columns": None,
+}
 
 
 def with_model_columns(config):
@@ -164,13 +191,16 @@ class EvaluateConfig(cfg.Config):
     output_dir: Optional[str] = arg(None, "where to write eval_<file>.json and the PNG (default: --model)")
     batch_size: int = cfg.batch_size(64, "inference batch size")
     text_column: Optional[str] = arg(None, MODEL_COLUMN.format(what="column holding the text", usual="document"))
-    text_pair_column: Optional[str] = arg(None, MODEL_COLUMN.format(what="column holding the second text of a pair",
-                                                                     usual="none"))
+    text_pair_column: Optional[str] = arg(
+        None, MODEL_COLUMN.format(what="column holding the second text of a pair", usual="none")
+    )
     label_column: Optional[str] = arg(None, MODEL_COLUMN.format(what="column holding the class", usual="label"))
-    label_separator: Optional[str] = arg(None, MODEL_COLUMN.format(
-        what="multi-label data: what separates the class names in --label-column", usual="','"))
-    label_columns: Optional[str] = arg(None, MODEL_COLUMN.format(
-        what="multi-label data as one 0/1 column per class (comma-separated)", usual="none"))
+    label_separator: Optional[str] = arg(
+        None, MODEL_COLUMN.format(what="multi-label data: what separates the class names in --label-column", usual="','")
+    )
+    label_columns: Optional[str] = arg(
+        None, MODEL_COLUMN.format(what="multi-label data as one 0/1 column per class (comma-separated)", usual="none")
+    )
 
 
 @dataclasses.dataclass
@@ -182,8 +212,9 @@ class PredictConfig(cfg.Config):
     file: Optional[str] = cfg.text_file()
     format: Optional[str] = cfg.data_format()
     text_column: Optional[str] = arg(None, MODEL_COLUMN.format(what="--file: column holding the text", usual="document"))
-    text_pair_column: Optional[str] = arg(None, MODEL_COLUMN.format(
-        what="--file: column holding the second text, for a sentence-pair model", usual="none"))
+    text_pair_column: Optional[str] = arg(
+        None, MODEL_COLUMN.format(what="--file: column holding the second text, for a sentence-pair model", usual="none")
+    )
     pair: Optional[list] = cfg.pair()
     batch_size: int = cfg.batch_size(64, "inference batch size")
     json: bool = cfg.json_lines()
@@ -194,16 +225,21 @@ class ImportConfig(cfg.Config):
     """Arguments of ``bert-cls import``."""
 
     output_dir: str = arg(help="where to write the run directory that evaluate, predict and export read")
-    checkpoint: list = arg(help="a fine-tuned *ForSequenceClassification checkpoint: a Hugging Face id or a directory",
-                           positional=True, default_factory=list)
+    checkpoint: list = arg(
+        help="a fine-tuned *ForSequenceClassification checkpoint: a Hugging Face id or a directory",
+        positional=True,
+        default_factory=list,
+    )
     max_length: int = cfg.max_length(128)
-    text_pair: bool = arg(False, "the classifier reads pairs of texts (NLI, paraphrase): predict, evaluate and the "
-                          "export take text and text_pair")
+    text_pair: bool = arg(
+        False, "the classifier reads pairs of texts (NLI, paraphrase): predict, evaluate and the export take text and text_pair"
+    )
     overwrite: bool = cfg.overwrite("an existing --output-dir")
     cache_dir: Optional[str] = arg(None, "cache for Hugging Face downloads")
 
     def __post_init__(self):
         super().__post_init__()
         if len(self.checkpoint) != 1:
-            raise BertClsError(f"bert-cls import takes one checkpoint, got {len(self.checkpoint)}: "
-                               "bert-cls import CHECKPOINT --output-dir RUN")
+            raise BertClsError(
+                f"bert-cls import takes one checkpoint, got {len(self.checkpoint)}: bert-cls import CHECKPOINT --output-dir RUN"
+            )

@@ -66,11 +66,14 @@ def evaluate_file(config: EvaluateConfig) -> dict:
     classifier = BertClassifier.load(config.model)
     classifier.check_pairs(config.text_pair_column is not None)
     if config.label_columns and not classifier.config.multi_label:
-        raise BertClsError("--label-columns is multi-label data, but this model was trained with one class per text: "
-                           "use --label-column")
+        raise BertClsError(
+            "--label-columns is multi-label data, but this model was trained with one class per text: use --label-column"
+        )
     dataset = data_files.read_dataset(
-        config.test_file, columns=Columns.of(config, multi_label=classifier.config.multi_label),
-        label_names=classifier.config.label_names, strict_label_names=True,
+        config.test_file,
+        columns=Columns.of(config, multi_label=classifier.config.multi_label),
+        label_names=classifier.config.label_names,
+        strict_label_names=True,
     )
     metrics = evaluate_dataset(classifier, dataset, config.batch_size)
     metrics["dropped_empty_documents"] = dataset.dropped_empty

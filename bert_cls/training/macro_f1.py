@@ -16,8 +16,9 @@ class MacroF1(keras.metrics.Metric):
     def __init__(self, num_classes: int, name: str = "macro_f1", **kwargs):
         super().__init__(name=name, **kwargs)
         self.num_classes = num_classes
-        self.confusion = self.add_weight(name="confusion", shape=(num_classes, num_classes), initializer="zeros",
-                                         dtype=tf.float64)
+        self.confusion = self.add_weight(
+            name="confusion", shape=(num_classes, num_classes), initializer="zeros", dtype=tf.float64
+        )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         predicted = tf.argmax(y_pred, axis=-1)

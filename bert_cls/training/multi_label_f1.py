@@ -21,8 +21,9 @@ class MultiLabelF1(keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         predicted = tf.cast(tf.cast(y_pred, tf.float32) > 0.0, tf.float64)  # logits: sigmoid > 0.5
         actual = tf.cast(tf.reshape(y_true, tf.shape(predicted)) > 0.5, tf.float64)
-        self.counts.assign_add(tf.stack([tf.reduce_sum(predicted * actual, 0), tf.reduce_sum(predicted, 0),
-                                         tf.reduce_sum(actual, 0)]))
+        self.counts.assign_add(
+            tf.stack([tf.reduce_sum(predicted * actual, 0), tf.reduce_sum(predicted, 0), tf.reduce_sum(actual, 0)])
+        )
 
     def result(self):
         tp, predicted, actual = self.counts[0], self.counts[1], self.counts[2]

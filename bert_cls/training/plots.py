@@ -94,7 +94,11 @@ def plot_trials(trials, objective, png_path) -> Path:
 
 def plot_pretraining(rows, png_path) -> Path:
     """Masked-LM loss and masked-token accuracy against the step, on the training steps and the held-out texts."""
-    panels = [("masked-LM " + metric.replace("_", " "),
-               [([r[metric] for r in rows], "o-", "training"), ([r["val_" + metric] for r in rows], "s--", "held out")])
-              for metric in ("loss", "masked_accuracy")]
+    panels = [
+        (
+            "masked-LM " + metric.replace("_", " "),
+            [([r[metric] for r in rows], "o-", "training"), ([r["val_" + metric] for r in rows], "s--", "held out")],
+        )
+        for metric in ("loss", "masked_accuracy")
+    ]
     return _curves([r["step"] for r in rows], "step", panels, png_path)

@@ -103,8 +103,7 @@ def load_training_data(config: TrainConfig):
     census = stream.count_files(train_file, columns, label_names=config.parsed_label_names() or default_names)
     present = np.flatnonzero(census.class_counts)
     if len(present) < 2 and not census.multi_label:
-        raise BertClsError(f"{train_file} has a single class ({census.label_names[present[0]]}): "
-                           "a classifier needs at least two")
+        raise BertClsError(f"{train_file} has a single class ({census.label_names[present[0]]}): a classifier needs at least two")
     full = stream.FileDataset.everything(census, columns)
     if config.max_train_samples:
         full = full.sample(config.max_train_samples, config.seed)
@@ -124,14 +123,19 @@ def load_training_data(config: TrainConfig):
 def check_validation(train: stream.FileDataset, val: stream.FileDataset, validation_file: Optional[str]) -> None:
     """Refuses, before training, a validation set that cannot pick an epoch: no rows, or none of a class that
     training has (its accuracy and F1 would be computed without it)."""
-    fix = (f"add rows of every class to {validation_file}" if validation_file else
-           "use more data, raise --validation-split or pass --validation-file")
+    fix = (
+        f"add rows of every class to {validation_file}"
+        if validation_file
+        else "use more data, raise --validation-split or pass --validation-file"
+    )
     if len(val) == 0:
         raise BertClsError(f"no validation rows (training on {len(train)}, validating on 0): {fix}")
     missing = [name for name, t, v in zip(train.label_names, train.class_counts(), val.class_counts()) if t and not v]
     if missing:
-        raise BertClsError(f"the {len(val)} validation rows hold no example of {', '.join(map(str, missing))} (a class "
-                           f"the {len(train)} training rows have): {fix}")
+        raise BertClsError(
+            f"the {len(val)} validation rows hold no example of {', '.join(map(str, missing))} (a class "
+            f"the {len(train)} training rows have): {fix}"
+        )
 
 
 def prepare_data(config: TrainConfig) -> PreparedData:
@@ -145,8 +149,9 @@ def prepare_data(config: TrainConfig) -> PreparedData:
 
 def check_precision_device(mixed_precision: str) -> None:
     if mixed_precision == "mixed_float16" and not tf.config.list_physical_devices("GPU"):
-        raise BertClsError("--mixed-precision mixed_float16 needs a GPU (on CPU it is emulated and slow): "
-                           "use no or mixed_bfloat16")
+        raise BertClsError(
+            "--mixed-precision mixed_float16 needs a GPU (on CPU it is emulated and slow): use no or mixed_bfloat16"
+        )
 
 
 def parse_class_weight(spec: Optional[str], train) -> Optional[dict]:
@@ -162,8 +167,9 @@ def parse_class_weight(spec: Optional[str], train) -> Optional[dict]:
         name, sep, value = part.partition("=")
         name = name.strip()
         if not sep or name not in names:
-            raise BertClsError(f"--class-weight {part.strip()!r}: use 'balanced' or name=weight with names from "
-                               f"{', '.join(names)}")
+            raise BertClsError(
+                f"--class-weight {part.strip()!r}: use 'balanced' or name=weight with names from {', '.join(names)}"
+            )
         try:
             weights[names.index(name)] = float(value)
         except ValueError:
@@ -181,8 +187,9 @@ def prepare_output_dir(config: TrainConfig) -> Optional[RunState]:
     existing = out / RUN_CONFIG
     if out.is_dir() and any(out.iterdir()) and not config.overwrite:
         if not existing.is_file():
-            raise BertClsError(f"--output-dir {out} is not empty and holds no bert-cls run: choose another directory "
-                               "or pass --overwrite")
+            raise BertClsError(
+                f"--output-dir {out} is not empty and holds no bert-cls run: choose another directory or pass --overwrite"
+            )
         current = config.fingerprint()
         previous = TrainConfig.completed_fingerprint(json.loads(existing.read_text()), current)
         if previous != current:
@@ -278,8 +285,7 @@ def adamw(learning_rate: float, total_steps: int, warmup_ratio: float, weight_de
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int, parameters: int = 0):
-    return adamw(config.learning_rate, steps_per_epoch * config.epochs, config.warmup_ratio, config.weight_decay,
-                 parameters)
+    return adamw(config.learning_rate, steps_per_epoch * config.epochs, config.warmup_ratio, config.weight_decay, parameters)
 
 
 def steps_per_epoch(config: TrainConfig, num_examples: int) -> int:
@@ -299,13 +305,19 @@ def _build_model(run: PreparedRun, strategy):
     config, data = run.config, run.data
     with strategy.scope():
         classifier = BertClassifier.from_checkpoint(
-            data.checkpoint, data.train.label_names, max_length=config.max_length, dropout=config.dropout,
-            text_pair=data.train.has_pairs, multi_label=data.train.multi_label,
+            data.checkpoint,
+            data.train.label_names,
+            max_length=config.max_length,
+            dropout=config.dropout,
+            text_pair=data.train.has_pairs,
+            multi_label=data.train.multi_label,
         )
         fit_model = classifier.encoded_model if tokenizes_in_pipeline(config) else classifier.text_model
         optimizer = make_optimizer(config, steps_per_epoch(config, len(data.train)), fit_model.count_params())
         fit_model.compile(
-            optimizer=optimizer, **_loss_and_metrics(data.train), jit_compile=config.jit_compile,
+            optimizer=optimizer,
+            **_loss_and_metrics(data.train),
+            jit_compile=config.jit_compile,
         )
         optimizer.build(fit_model.trainable_variables)
     return classifier, fit_model
@@ -314,10 +326,14 @@ def _build_model(run: PreparedRun, strategy):
 def _loss_and_metrics(train) -> dict:
     classes = len(train.label_names)
     if train.multi_label:  # a sigmoid per class
-        return {"loss": keras.losses.BinaryCrossentropy(from_logits=True),
-                "metrics": [SubsetAccuracy(), MultiLabelF1(classes, "micro"), MultiLabelF1(classes, "macro")]}
-    return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy"), MacroF1(classes)]}
+        return {
+            "loss": keras.losses.BinaryCrossentropy(from_logits=True),
+            "metrics": [SubsetAccuracy(), MultiLabelF1(classes, "micro"), MultiLabelF1(classes, "macro")],
+        }
+    return {
+        "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy"), MacroF1(classes)],
+    }
 
 
 def worker_shard(strategy) -> Optional[tuple]:
@@ -344,9 +360,15 @@ def _datasets(run: PreparedRun, classifier: BertClassifier, strategy):
     token_lengths = data_tokenizer.token_lengths
 
     def epoch_data(seed, reshuffle=True):
-        return pipeline.make_tf_dataset(run.data.train, config.batch_size, shuffle=True, seed=seed,
-                                        token_lengths=token_lengths if config.bucket_by_length else None, shard=shard,
-                                        reshuffle=reshuffle)
+        return pipeline.make_tf_dataset(
+            run.data.train,
+            config.batch_size,
+            shuffle=True,
+            seed=seed,
+            token_lengths=token_lengths if config.bucket_by_length else None,
+            shard=shard,
+            reshuffle=reshuffle,
+        )
 
     steps = None
     if shard:  # each worker reads its own files, of their own lengths: Keras iterates them once per epoch
@@ -359,12 +381,13 @@ def _datasets(run: PreparedRun, classifier: BertClassifier, strategy):
         # counts passes in this process, so a rerun would start again at the first epoch's order).
         steps = steps_per_epoch(config, len(run.data.train))
         # No reshuffling: Keras opens a dataset of exactly one epoch twice, and each epoch has its own seed.
-        epochs = [epoch_data(callbacks_lib.epoch_seed(config.seed, e), reshuffle=False).repeat().take(steps)
-                  for e in range(run.state.epochs_finished, config.epochs)]
+        epochs = [
+            epoch_data(callbacks_lib.epoch_seed(config.seed, e), reshuffle=False).repeat().take(steps)
+            for e in range(run.state.epochs_finished, config.epochs)
+        ]
         fit_data = functools.reduce(lambda a, b: a.concatenate(b), epochs).with_options(by_data)
     # Validation batches are length-sorted too: the metrics are sums over examples, so only the padding changes.
-    val_data = pipeline.make_tf_dataset(run.data.validation, config.batch_size,
-                                        token_lengths=token_lengths).with_options(by_data)
+    val_data = pipeline.make_tf_dataset(run.data.validation, config.batch_size, token_lengths=token_lengths).with_options(by_data)
     if tokenizes_in_pipeline(config):
         tokenizer = classifier.pipeline_tokenizer(XLA_PAD_MULTIPLE) if config.jit_compile else data_tokenizer
         fit_data = pipeline.tokenize_in_pipeline(fit_data, tokenizer)
@@ -380,7 +403,8 @@ def _announce(run: PreparedRun, strategy) -> None:
         f"training on {len(train_ds)} examples, validating on {len(val_ds)}{dropped}; "
         f"checkpoint {checkpoint.path} ({checkpoint.family.model_type}, {_tokenizer_words(checkpoint.tokenizer[0])}); "
         f"{strategy.num_replicas_in_sync} replicas in sync"
-        + ("; tokenizing in the tf.data pipeline" if tokenizes_in_pipeline(run.config) else "") + resuming,
+        + ("; tokenizing in the tf.data pipeline" if tokenizes_in_pipeline(run.config) else "")
+        + resuming,
         flush=True,
     )
 
@@ -393,8 +417,9 @@ def _tokenizer_words(spec: dict) -> str:
 def _tensorboard(write_dir: Path, config: TrainConfig):
     """TensorBoard logs under ``logs/``: epoch scalars (loss, metrics, learning rate, examples_per_second, which
     ``Throughput`` adds before this runs) and, with ``--profile-steps``, the profiler's trace of those steps."""
-    return keras.callbacks.TensorBoard(log_dir=str(write_dir / LOGS_DIR), profile_batch=config.profile_range(),
-                                       write_graph=False, update_freq="epoch")
+    return keras.callbacks.TensorBoard(
+        log_dir=str(write_dir / LOGS_DIR), profile_batch=config.profile_range(), write_graph=False, update_freq="epoch"
+    )
 
 
 def fit_run(run: PreparedRun, extra_callbacks=()) -> FittedRun:
@@ -414,8 +439,12 @@ def fit_run(run: PreparedRun, extra_callbacks=()) -> FittedRun:
     if chief:
         classifier.save(out, weights=False)  # config + vocab now; the weights come from the best epoch
     commit = callbacks_lib.EpochCommit(
-        write_dir, state, classifier.text_model, tf.train.Checkpoint(model=fit_model, optimizer=fit_model.optimizer),
-        monitor=config.monitor, patience=config.patience,
+        write_dir,
+        state,
+        classifier.text_model,
+        tf.train.Checkpoint(model=fit_model, optimizer=fit_model.optimizer),
+        monitor=config.monitor,
+        patience=config.patience,
     )
     commit.restore()
     commit.finish_commit()  # completes a commit that a kill interrupted
@@ -425,10 +454,20 @@ def fit_run(run: PreparedRun, extra_callbacks=()) -> FittedRun:
     if not state.done:
         fit_data, val_data, steps = _datasets(run, classifier, strategy)
         fit_model.fit(
-            fit_data, validation_data=val_data, epochs=config.epochs, initial_epoch=state.epochs_finished,
-            steps_per_epoch=steps, class_weight=run.data.class_weight,
-            callbacks=[callbacks_lib.EpochSeed(config.seed), callbacks_lib.Throughput(len(run.data.train)), commit,
-                       _tensorboard(write_dir, config), *extra_callbacks], verbose=config.verbose,
+            fit_data,
+            validation_data=val_data,
+            epochs=config.epochs,
+            initial_epoch=state.epochs_finished,
+            steps_per_epoch=steps,
+            class_weight=run.data.class_weight,
+            callbacks=[
+                callbacks_lib.EpochSeed(config.seed),
+                callbacks_lib.Throughput(len(run.data.train)),
+                commit,
+                _tensorboard(write_dir, config),
+                *extra_callbacks,
+            ],
+            verbose=config.verbose,
         )
     train_seconds = time.perf_counter() - started
     if commit.diverged is not None:
@@ -444,10 +483,15 @@ def fit_run(run: PreparedRun, extra_callbacks=()) -> FittedRun:
 def _diverged_message(diverged: tuple, state: RunState, config: TrainConfig, out: Path) -> str:
     epoch, step, loss = diverged
     where = f"epoch {epoch + 1}" + (f", step {step}" if step else "")
-    kept = (f"the {state.epochs_finished} finished epoch(s) before it are kept in {out}" if state.epochs_finished
-            else f"no epoch finished, {out} holds no model")
-    return (f"the training loss became {loss} at {where}, so training stopped: lower --learning-rate (now "
-            f"{config.learning_rate:g}) and rerun with --overwrite; {kept}")
+    kept = (
+        f"the {state.epochs_finished} finished epoch(s) before it are kept in {out}"
+        if state.epochs_finished
+        else f"no epoch finished, {out} holds no model"
+    )
+    return (
+        f"the training loss became {loss} at {where}, so training stopped: lower --learning-rate (now "
+        f"{config.learning_rate:g}) and rerun with --overwrite; {kept}"
+    )
 
 
 def _in_float32(classifier: BertClassifier) -> BertClassifier:
@@ -492,8 +536,9 @@ def report_run(run: PreparedRun, fitted: FittedRun, evaluate_test: bool = True) 
     return TrainResult(metrics=metrics, output_dir=out, classifier=fitted.classifier, history=history)
 
 
-def train(config: TrainConfig, data: Optional[PreparedData] = None, extra_callbacks=(),
-          evaluate_test: bool = True) -> TrainResult:
+def train(
+    config: TrainConfig, data: Optional[PreparedData] = None, extra_callbacks=(), evaluate_test: bool = True
+) -> TrainResult:
     """Fine-tunes, keeps the best epoch by ``config.monitor``, evaluates and writes everything.
 
     ``data`` skips loading when the caller already prepared it (the tuner, once per search);

@@ -25,8 +25,9 @@ class TuneConfig(cfg.Config):
     project_name: str = arg("search", "subdirectory of --tuning-dir for this search")
     max_trials: int = arg(10, "trials to run (Hyperband sizes its brackets from --epochs instead)", check=cfg.at_least(1))
     algorithm: str = arg("random", "search algorithm", choices=list(ALGORITHMS))
-    objective: Optional[str] = arg(None, "what to optimize on the validation split (default: train's --monitor)",
-                                   choices=list(OBJECTIVES))
+    objective: Optional[str] = arg(
+        None, "what to optimize on the validation split (default: train's --monitor)", choices=list(OBJECTIVES)
+    )
     learning_rate_min: float = arg(1e-5, "lower end of the log-scale learning-rate range")
     learning_rate_max: float = arg(1e-4, "upper end of the log-scale learning-rate range")
     dropout_min: float = arg(0.0, "lower end of the classifier-dropout range")
@@ -57,7 +58,9 @@ class TuneConfig(cfg.Config):
         """What a resumed search must share with the one on disk."""
         data = {k: v for k, v in train_config.fingerprint().items() if k not in ("learning_rate", "dropout", "epochs")}
         return {
-            "algorithm": self.algorithm, "objective": self.objective_for(train_config),
+            "algorithm": self.algorithm,
+            "objective": self.objective_for(train_config),
             "learning_rate": [self.learning_rate_min, self.learning_rate_max],
-            "dropout": [self.dropout_min, self.dropout_max], "training": data,
+            "dropout": [self.dropout_min, self.dropout_max],
+            "training": data,
         }

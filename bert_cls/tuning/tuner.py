@@ -57,8 +57,10 @@ class BertTuner(base_tuner.BaseTuner):
             return json.loads(summary_file.read_text())["metrics"]
         hp = trial.hyperparameters
         config = dataclasses.replace(
-            self.train_config, output_dir=str(trial_dir / "model"),
-            learning_rate=hp.get("learning_rate"), dropout=hp.get("dropout"),
+            self.train_config,
+            output_dir=str(trial_dir / "model"),
+            learning_rate=hp.get("learning_rate"),
+            dropout=hp.get("dropout"),
             # Hyperband sets a per-bracket budget; the other algorithms train for --epochs.
             epochs=int(hp.values.get("tuner/epochs", self.train_config.epochs)),
         )
@@ -72,21 +74,35 @@ class BertTuner(base_tuner.BaseTuner):
             raise kt.errors.FailedTrialError(f"{type(exc).__name__}: {exc}") from None
         best = max(result.history, key=lambda r: r.get(config.monitor, -1)) if result.history else {}
         validation = result.metrics["validation"]
-        metrics = {"val_accuracy": validation["accuracy"], "val_macro_f1": validation["macro_f1"],
-                   "val_loss": best.get("val_loss", float("nan"))}
+        metrics = {
+            "val_accuracy": validation["accuracy"],
+            "val_macro_f1": validation["macro_f1"],
+            "val_loss": best.get("val_loss", float("nan")),
+        }
         if "micro_f1" in validation:  # multi-label
             metrics["val_micro_f1"] = validation["micro_f1"]
-        summary = {"trial_id": trial.trial_id, "tuner_id": self.tuner_id, "learning_rate": config.learning_rate,
-                   "dropout": config.dropout, "epochs": config.epochs, "seconds": time.perf_counter() - started,
-                   "metrics": metrics, "model_dir": config.output_dir}
+        summary = {
+            "trial_id": trial.trial_id,
+            "tuner_id": self.tuner_id,
+            "learning_rate": config.learning_rate,
+            "dropout": config.dropout,
+            "epochs": config.epochs,
+            "seconds": time.perf_counter() - started,
+            "metrics": metrics,
+            "model_dir": config.output_dir,
+        }
         write_json(summary_file, summary)
         return metrics
 
 
 def make_oracle(train_config: TrainConfig, tune: TuneConfig):
     objective = kt.Objective(tune.objective, OBJECTIVES[tune.objective])
-    common = dict(objective=objective, hyperparameters=_hyperparameters(tune), seed=train_config.seed,
-                  max_consecutive_failed_trials=max(3, tune.max_trials))
+    common = dict(
+        objective=objective,
+        hyperparameters=_hyperparameters(tune),
+        seed=train_config.seed,
+        max_consecutive_failed_trials=max(3, tune.max_trials),
+    )
     if tune.algorithm == "bayesian":
         return kt.oracles.BayesianOptimizationOracle(max_trials=tune.max_trials, **common)
     if tune.algorithm == "hyperband":
@@ -97,8 +113,14 @@ def make_oracle(train_config: TrainConfig, tune: TuneConfig):
 def make_tuner(train_config: TrainConfig, tune: TuneConfig, data: PreparedData) -> BertTuner:
     # A failed trial is reported in one line by run_trial; its traceback stays in the trial's trial.json.
     kt_config.DEBUG = False
-    return BertTuner(train_config, data, oracle=make_oracle(train_config, tune), directory=tune.tuning_dir,
-                     project_name=tune.project_name, overwrite=tune.overwrite)
+    return BertTuner(
+        train_config,
+        data,
+        oracle=make_oracle(train_config, tune),
+        directory=tune.tuning_dir,
+        project_name=tune.project_name,
+        overwrite=tune.overwrite,
+    )
 
 
 def _check_search_space(project_dir: Path, space: dict, overwrite: bool) -> None:
@@ -122,17 +144,19 @@ def collect_trials(tuner, objective: str) -> list:
         summary_file = Path(tuner.get_trial_dir(trial_id)) / TRIAL_SUMMARY
         summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
         value = trial.metrics.get_best_value(objective) if trial.metrics.exists(objective) else None
-        rows.append({
-            "trial_id": trial_id,
-            "status": trial.status,
-            "learning_rate": trial.hyperparameters.get("learning_rate"),
-            "dropout": trial.hyperparameters.get("dropout"),
-            "epochs": summary.get("epochs"),
-            objective: value,
-            "seconds": summary.get("seconds"),
-            "tuner_id": summary.get("tuner_id"),
-            "model_dir": summary.get("model_dir"),
-        })
+        rows.append(
+            {
+                "trial_id": trial_id,
+                "status": trial.status,
+                "learning_rate": trial.hyperparameters.get("learning_rate"),
+                "dropout": trial.hyperparameters.get("dropout"),
+                "epochs": summary.get("epochs"),
+                objective: value,
+                "seconds": summary.get("seconds"),
+                "tuner_id": summary.get("tuner_id"),
+                "model_dir": summary.get("model_dir"),
+            }
+        )
     return rows
 
 
@@ -146,8 +170,12 @@ def write_reports(rows: list, objective: str, project_dir: Path, best: Optional[
     if best is not None:
         write_json(project_dir / "best_hyperparameters.json", best)
     png = plot_trials(rows, objective, project_dir / "trials.png")
-    return {"csv": str(project_dir / "trials.csv"), "json": str(project_dir / "trials.json"), "png": str(png),
-            "best": str(project_dir / "best_hyperparameters.json")}
+    return {
+        "csv": str(project_dir / "trials.csv"),
+        "json": str(project_dir / "trials.json"),
+        "png": str(png),
+        "best": str(project_dir / "best_hyperparameters.json"),
+    }
 
 
 def format_table(rows: list, objective: str) -> str:
@@ -156,8 +184,9 @@ def format_table(rows: list, objective: str) -> str:
     for r in rows:
         value = f"{r[objective]:.4f}" if r[objective] is not None else "-"
         seconds = f"{r['seconds']:.0f}" if r["seconds"] is not None else "-"
-        lines.append(f"{r['trial_id']:>6} {r['status']:>10} {r['learning_rate']:>14.3g} {r['dropout']:>8.3f} "
-                     f"{value:>13} {seconds:>8}")
+        lines.append(
+            f"{r['trial_id']:>6} {r['status']:>10} {r['learning_rate']:>14.3g} {r['dropout']:>8.3f} {value:>13} {seconds:>8}"
+        )
     return "\n".join(lines)
 
 
@@ -184,12 +213,20 @@ def tune(train_config: TrainConfig, tune_config: TuneConfig) -> dict:
         raise BertClsError(f"no trial finished (see {project_dir}); fix the failure reported above and rerun")
     pick = max if OBJECTIVES[tune_config.objective] == "max" else min
     best = pick(done, key=lambda r: r[tune_config.objective])
-    best_hp = {"trial_id": best["trial_id"], "learning_rate": best["learning_rate"], "dropout": best["dropout"],
-               "objective": tune_config.objective, "value": best[tune_config.objective], "model_dir": best["model_dir"]}
+    best_hp = {
+        "trial_id": best["trial_id"],
+        "learning_rate": best["learning_rate"],
+        "dropout": best["dropout"],
+        "objective": tune_config.objective,
+        "value": best[tune_config.objective],
+        "model_dir": best["model_dir"],
+    }
     reports = write_reports(rows, tune_config.objective, project_dir, best_hp)
     print(format_table(rows, tune_config.objective))
-    print(f"best: trial {best['trial_id']} learning_rate={best['learning_rate']:.3g} dropout={best['dropout']:.3f} "
-          f"{tune_config.objective}={best[tune_config.objective]:.4f}")
+    print(
+        f"best: trial {best['trial_id']} learning_rate={best['learning_rate']:.3g} dropout={best['dropout']:.3f} "
+        f"{tune_config.objective}={best[tune_config.objective]:.4f}"
+    )
     outcome = {"best": best_hp, "trials": rows, "reports": reports}
     if tune_config.export_dir:
         outcome["export"] = export_best(train_config, tune_config, best_hp, project_dir)
@@ -200,8 +237,11 @@ def export_best(train_config: TrainConfig, tune_config: TuneConfig, best_hp: dic
     model_dir = best_hp["model_dir"]
     if tune_config.retrain_best:
         retrained = dataclasses.replace(
-            train_config, output_dir=str(project_dir / f"best_retrained_trial_{best_hp['trial_id']}"),
-            learning_rate=best_hp["learning_rate"], dropout=best_hp["dropout"], max_train_samples=None,
+            train_config,
+            output_dir=str(project_dir / f"best_retrained_trial_{best_hp['trial_id']}"),
+            learning_rate=best_hp["learning_rate"],
+            dropout=best_hp["dropout"],
+            max_train_samples=None,
         )
         print(f"retraining trial {best_hp['trial_id']}'s hyperparameters on the whole training file", flush=True)
         model_dir = str(train(retrained).output_dir)
