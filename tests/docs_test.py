@@ -245,3 +245,12 @@ def test_the_readme_path_on_your_own_csv(tmp_path, tiny_checkpoint, capsys):
             over_client = client.predict(["the invoice is wrong"])[0]
     assert over_cli["label"] == over_rest["label"] == over_client.label in ("billing", "outage")
     assert over_rest["probabilities"] == pytest.approx(over_client.probabilities, abs=1e-6)
+
+
+def test_the_python_api_page_names_every_public_name():
+    import bert_cls
+
+    page = (ROOT / "docs" / "python-api.md").read_text(encoding="utf-8")
+    # named as code: `name`, `name(...)` or `from bert_cls import ... name` in an example
+    missing = [n for n in bert_cls.__all__ if n != "__version__" and not re.search(rf"`{n}[`(]|\b{n}\b[^`\n]*$", page, re.M)]
+    assert not missing, f"docs/python-api.md does not mention {missing}"
