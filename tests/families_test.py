@@ -314,6 +314,10 @@ def _break(checkpoint, tmp_path, how):
         config["vocab_size"] = 100
     elif how == "bin_only":
         (broken / "tf_model.h5").rename(broken / "pytorch_model.bin")
+    elif how == "no_sentencepiece":
+        (broken / "sentencepiece.bpe.model").unlink()
+    elif how == "no_special_piece":
+        (broken / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "DebertaV2Tokenizer", "cls_token": "[KLS]"}))
     (broken / "config.json").write_text(json.dumps(config))
     return broken
 
@@ -327,6 +331,8 @@ def _break(checkpoint, tmp_path, how):
         ("no_tokenizer", "electra", "has no vocab.txt"),
         ("vocab_size", "distilbert", "embedding matrix has 100 rows"),
         ("bin_only", "electra", "a pytorch_model.bin needs PyTorch"),
+        ("no_sentencepiece", "xlm-roberta", "has no SentencePiece model"),
+        ("no_special_piece", "deberta-v2", "the SentencePiece model has no piece '[KLS]'"),
     ],
 )
 def test_unusable_checkpoints_are_one_line_errors(encoders, tmp_path, capsys, how, model_type, message):
@@ -365,6 +371,13 @@ def test_import_refuses_what_is_not_a_matching_classifier(encoders, tmp_path, ca
     err = capsys.readouterr().err.strip()
     assert "head has 2 outputs but config.json's id2label names 3 classes" in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "b").exists()
+    # id2label that is not 0..K-1, or names a class twice
+    for id2label, message in (({"0": "a", "2": "b"}, "must name classes 0..K-1"), ({"0": "a", "1": "a"}, "names a class twice")):
+        config["id2label"] = id2label
+        (checkpoint / "config.json").write_text(json.dumps(config))
+        assert main(["import", str(checkpoint), "--output-dir", str(tmp_path / "b")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
     # an existing output directory without --overwrite
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "keep.txt").write_text("x")
