@@ -161,8 +161,12 @@ def tokenizer_vocab_size(spec: dict, resource) -> int:
     """One more than the largest id the tokenizer can produce."""
     if spec["kind"] == WORDPIECE:
         return len(resource)
-    layer = build_tokenizer(spec, resource, max_length=8)
-    return max(layer.vocab_size, layer.start_id + 1, layer.end_id + 1, layer.pad_id + 1, layer.unk_id + 1)
+    import tensorflow_text as tf_text
+
+    # The model's own size is enough: building the whole layer (fast op, ALBERT's lookup table) here would be
+    # thrown away, and the classifier builds it anyway.
+    pieces = int(tf_text.SentencepieceTokenizer(resource).vocab_size()) + spec["id_offset"]
+    return max(pieces, *(spec[name] + 1 for name in ("start_id", "end_id", "pad_id", "unk_id")))
 
 
 def build_tokenizer(spec: dict, resource, max_length: int, pad_to_multiple_of: int = 1, **kwargs):
