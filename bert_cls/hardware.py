@@ -13,7 +13,7 @@ from pathlib import Path
 # The flags that decide TensorFlow's and PyTorch's CPU kernels.
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
 # Native bfloat16 arithmetic: AVX-512 BF16 or AMX. Without it, bfloat16 is emulated and slower than float32.
-BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
+BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
 @functools.lru_cache(maxsize=1)

@@ -16,6 +16,15 @@ HANGUL = list("영화정말재밌다최악이고별로좋은연기스토리감�
 ASCII = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?~")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """``--mixed-precision auto``'s timings (bert_cls.training.precision_timing) go to a cache of the test session,
+    never the user's ``~/.cache``."""
+    import os
+
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg_cache"))
+
+
 def tiny_vocab(cased: bool = False) -> list:
     # Uncased BERT decomposes Hangul syllables into jamo (NFD), so an uncased vocab holds jamo.
     hangul = HANGUL if cased else sorted(set(unicodedata.normalize("NFD", "".join(HANGUL))))

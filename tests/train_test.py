@@ -224,32 +224,76 @@ def test_float16_without_a_gpu_is_refused_not_emulated(tmp_path, train_config):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("native, expected", [("avx512_bf16", "mixed_bfloat16"), ("", "no")])
-def test_auto_precision_is_bfloat16_only_with_native_support_and_is_recorded(
-    tmp_path, train_config, monkeypatch, capsys, native, expected
+@pytest.mark.parametrize(
+    "native, seconds, expected",
+    [
+        ("amx_bf16", {"float32": 0.9, "mixed_bfloat16": 0.5}, "mixed_bfloat16"),
+        ("amx_bf16", {"float32": 0.5, "mixed_bfloat16": 0.9}, "no"),  # never the slower one
+        ("", None, "no"),  # no native bfloat16: float32 without a timing
+    ],
+)
+def test_auto_precision_is_the_faster_one_and_is_recorded(
+    tmp_path, train_config, monkeypatch, capsys, native, seconds, expected
 ):
     import json
 
     from bert_cls import hardware
     from bert_cls.modeling.keras_compat import keras
+    from bert_cls.training import precision_timing
 
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("a GPU is present: auto is float32 there")
     monkeypatch.setattr(hardware, "native_bfloat16", lambda: native)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no timings from another test
+    timed = []
+
+    def step_seconds(family, encoder_config, batch_size, policy):
+        assert seconds is not None, "a CPU without native bfloat16 must not be timed"
+        timed.append(policy)
+        return seconds[policy]
+
+    monkeypatch.setattr(precision_timing, "step_seconds", step_seconds)
     config = train_config(tmp_path / "run", epochs=1, max_steps=2, verbose=1)
     assert config.mixed_precision == "auto"  # the default
     result = train(config)
-    assert json.loads((tmp_path / "run" / "run_config.json").read_text())["mixed_precision"] == expected
+    recorded = json.loads((tmp_path / "run" / "run_config.json").read_text())
+    assert recorded["mixed_precision"] == expected
+    assert recorded["mixed_precision_choice"]["used"] == ("float32" if expected == "no" else expected)
+    if seconds:
+        assert sorted(timed) == ["float32", "mixed_bfloat16"]
+        assert recorded["mixed_precision_choice"]["step_seconds"] == seconds
     # Trained in bfloat16 or not, the returned classifier computes in float32, as the restored and served one.
     assert keras.mixed_precision.global_policy().name == "float32"
     texts = ["good movie", "최악이고 지루한 영화"]
     np.testing.assert_allclose(
         result.classifier.predict_proba(texts), BertClassifier.load(tmp_path / "run").predict_proba(texts), atol=1e-6
     )
-    assert f"--mixed-precision auto: {'mixed_bfloat16' if native else 'float32'}" in capsys.readouterr().out
+    assert f"--mixed-precision auto: {'mixed_bfloat16' if expected != 'no' else 'float32'}" in capsys.readouterr().out
     # A rerun with the same flags is the same run (auto resolves the same way), not "a different run".
     with pytest.raises(BertClsError, match="already holds this finished run"):
         train(config)
+
+
+def test_precision_timing_is_measured_once_per_cpu_and_model(tmp_path, tiny_checkpoint, monkeypatch):
+    from bert_cls.modeling.pretrained import resolve_checkpoint
+    from bert_cls.training import precision_timing
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    checkpoint = resolve_checkpoint(str(tiny_checkpoint))
+    first = precision_timing.measured_choice(checkpoint.family, checkpoint.encoder_config(), 4)
+    assert not first["cached"] and set(first["seconds"]) == {"float32", "mixed_bfloat16"}
+    assert all(s > 0 for s in first["seconds"].values())
+    assert first["choice"] == min(first["seconds"], key=first["seconds"].get)
+    assert keras_policy() == "float32"  # the timing leaves the global policy as it found it
+    again = precision_timing.measured_choice(checkpoint.family, checkpoint.encoder_config(), 4)
+    assert again == {**first, "cached": True}
+    assert precision_timing.cache_file().is_file()
+
+
+def keras_policy() -> str:
+    from bert_cls.modeling.keras_compat import keras
+
+    return keras.mixed_precision.global_policy().name
 
 
 def test_xla_trains_on_ids_and_saves_a_loadable_text_model(tmp_path, train_config):

@@ -27,7 +27,7 @@ import numpy as np
 from transformers import BertTokenizer
 
 from bert_cls import hardware
-from bert_cls.apps import bench_epoch
+from bert_cls.apps import bench_epoch, op_profile
 from bert_cls.apps.config import BenchConfig
 from bert_cls.apps.timing import single_text_latency
 from bert_cls.data import files as data_files
@@ -188,6 +188,9 @@ def bench_inference(checkpoint, texts, max_length: int, latency_samples: int) ->
         results["latency_ms"] = single_text_latency(
             lambda text: serving(**{TEXT_INPUT: tf.constant(text)})[PROBABILITIES].numpy(), texts[:latency_samples]
         )
+        results["op_shares"] = {"float32": _op_shares(report["path"], texts)}
+        results["bfloat16"] = _bfloat16_export(classifier, base, texts, latency_samples)
+        results["op_shares"]["bfloat16"] = results["bfloat16"].pop("op_shares")
         with ServerProcess(base, "bench") as server, ServingClient(server.address, "bench", batch_size=64) as client:
             client.predict(texts[:64])
             results["grpc_latency_ms"] = single_text_latency(client.predict, texts[:latency_samples])
@@ -197,6 +200,29 @@ def bench_inference(checkpoint, texts, max_length: int, latency_samples: int) ->
             results["grpc_batch64_examples_per_second"] = len(grpc_texts) / (time.perf_counter() - started)
             results["server_peak_rss_mb"] = _peak_rss_mb(server.process.pid)
     return results
+
+
+def _op_shares(export_dir, texts) -> dict:
+    """Op-type shares of kernel time in one traced batch of 64 mid-length texts (TF Serving's session path)."""
+    batch = sorted(texts[:2000], key=len)[1000:1064]
+    profile = op_profile.profile_export(export_dir, {TEXT_INPUT: batch})
+    return {"texts": len(batch), "traced_seconds": profile.wall_seconds, "shares": profile.shares()}
+
+
+def _bfloat16_export(classifier, base, texts, latency_samples: int) -> dict:
+    """The same classifier exported in bfloat16 (``export --precision bfloat16``): batch 64 sorted, one text."""
+    report = export_classifier(classifier, base, model_name="bench", precision="bfloat16", check_texts=(texts[:500], None))
+    serving = tf.saved_model.load(report["path"]).signatures[SERVING_SIGNATURE]
+    orders = bench_epoch.inference_orders(lambda batch: serving(**{TEXT_INPUT: batch})[PROBABILITIES].numpy(), texts[:2000])
+    latency = single_text_latency(
+        lambda text: serving(**{TEXT_INPUT: tf.constant(text)})[PROBABILITIES].numpy(), texts[:latency_samples]
+    )
+    return {
+        "precision_check": report["precision"],
+        "batch64_orders": orders,
+        "latency_ms": latency,
+        "op_shares": _op_shares(report["path"], texts),
+    }
 
 
 def _peak_rss_mb(pid=None) -> float:
@@ -220,6 +246,9 @@ def compare_training(checkpoint, dataset, config: BenchConfig) -> dict:
     result = {"texts": len(sample), "batch_size": config.batch_size, "max_length": config.max_length}
     for grouping in ("token_length", "characters"):
         result[grouping] = bench_epoch.epoch_speed(checkpoint, sample, LABELS, config.max_length, config.batch_size, grouping)
+    result["mixed_bfloat16"] = bench_epoch.epoch_speed(
+        checkpoint, sample, LABELS, config.max_length, config.batch_size, "token_length", policy="mixed_bfloat16"
+    )
     return result
 
 
@@ -358,6 +387,54 @@ def _pytorch_rows(result: dict) -> list:
     ]
 
 
+def _best_setting_rows(result: dict) -> list:
+    """Each side at its best setting: bert-cls's mixed_bfloat16 epoch and bfloat16 export against PyTorch's
+    bfloat16 autocast and ONNX Runtime's dynamic int8 (ratio > 1: bert-cls is faster)."""
+    torch_side, epoch, inf = result.get("pytorch", {}), result["epoch"], result["inference"]
+    if "training_bfloat16" not in torch_side or "bfloat16" not in inf or "mixed_bfloat16" not in epoch:
+        return []
+    ours_epoch, ours_inf = epoch["mixed_bfloat16"]["examples_per_second"], inf["bfloat16"]
+    pt_epoch, pt_inf = torch_side["training_bfloat16"]["examples_per_second"], torch_side["inference_bfloat16"]
+    sorted64, p50 = ours_inf["batch64_orders"]["sorted_texts_per_second"], ours_inf["latency_ms"]["p50"]
+    rows = [
+        (
+            "training epoch, mixed_bfloat16 (examples/s)",
+            f"PyTorch bf16 {pt_epoch:.1f}",
+            f"{ours_epoch:.1f}",
+            _ratio(ours_epoch, pt_epoch),
+        ),
+        (
+            "inference batch 64 sorted, bfloat16 (texts/s)",
+            f"PyTorch bf16 {pt_inf['batch64_sorted_texts_per_second']:.0f}",
+            f"{sorted64:.0f}",
+            _ratio(sorted64, pt_inf["batch64_sorted_texts_per_second"]),
+        ),
+        (
+            "single-text latency p50, bfloat16 (ms)",
+            f"PyTorch bf16 {pt_inf['latency_ms']['p50']:.1f}",
+            f"{p50:.1f}",
+            _ratio(p50, pt_inf["latency_ms"]["p50"], higher_is_better=False),
+        ),
+    ]
+    int8 = torch_side.get("onnx_runtime", {}).get("int8_dynamic")
+    if int8:
+        rows += [
+            (
+                "inference batch 64 sorted, bfloat16 (texts/s)",
+                f"ONNX RT int8 {int8['batch64_sorted_texts_per_second']:.0f}",
+                f"{sorted64:.0f}",
+                _ratio(sorted64, int8["batch64_sorted_texts_per_second"]),
+            ),
+            (
+                "single-text latency p50, bfloat16 (ms)",
+                f"ONNX RT int8 {int8['latency_ms']['p50']:.1f}",
+                f"{p50:.1f}",
+                _ratio(p50, int8["latency_ms"]["p50"], higher_is_better=False),
+            ),
+        ]
+    return rows
+
+
 def format_table(result: dict) -> str:
     """One table: each row a measure, the reference it is compared with (the notebook's pipeline, transformers on
     PyTorch, ONNX Runtime), bert-cls, and the ratio (above 1: bert-cls is faster)."""
@@ -417,6 +494,7 @@ def format_table(result: dict) -> str:
         ),
     ]
     rows += _pytorch_rows(result)
+    rows += _best_setting_rows(result)
     rows += [
         (
             "single-text latency p50/p99 (ms)",

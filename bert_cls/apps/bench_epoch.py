@@ -24,6 +24,7 @@ from bert_cls.data import ordering, pipeline
 from bert_cls.errors import BertClsError
 from bert_cls.modeling.classifier import BertClassifier
 from bert_cls.modeling.keras_compat import keras, tf
+from bert_cls.training.adamw import AdamW
 from bert_cls.training.run import fused_update
 
 # The character-length buckets of bert-cls 0.1's training pipeline, kept here to measure the change.
@@ -53,9 +54,20 @@ def character_buckets(ds, batch_size: int):
     )
 
 
-def epoch_speed(checkpoint, sample, label_names, max_length: int, batch_size: int, grouping: str) -> dict:
+def epoch_speed(
+    checkpoint, sample, label_names, max_length: int, batch_size: int, grouping: str, policy: str = "float32"
+) -> dict:
     """Examples/s of the second of two epochs over ``sample`` (the first traces and warms up), and the
-    epoch's useful-token share. ``grouping``: "token_length" (now) or "characters" (before)."""
+    epoch's useful-token share. ``grouping``: "token_length" (now) or "characters" (before); ``policy``: the
+    Keras mixed-precision policy (``float32`` or ``mixed_bfloat16``)."""
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        return _epoch_speed(checkpoint, sample, label_names, max_length, batch_size, grouping)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _epoch_speed(checkpoint, sample, label_names, max_length: int, batch_size: int, grouping: str) -> dict:
     classifier = BertClassifier.from_checkpoint(checkpoint, label_names, max_length)
     token_lengths = classifier.pipeline_tokenizer().token_lengths
     if grouping == "token_length":
@@ -65,7 +77,7 @@ def epoch_speed(checkpoint, sample, label_names, max_length: int, batch_size: in
         ds = character_buckets(ds.unbatch(), batch_size).prefetch(tf.data.AUTOTUNE)
     model = classifier.text_model
     model.compile(
-        optimizer=fused_update(keras.optimizers.AdamW(2e-5, weight_decay=0.01), model.count_params()),
+        optimizer=fused_update(AdamW(2e-5, weight_decay=0.01), model.count_params()),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     timer = EpochTimer()

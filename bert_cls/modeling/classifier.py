@@ -39,6 +39,10 @@ SENTENCEPIECE_FILE = "sentencepiece.model"
 WEIGHTS_PREFIX = "weights/best"
 # Written by `report_run` when a training run has finished (see bert_cls/training/run.py).
 FINISHED_MARK = "metrics.json"
+# Validation texts a finished run keeps (JSON Lines of {"text"[, "text_pair"]}): the export checks a bfloat16
+# version against float32 on them (bert_cls/serving/precision.py).
+CHECK_TEXTS_FILE = "precision_check.jsonl"
+CHECK_TEXTS = 2000
 
 
 @dataclasses.dataclass
@@ -265,6 +269,24 @@ class BertClassifier:
         # expect_partial: the checkpoint also holds optimizer slots we do not need here.
         classifier.text_model.load_weights(str(weights)).expect_partial()
         return classifier
+
+
+def write_check_texts(directory, rows) -> None:
+    """Writes ``(text, pair or None)`` rows as :data:`CHECK_TEXTS_FILE`."""
+    lines = [json.dumps({"text": t} if p is None else {"text": t, "text_pair": p}, ensure_ascii=False) for t, p in rows]
+    (Path(directory) / CHECK_TEXTS_FILE).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def read_check_texts(directory):
+    """``(texts, pairs or None)`` a run kept for the export's precision check, or ``None`` if it kept none."""
+    path = Path(directory) / CHECK_TEXTS_FILE
+    if not path.is_file():
+        return None
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not rows:
+        return None
+    pairs = [r["text_pair"] for r in rows] if "text_pair" in rows[0] else None
+    return [r["text"] for r in rows], pairs
 
 
 def _weights_to_load(directory: Path) -> Path:

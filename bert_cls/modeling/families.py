@@ -17,6 +17,7 @@ from typing import Optional
 
 from bert_cls.errors import BertClsError
 from bert_cls.modeling.keras_compat import keras  # noqa: F401, I001  (selects tf_keras before transformers loads)
+from bert_cls.modeling.fused_graph import feed_forward_count, fuse_dense_layers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,14 +72,15 @@ class Family:
         return self.activation
 
     def build_encoder(self, config):
-        """A ``TF*Model`` with fresh weights, built. Where the head reads the first token, the main layer is made
+        """A ``TF*Model`` with fresh weights, built, its dense layers in the fusion-friendly form
+        (``bert_cls.modeling.fused_graph``). Where the head reads the first token, the main layer is made
         without a pooler: a pooler nothing reads would be trained on no gradient."""
         model = getattr(_transformers(), self.model_class)(config, name=self.prefix)
         if not self.pooled and hasattr(getattr(model, self.prefix), "pooler"):
             main_layer = getattr(self._module(), self.main_layer_class)
             setattr(model, self.prefix, main_layer(config, add_pooling_layer=False, name=self.prefix))
         model(model.dummy_inputs, training=False)
-        return model
+        return fuse_dense_layers(model, feed_forward_count(self.model_type, config))
 
     def classifier_class_object(self):
         return getattr(_transformers(), self.classifier_class)

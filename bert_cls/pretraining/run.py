@@ -41,10 +41,12 @@ from bert_cls import hardware
 from bert_cls.data import pipeline
 from bert_cls.errors import BertClsError
 from bert_cls.modeling.keras_compat import keras, tf
+from bert_cls.modeling.families import family_of
+from bert_cls.modeling.fused_graph import feed_forward_count, fuse_dense_layers
 from bert_cls.modeling.pretrained import load_pretrained_model, resolve_checkpoint
 from bert_cls.modeling.tokenizer_files import read_vocab
 from bert_cls.modeling.tokenizer import BertTokenizerLayer
-from bert_cls.pretraining.config import RUN_CONFIG, PretrainConfig
+from bert_cls.pretraining.config import RUN_CONFIG, SHAPE_DEFAULTS, PretrainConfig
 from bert_cls.pretraining.corpus import TRAIN, Corpus, open_corpus
 from bert_cls.pretraining.masking import Masker
 from bert_cls.pretraining import vocabulary as vocab_lib
@@ -169,10 +171,12 @@ def scratch_bert_config(config: PretrainConfig, vocabulary: list) -> BertConfig:
 
 def build_model(config: PretrainConfig, vocabulary: list, checkpoint):
     if checkpoint is not None:
-        return load_pretrained_model(checkpoint, TFBertForMaskedLM)
-    model = TFBertForMaskedLM(scratch_bert_config(config, vocabulary))
-    model(model.dummy_inputs, training=False)
-    return model
+        model = load_pretrained_model(checkpoint, TFBertForMaskedLM)
+    else:
+        model = TFBertForMaskedLM(scratch_bert_config(config, vocabulary))
+        model(model.dummy_inputs, training=False)
+    # The fusion-friendly dense layers (bert_cls.modeling.fused_graph), as the classifier's encoder has them.
+    return fuse_dense_layers(model, feed_forward_count("bert", model.config))
 
 
 def masked_lm_sums(model, batch, training: bool):
@@ -551,9 +555,26 @@ def finish(session: Session) -> dict:
     return metrics
 
 
+def _model_shape(config: PretrainConfig) -> tuple:
+    """``(family, encoder config)`` of the model this run trains, for ``--mixed-precision auto``'s timing."""
+    if config.pretrained:
+        checkpoint = resolve_checkpoint(config.pretrained, config.cache_dir)
+        return checkpoint.family, checkpoint.encoder_config()
+    shape = {key: getattr(config, key) or default for key, default in SHAPE_DEFAULTS.items()}
+    encoder_config = BertConfig(
+        vocab_size=shape["vocab_size"],
+        hidden_size=shape["hidden_size"],
+        num_hidden_layers=shape["layers"],
+        num_attention_heads=shape["heads"],
+        intermediate_size=4 * shape["hidden_size"],
+        max_position_embeddings=config.max_length,
+    )
+    return family_of("bert"), encoder_config
+
+
 def pretrain(config: PretrainConfig) -> dict:
     """Pretrains (or resumes pretraining) as ``config`` says; returns ``pretrain_metrics.json``'s contents."""
-    config = train_lib.resolve_precision(config)
+    config, _ = train_lib.resolve_precision(config, lambda: _model_shape(config))
     train_lib.check_precision_device(config.mixed_precision)
     try:
         session = _start_session(config)

@@ -20,6 +20,7 @@ so a polling server never sees half a model and a failed export changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -32,8 +33,10 @@ import numpy as np
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from bert_cls.errors import BertClsError
-from bert_cls.modeling.classifier import BertClassifier
+from bert_cls.json_files import write_json
+from bert_cls.modeling.classifier import BertClassifier, read_check_texts
 from bert_cls.modeling.keras_compat import tf
+from bert_cls.serving import precision as precision_lib
 from bert_cls.serving import verify_export as verify_module
 from bert_cls.serving.config import ExportConfig
 from bert_cls.serving.contract import (
@@ -50,6 +53,8 @@ from bert_cls.serving.contract import (
 )
 
 WARMUP_FILE = "tf_serving_warmup_requests"
+# bert-cls's own record of the export (its precision and why); TF Serving reads only the warm-up file there.
+METADATA_FILE = "bert_cls_export.json"
 PARITY_TOLERANCE = 1e-4
 # Reviews in the style the model serves, used for warm-up and the parity check.
 PROBE_TEXTS = (
@@ -216,16 +221,17 @@ def _run_verify_process(export_dir: Path, request: dict) -> dict:
     return json.loads(marker[0][len(verify_module.MARKER) :])
 
 
-def verify_export(export_dir: Path, classifier: BertClassifier) -> dict:
-    """Loads the export as TF Serving would (fresh process, TensorFlow + TF Text only) and compares outputs."""
+def verify_export(export_dir: Path, classifier: BertClassifier, signatures: dict) -> dict:
+    """Loads the export as TF Serving would (fresh process, TensorFlow + TF Text only) and compares its outputs
+    with the in-memory ``signatures`` that were saved (``{name: function}``)."""
     inputs = probe_inputs(classifier)
     texts, pairs = inputs[TEXT_INPUT], inputs.get(TEXT_PAIR_INPUT)
     tokens = classifier.tokenizer(tf.constant(texts) if pairs is None else (tf.constant(texts), tf.constant(pairs)))
     encoded = {k: v.numpy().tolist() for k, v in tokens.items()}
-    expected = classifier.predict_proba(texts, pairs=pairs)
-    expected_encoded = classifier.probabilities(
-        classifier.encoded_model({k: tf.constant(v, tf.int32) for k, v in encoded.items()}, training=False)
-    ).numpy()
+    text_args = [tf.constant(texts)] if pairs is None else [tf.constant(texts), tf.constant(pairs)]
+    expected = signatures[SERVING_SIGNATURE](*text_args)[PROBABILITIES].numpy()
+    encoded_args = [tf.constant(encoded[name], tf.int32) for name in classifier.encoded_inputs]
+    expected_encoded = signatures[ENCODED_SIGNATURE](*encoded_args)[PROBABILITIES].numpy()
     result = _run_verify_process(
         export_dir,
         {
@@ -252,8 +258,55 @@ def verify_export(export_dir: Path, classifier: BertClassifier) -> dict:
     return {"max_abs_diff": diffs, "ops": len(result["ops"]), "text_ops": result["text_ops"], "signatures": result["signatures"]}
 
 
-def export_classifier(classifier, export_base, version=None, model_name=DEFAULT_MODEL_NAME, verify=True) -> dict:
-    """Writes ``export_base/<version>`` atomically; returns the path, version and verification figures."""
+def serving_signatures(classifier: BertClassifier, requested: str = "float32", check_texts=None) -> tuple:
+    """(``{signature name: function}``, ``PrecisionChoice``): the functions to save, in the precision chosen for
+    ``requested`` (``bert_cls.serving.precision``); bfloat16 ones are frozen (weights as constants)."""
+    module = ServingModule(classifier)
+    float32 = {SERVING_SIGNATURE: module.serving_default, ENCODED_SIGNATURE: module.serve_encoded}
+    candidate = {}
+
+    def bfloat16_signatures():
+        if not candidate:
+            bf16 = ServingModule(precision_lib.to_bfloat16(classifier))
+            for name, function in ((SERVING_SIGNATURE, bf16.serving_default), (ENCODED_SIGNATURE, bf16.serve_encoded)):
+                candidate[name] = precision_lib.freeze(function, function.input_signature)
+        return candidate
+
+    def measure():
+        texts, pairs = check_texts or probe_text_lists(classifier)
+        return precision_lib.compare(
+            float32[SERVING_SIGNATURE],
+            bfloat16_signatures()[SERVING_SIGNATURE],
+            texts,
+            pairs,
+            classifier.config.multi_label,
+            classifier.decide,
+        )
+
+    choice = precision_lib.choose(requested, measure)
+    return (bfloat16_signatures() if choice.precision == "bfloat16" else float32), choice
+
+
+def probe_text_lists(classifier: BertClassifier) -> tuple:
+    """(texts, pairs or None) of the built-in probe texts: the precision check of a run that kept no held-out texts."""
+    inputs = probe_inputs(classifier)
+    return inputs[TEXT_INPUT], inputs.get(TEXT_PAIR_INPUT)
+
+
+def export_classifier(
+    classifier,
+    export_base,
+    version=None,
+    model_name=DEFAULT_MODEL_NAME,
+    verify=True,
+    precision: str = "float32",
+    check_texts=None,
+) -> dict:
+    """Writes ``export_base/<version>`` atomically; returns the path, version, precision and verification figures.
+
+    ``precision``: ``float32``, ``bfloat16`` or ``auto`` (``bert_cls.serving.precision``); ``check_texts``:
+    ``(texts, pairs or None)`` held out from training, on which bfloat16 is checked against float32.
+    """
     base = Path(export_base)
     if base.exists() and not base.is_dir():
         raise BertClsError(f"--export-dir {base} is a file: pass a directory")
@@ -269,26 +322,39 @@ def export_classifier(classifier, export_base, version=None, model_name=DEFAULT_
     target = base / str(version)
     if target.exists():
         raise BertClsError(f"{target} already exists: TF Serving versions are immutable, export with a new --version")
+    signatures, choice = serving_signatures(classifier, precision, check_texts)
     remove_stale_staging(base)
     staging = Path(tempfile.mkdtemp(dir=base, prefix=f"{STAGING_PREFIX}{version}-{os.getpid()}-"))
     try:
-        module = ServingModule(classifier)
-        tf.saved_model.save(
-            module,
-            str(staging),
-            signatures={SERVING_SIGNATURE: module.serving_default, ENCODED_SIGNATURE: module.serve_encoded},
-        )
+        # A bfloat16 export's functions hold their weights as constants: the saved object needs no variables.
+        root = ServingModule(classifier) if choice.precision == "float32" else tf.Module(name="bert_cls_serving")
+        tf.saved_model.save(root, str(staging), signatures=signatures)
         _write_warmup(staging / "assets.extra" / WARMUP_FILE, model_name, probe_inputs(classifier))
-        report = verify_export(staging, classifier) if verify else {}
+        write_json(staging / "assets.extra" / METADATA_FILE, {"precision": dataclasses.asdict(choice)})
+        report = verify_export(staging, classifier, signatures) if verify else {}
         staging.chmod(0o755)  # mkdtemp's 0700 would hide it from a container running as another user
         os.rename(staging, target)  # atomic on one filesystem
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return {"path": str(target), "version": version, "model_name": model_name, **report}
+    return {
+        "path": str(target),
+        "version": version,
+        "model_name": model_name,
+        "precision": dataclasses.asdict(choice),
+        **report,
+    }
 
 
 def export_model(config: ExportConfig) -> dict:
     """``bert-cls export``: loads a trained model and exports it."""
     classifier = BertClassifier.load(config.model, max_length=config.max_length)
-    return export_classifier(classifier, config.export_dir, config.version, config.model_name, verify=config.verify)
+    return export_classifier(
+        classifier,
+        config.export_dir,
+        config.version,
+        config.model_name,
+        verify=config.verify,
+        precision=config.precision,
+        check_texts=read_check_texts(config.model) if config.precision != "float32" else None,
+    )

@@ -32,7 +32,9 @@ from bert_cls.data import pipeline, stream
 from bert_cls.data.columns import Columns
 from bert_cls.errors import BertClsError
 from bert_cls.json_files import write_json
-from bert_cls.modeling.classifier import BertClassifier, check_max_length
+from bert_cls.training import precision_timing
+from bert_cls.training.adamw import AdamW
+from bert_cls.modeling.classifier import CHECK_TEXTS, BertClassifier, check_max_length, write_check_texts
 from bert_cls.modeling.keras_compat import keras, tf
 from bert_cls.modeling.pretrained import Checkpoint, resolve_checkpoint
 from bert_cls.modeling.schedules import WarmupLinearDecay
@@ -179,8 +181,9 @@ def parse_class_weight(spec: Optional[str], train) -> Optional[dict]:
     return weights
 
 
-def prepare_output_dir(config: TrainConfig) -> Optional[RunState]:
-    """Creates the output directory; returns the committed state when resuming an interrupted run."""
+def prepare_output_dir(config: TrainConfig, precision_choice: Optional[dict] = None) -> Optional[RunState]:
+    """Creates the output directory; returns the committed state when resuming an interrupted run.
+    ``precision_choice`` (how ``--mixed-precision auto`` chose) is recorded beside the config, not compared."""
     out = Path(config.output_dir)
     if out.exists() and not out.is_dir():
         raise BertClsError(f"--output-dir {out} is a file: pass a directory")
@@ -191,7 +194,8 @@ def prepare_output_dir(config: TrainConfig) -> Optional[RunState]:
                 f"--output-dir {out} is not empty and holds no bert-cls run: choose another directory or pass --overwrite"
             )
         current = config.fingerprint()
-        previous = TrainConfig.completed_fingerprint(json.loads(existing.read_text()), current)
+        recorded = {k: v for k, v in json.loads(existing.read_text()).items() if k != PRECISION_CHOICE}
+        previous = TrainConfig.completed_fingerprint(recorded, current)
         if previous != current:
             changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
             raise BertClsError(
@@ -204,34 +208,67 @@ def prepare_output_dir(config: TrainConfig) -> Optional[RunState]:
     if config.overwrite and out.is_dir():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / RUN_CONFIG, config.fingerprint())
+    write_json(out / RUN_CONFIG, {**config.fingerprint(), **({PRECISION_CHOICE: precision_choice} if precision_choice else {})})
     return None
 
 
-def resolve_precision(config):
-    """``--mixed-precision auto`` made concrete: mixed_bfloat16 where the CPU computes bfloat16 natively and no GPU
-    is present (measured on MiniLM: accuracy within seed noise of float32, a whole run 1.18x faster; README), float32
-    elsewhere (emulated bfloat16 is slower than float32; on a GPU, mixed_float16 is the user's explicit choice)."""
+# run_config.json's record of how --mixed-precision auto chose (reasons and timings vary; never compared)
+PRECISION_CHOICE = "mixed_precision_choice"
+
+
+def resolve_precision(config, model_shape) -> tuple:
+    """``--mixed-precision auto`` made concrete: ``(config, how it was chosen or None)``.
+
+    float32 on a CPU without native bfloat16 (emulated bfloat16 is slower) and wherever a GPU is present (there
+    mixed_float16 is the user's explicit choice); on a CPU with native bfloat16 the faster of float32 and
+    mixed_bfloat16 in a timed training step of this model (``training.precision_timing``; ``model_shape()``
+    gives its ``(family, encoder config)``). A run being resumed keeps the precision it started in."""
     if config.mixed_precision != "auto":
-        return config
-    native = hardware.native_bfloat16()
-    if not native:
-        use, why, other = "no", "this CPU has no native bfloat16", "mixed_bfloat16"
+        return config, None
+    recorded = _recorded_precision(config)
+    native, timing = hardware.native_bfloat16(), None
+    if recorded:
+        use, why = recorded, "the interrupted run in --output-dir trains in it"
+    elif not native:
+        use, why = "no", "this CPU has no native bfloat16"
     elif tf.config.list_physical_devices("GPU"):
-        use, why, other = "no", "a GPU is present", "mixed_bfloat16"
+        use, why = "no", "a GPU is present"
     else:
-        use, why, other = "mixed_bfloat16", f"this CPU has {native} and no GPU", "no"
+        timing = precision_timing.measured_choice(*model_shape(), config.batch_size)
+        use = "no" if timing["choice"] == "float32" else timing["choice"]
+        seconds = timing["seconds"]
+        why = (
+            f"a training step took {seconds['float32'] * 1e3:.0f} ms in float32 and "
+            f"{seconds['mixed_bfloat16'] * 1e3:.0f} ms in mixed_bfloat16 on this CPU ({native})"
+            + (", timed earlier" if timing["cached"] else "")
+        )
+    shown = "float32" if use == "no" else use
     if config.verbose:
-        shown = "float32" if use == "no" else use
+        other = "no" if use != "no" else "mixed_bfloat16"
         print(f"--mixed-precision auto: {shown} ({why}); --mixed-precision {other} chooses the other", flush=True)
-    return dataclasses.replace(config, mixed_precision=use)
+    choice = {"requested": "auto", "used": shown, "reason": why}
+    if timing:
+        choice["step_seconds"] = timing["seconds"]
+    return dataclasses.replace(config, mixed_precision=use), choice
+
+
+def _recorded_precision(config) -> Optional[str]:
+    """The concrete precision an earlier invocation recorded in ``--output-dir`` (resuming), if any."""
+    path = Path(config.output_dir) / RUN_CONFIG
+    if config.overwrite or not path.is_file():
+        return None
+    try:
+        recorded = json.loads(path.read_text()).get("mixed_precision")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return recorded if recorded in ("no", "mixed_bfloat16", "mixed_float16") else None
 
 
 def prepare_run(config: TrainConfig, data: Optional[PreparedData] = None) -> PreparedRun:
-    # run_config.json records the concrete precision, so a rerun resumes only in the same one.
-    config = resolve_precision(config)
     data = data or prepare_data(config)
-    state = prepare_output_dir(config)
+    # run_config.json records the concrete precision, so a rerun resumes only in the same one.
+    config, precision_choice = resolve_precision(config, lambda: (data.checkpoint.family, data.checkpoint.encoder_config()))
+    state = prepare_output_dir(config, precision_choice)
     resuming = state is not None
     if state is None:
         state = RunState(epochs_planned=config.epochs)
@@ -279,7 +316,7 @@ def adamw(learning_rate: float, total_steps: int, warmup_ratio: float, weight_de
     LayerNorm (fine-tuning and pretraining alike)."""
     total = max(1, total_steps)
     schedule = WarmupLinearDecay(learning_rate, total, int(total * warmup_ratio))
-    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay, epsilon=1e-6)
+    optimizer = AdamW(learning_rate=schedule, weight_decay=weight_decay, epsilon=1e-6)
     optimizer.exclude_from_weight_decay(var_names=["LayerNorm", "layer_norm", "bias"])
     return fused_update(optimizer, parameters)
 
@@ -531,6 +568,8 @@ def report_run(run: PreparedRun, fitted: FittedRun, evaluate_test: bool = True) 
         metrics["test"] = evaluate_dataset(fitted.classifier, run.data.test, config.batch_size, verbose=0)
     if fitted.chief:
         plot_history(out / callbacks_lib.HISTORY_CSV, out / CURVES_PNG)
+        kept = run.data.validation.sample(CHECK_TEXTS, config.seed)
+        write_check_texts(out, ((text, pair) for text, pair, _ in kept.rows()))
         write_json(out / METRICS_JSON, metrics)
     callbacks_lib.remove_training_checkpoints(fitted.write_dir)
     return TrainResult(metrics=metrics, output_dir=out, classifier=fitted.classifier, history=history)
