@@ -129,6 +129,27 @@ def model_name(default: str):
     return arg(default, "name the model is served under")
 
 
+def mixed_precision():
+    return arg(
+        "auto",
+        "'auto' (on a CPU with native bfloat16, AVX-512 BF16 or AMX, and no GPU: whichever of float32 and "
+        "mixed_bfloat16 ran a timed training step of this model faster, timed once per CPU and model shape; float32 "
+        "elsewhere), 'no' (float32), 'mixed_float16' (GPU) or 'mixed_bfloat16'. The run records the one "
+        "used",
+        choices=["auto", "no", "mixed_float16", "mixed_bfloat16"],
+    )
+
+
+def export_precision():
+    return arg(
+        "auto",
+        "what the export computes in: 'auto' (bfloat16 where the CPU has native bfloat16, AVX-512 BF16 or AMX, and "
+        "it is faster on this model, float32 elsewhere), 'float32', or 'bfloat16'. bfloat16 is checked against "
+        "float32 on the run's held-out texts and falls back to float32 if labels agree on less than 99.5%%",
+        choices=["auto", "float32", "bfloat16"],
+    )
+
+
 def max_length(default: Optional[int] = 128, help: str = "max tokens per text, [CLS]/[SEP] included; longer texts are truncated"):
     return arg(default, help, check=at_least(3))
 

@@ -185,8 +185,19 @@ def test_minilm_end_to_end_train_evaluate_predict_export(tmp_path, write_tsv, ca
     assert all(r["label"] in ("negative", "positive") and abs(sum(r["probabilities"]) - 1) < 1e-4 for r in rows)
 
     assert main(["export", "--model", str(out), "--export-dir", str(tmp_path / "export")]) == 0
-    assert "max |diff|" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "max |diff|" in printed
     assert (tmp_path / "export" / "1" / "saved_model.pb").is_file()
+    # The run kept its validation texts; --precision auto says what it chose and, where it tried bfloat16, how
+    # bfloat16 compared on them.
+    kept = [json.loads(line) for line in (out / "precision_check.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert kept and all(set(row) == {"text"} for row in kept)
+    metadata = json.loads((tmp_path / "export" / "1" / "assets.extra" / "bert_cls_export.json").read_text())
+    choice = metadata["precision"]
+    assert f"precision: {choice['precision']} (" in printed and choice["requested"] == "auto"
+    assert choice["texts_checked"] in (0, len(kept))
+    assert main(["export", "--model", str(out), "--export-dir", str(tmp_path / "export"), "--precision", "float32"]) == 0
+    assert "precision: float32 (--precision float32)" in capsys.readouterr().out
 
 
 def test_predict_file_reads_a_data_files_text_column_and_txt_line_by_line(tmp_path):

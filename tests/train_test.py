@@ -232,9 +232,7 @@ def test_float16_without_a_gpu_is_refused_not_emulated(tmp_path, train_config):
         ("", None, "no"),  # no native bfloat16: float32 without a timing
     ],
 )
-def test_auto_precision_is_the_faster_one_and_is_recorded(
-    tmp_path, train_config, monkeypatch, capsys, native, seconds, expected
-):
+def test_auto_precision_is_the_faster_one_and_is_recorded(tmp_path, train_config, monkeypatch, capsys, native, seconds, expected):
     import json
 
     from bert_cls import hardware

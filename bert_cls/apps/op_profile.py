@@ -15,6 +15,7 @@ import re
 import time
 
 import numpy as np
+from tensorflow.python.util import deprecation
 
 from bert_cls.modeling.keras_compat import tf
 
@@ -60,7 +61,8 @@ def profile_export(export_dir, inputs: dict, signature: str = "serving_default",
 
     graph = tf.Graph()
     with tf.compat.v1.Session(graph=graph) as session:
-        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(export_dir))
+        with deprecation.silence():  # TF Serving's loader, deliberately: not "use tf.saved_model.load instead"
+            meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(export_dir))
         signature_def = meta_graph.signature_def[signature]
         feed = {signature_def.inputs[name].name: np.asarray(value) for name, value in inputs.items()}
         fetches = {name: info.name for name, info in signature_def.outputs.items()}

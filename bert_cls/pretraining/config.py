@@ -133,12 +133,7 @@ class PretrainConfig(cfg.Config):
         500, "save the checkpoint, score the held-out texts and commit the run every this many steps", check=cfg.at_least(1)
     )
     bucket_by_length: bool = arg(True, "batch texts of similar token length together (less padding)")
-    mixed_precision: str = arg(
-        "auto",
-        "'auto' (mixed_bfloat16 on a CPU with native bfloat16 and no GPU; float32 "
-        "elsewhere), 'no' (float32), 'mixed_float16' (GPU) or 'mixed_bfloat16'",
-        choices=["auto", "no", "mixed_float16", "mixed_bfloat16"],
-    )
+    mixed_precision: str = cfg.mixed_precision()
     strategy: str = arg(
         "default",
         "tf.distribute: 'default', 'mirrored' (all local GPUs) or 'multi-worker' (TF_CONFIG)",

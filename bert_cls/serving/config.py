@@ -28,13 +28,7 @@ class ExportConfig(cfg.Config):
     verify: bool = arg(
         True, "load the export in a fresh TensorFlow + TF Text process and compare (--no-verify skips it: not recommended)"
     )
-    precision: str = arg(
-        "auto",
-        "what the export computes in: 'auto' (bfloat16 where the CPU has native bfloat16, AVX-512 BF16 or AMX, and "
-        "it is faster on this model, float32 elsewhere), 'float32', or 'bfloat16'. bfloat16 is checked against "
-        "float32 on the run's held-out texts and falls back to float32 if labels agree on less than 99.5%%",
-        choices=["auto", "float32", "bfloat16"],
-    )
+    precision: str = cfg.export_precision()
 
 
 @dataclasses.dataclass

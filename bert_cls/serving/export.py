@@ -221,9 +221,11 @@ def _run_verify_process(export_dir: Path, request: dict) -> dict:
     return json.loads(marker[0][len(verify_module.MARKER) :])
 
 
-def verify_export(export_dir: Path, classifier: BertClassifier, signatures: dict) -> dict:
+def verify_export(export_dir: Path, classifier: BertClassifier, signatures: dict = None) -> dict:
     """Loads the export as TF Serving would (fresh process, TensorFlow + TF Text only) and compares its outputs
-    with the in-memory ``signatures`` that were saved (``{name: function}``)."""
+    with the in-memory ``signatures`` that were saved (``{name: function}``; by default the float32 ones)."""
+    if signatures is None:
+        signatures = serving_signatures(classifier)[0]
     inputs = probe_inputs(classifier)
     texts, pairs = inputs[TEXT_INPUT], inputs.get(TEXT_PAIR_INPUT)
     tokens = classifier.tokenizer(tf.constant(texts) if pairs is None else (tf.constant(texts), tf.constant(pairs)))

@@ -96,13 +96,7 @@ class TrainConfig(cfg.Config):
     bucket_by_length: bool = arg(
         True, "batch examples of similar token length together, as transformers' group_by_length (less padding)"
     )
-    mixed_precision: str = arg(
-        "auto",
-        "'auto' (mixed_bfloat16 on a CPU with native bfloat16, AVX-512 BF16 or AMX, and "
-        "no GPU; float32 elsewhere), 'no' (float32), 'mixed_float16' (GPU) or 'mixed_bfloat16'. "
-        "run_config.json records the one used",
-        choices=["auto", "no", "mixed_float16", "mixed_bfloat16"],
-    )
+    mixed_precision: str = cfg.mixed_precision()
     jit_compile: bool = arg(False, "compile the training step with XLA")
     strategy: str = arg(
         "default",

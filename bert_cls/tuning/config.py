@@ -34,6 +34,7 @@ class TuneConfig(cfg.Config):
     dropout_max: float = arg(0.5, "upper end of the classifier-dropout range")
     export_dir: Optional[str] = arg(None, "export the best model as a new version under this TF Serving base path")
     model_name: str = cfg.model_name(DEFAULT_MODEL_NAME)
+    precision: str = cfg.export_precision()
     retrain_best: bool = arg(False, "retrain the best hyperparameters on the whole training file before exporting")
     overwrite: bool = cfg.overwrite("a previous search in the same directory")
 

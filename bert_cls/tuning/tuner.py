@@ -25,7 +25,7 @@ from keras_tuner.src import config as kt_config
 
 from bert_cls.errors import BertClsError
 from bert_cls.json_files import write_json
-from bert_cls.modeling.classifier import BertClassifier
+from bert_cls.modeling.classifier import BertClassifier, read_check_texts
 from bert_cls.serving.export import export_classifier
 from bert_cls.training.config import TrainConfig
 from bert_cls.training.plots import plot_trials
@@ -245,6 +245,12 @@ def export_best(train_config: TrainConfig, tune_config: TuneConfig, best_hp: dic
         )
         print(f"retraining trial {best_hp['trial_id']}'s hyperparameters on the whole training file", flush=True)
         model_dir = str(train(retrained).output_dir)
-    report = export_classifier(BertClassifier.load(model_dir), tune_config.export_dir, model_name=tune_config.model_name)
-    print(f"exported the best model as version {report['version']} to {report['path']}")
+    report = export_classifier(
+        BertClassifier.load(model_dir),
+        tune_config.export_dir,
+        model_name=tune_config.model_name,
+        precision=tune_config.precision,
+        check_texts=read_check_texts(model_dir),
+    )
+    print(f"exported the best model as version {report['version']} to {report['path']} ({report['precision']['precision']})")
     return report
