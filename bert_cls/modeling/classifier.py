@@ -227,9 +227,11 @@ class BertClassifier:
         dropout: float = 0.1,
         text_pair: bool = False,
         multi_label: bool = False,
+        fused: bool = True,
     ) -> "BertClassifier":
-        """A classifier on a pretrained checkpoint (``pretrained.Checkpoint``) with a fresh head."""
-        encoder = load_encoder(checkpoint)
+        """A classifier on a pretrained checkpoint (``pretrained.Checkpoint``) with a fresh head (``fused``: the
+        encoder's fusion-friendly graph, ``bert_cls.modeling.fused_graph``)."""
+        encoder = load_encoder(checkpoint, fused=fused)
         spec, resource = checkpoint.tokenizer
         config = ClassifierConfig(
             bert_config=encoder.config.to_dict(),

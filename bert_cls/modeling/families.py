@@ -71,16 +71,17 @@ class Family:
             return getattr(config, self.activation[len("config.") :])
         return self.activation
 
-    def build_encoder(self, config):
+    def build_encoder(self, config, fused: bool = True):
         """A ``TF*Model`` with fresh weights, built, its dense layers in the fusion-friendly form
-        (``bert_cls.modeling.fused_graph``). Where the head reads the first token, the main layer is made
-        without a pooler: a pooler nothing reads would be trained on no gradient."""
+        (``bert_cls.modeling.fused_graph``; ``fused=False`` keeps transformers' layers as written). Where the head
+        reads the first token, the main layer is made without a pooler: a pooler nothing reads would be trained on
+        no gradient."""
         model = getattr(_transformers(), self.model_class)(config, name=self.prefix)
         if not self.pooled and hasattr(getattr(model, self.prefix), "pooler"):
             main_layer = getattr(self._module(), self.main_layer_class)
             setattr(model, self.prefix, main_layer(config, add_pooling_layer=False, name=self.prefix))
         model(model.dummy_inputs, training=False)
-        return fuse_dense_layers(model, feed_forward_count(self.model_type, config))
+        return fuse_dense_layers(model, feed_forward_count(self.model_type, config)) if fused else model
 
     def classifier_class_object(self):
         return getattr(_transformers(), self.classifier_class)

@@ -85,9 +85,10 @@ def gelu_in_float32(x):
     x32 = tf.cast(x, tf.float32)
     cdf = 0.5 * tf.math.erfc(x32 * -0.7071067811865476)  # Phi(x), as tf.nn.gelu computes it
 
-    def grad(upstream):
+    def grad(upstream, variables=None):  # no variables are read here; the keyword keeps TensorFlow's contract
         pdf = tf.exp(-0.5 * tf.square(x32)) * 0.3989422804014327  # phi(x) = exp(-x^2/2) / sqrt(2 pi)
-        return tf.cast(tf.cast(upstream, tf.float32) * (cdf + x32 * pdf), x.dtype)
+        dx = tf.cast(tf.cast(upstream, tf.float32) * (cdf + x32 * pdf), x.dtype)
+        return (dx, [None] * len(variables)) if variables else dx
 
     return tf.cast(x32 * cdf, x.dtype), grad
 

@@ -166,10 +166,11 @@ def _check_vocab_size(checkpoint: Checkpoint) -> None:
         )
 
 
-def load_encoder(checkpoint: Checkpoint):
-    """The checkpoint's encoder (its family's ``TF*Model``) with its weights; fails if any encoder weight is missing."""
+def load_encoder(checkpoint: Checkpoint, fused: bool = True):
+    """The checkpoint's encoder (its family's ``TF*Model``) with its weights; fails if any encoder weight is missing.
+    ``fused``: the fusion-friendly graph (``Family.build_encoder``)."""
     family = checkpoint.family
-    model = family.build_encoder(checkpoint.encoder_config())
+    model = family.build_encoder(checkpoint.encoder_config(), fused=fused)
     return load_weights(model, checkpoint, family.prefix, pooler_used=family.pooled)
 
 

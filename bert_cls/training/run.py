@@ -233,6 +233,9 @@ def resolve_precision(config, model_shape) -> tuple:
         use, why = "no", "this CPU has no native bfloat16"
     elif tf.config.list_physical_devices("GPU"):
         use, why = "no", "a GPU is present"
+    elif getattr(config, "strategy", "default") == "multi-worker":
+        # Timing would run ops before the strategy is made (TensorFlow refuses that) and could differ per worker.
+        use, why = "no", "--strategy multi-worker: every worker must decide alike, so it is not timed"
     else:
         timing = precision_timing.measured_choice(*model_shape(), config.batch_size)
         use = "no" if timing["choice"] == "float32" else timing["choice"]
@@ -348,6 +351,9 @@ def _build_model(run: PreparedRun, strategy):
             dropout=config.dropout,
             text_pair=data.train.has_pairs,
             multi_label=data.train.multi_label,
+            # Not under MultiWorkerMirroredStrategy: there a worker's empty share of a partial batch fails in the
+            # fused graph's attention (Matrix size-incompatible); the saved weights are the same either way.
+            fused=config.strategy != "multi-worker",
         )
         fit_model = classifier.encoded_model if tokenizes_in_pipeline(config) else classifier.text_model
         optimizer = make_optimizer(config, steps_per_epoch(config, len(data.train)), fit_model.count_params())
