@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import random
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,16 +32,10 @@ def classify(export_path: str, texts) -> tuple:
     """(probabilities in input order, texts/s) of an export's serving_default over length-sorted batches."""
     import tensorflow as tf
 
-    from bert_cls.data import ordering
+    from bert_cls.serving.precision import sorted_probabilities
 
     serving = tf.saved_model.load(export_path).signatures["serving_default"]
-    out = np.zeros((len(texts), 2), np.float32)
-    batches = list(ordering.sorted_batches(texts, 64))
-    serving(text=tf.constant([texts[i] for i in batches[0]]))
-    started = time.perf_counter()
-    for indices in batches:
-        out[indices] = serving(text=tf.constant([texts[i] for i in indices]))["probabilities"].numpy()
-    return out, len(texts) / (time.perf_counter() - started)
+    return sorted_probabilities(lambda batch: serving(text=batch), texts)
 
 
 def main() -> None:

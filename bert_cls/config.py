@@ -140,13 +140,17 @@ def mixed_precision():
     )
 
 
+# What `export --precision` accepts (bert_cls/serving/precision.py chooses among them).
+EXPORT_PRECISIONS = ("auto", "float32", "bfloat16")
+
+
 def export_precision():
     return arg(
         "auto",
         "what the export computes in: 'auto' (bfloat16 where the CPU has native bfloat16, AVX-512 BF16 or AMX, and "
         "it is faster on this model, float32 elsewhere), 'float32', or 'bfloat16'. bfloat16 is checked against "
         "float32 on the run's held-out texts and falls back to float32 if labels agree on less than 99.5%%",
-        choices=["auto", "float32", "bfloat16"],
+        choices=list(EXPORT_PRECISIONS),
     )
 
 

@@ -71,7 +71,7 @@ def test_a_bfloat16_export_stores_bfloat16_constants_and_keeps_the_signatures(ti
 
 
 def test_bfloat16_agrees_with_float32_on_the_check_texts(tiny_classifier):
-    signatures, choice = export_lib.serving_signatures(tiny_classifier, "bfloat16", (TEXTS, None))
+    _, signatures, choice = export_lib.serving_signatures(tiny_classifier, "bfloat16", (TEXTS, None))
     assert choice.precision == "bfloat16" and choice.texts_checked == len(TEXTS)
     assert choice.label_agreement >= precision_lib.MIN_AGREEMENT
     assert 0 < choice.max_probability_difference < 0.05  # computed in bfloat16, so not equal; close

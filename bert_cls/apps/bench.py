@@ -387,50 +387,38 @@ def _pytorch_rows(result: dict) -> list:
     ]
 
 
+def _peer_row(measure: str, peer: str, theirs: float, ours: float, digits: int, higher_is_better: bool = True) -> tuple:
+    """A table row: measure, the peer's figure, bert-cls's, and the ratio (above 1: bert-cls is faster)."""
+    return (measure, f"{peer} {theirs:.{digits}f}", f"{ours:.{digits}f}", _ratio(ours, theirs, higher_is_better))
+
+
 def _best_setting_rows(result: dict) -> list:
     """Each side at its best setting: bert-cls's mixed_bfloat16 epoch and bfloat16 export against PyTorch's
     bfloat16 autocast and ONNX Runtime's dynamic int8 (ratio > 1: bert-cls is faster)."""
     torch_side, epoch, inf = result.get("pytorch", {}), result["epoch"], result["inference"]
     if "training_bfloat16" not in torch_side or "bfloat16" not in inf or "mixed_bfloat16" not in epoch:
         return []
-    ours_epoch, ours_inf = epoch["mixed_bfloat16"]["examples_per_second"], inf["bfloat16"]
-    pt_epoch, pt_inf = torch_side["training_bfloat16"]["examples_per_second"], torch_side["inference_bfloat16"]
-    sorted64, p50 = ours_inf["batch64_orders"]["sorted_texts_per_second"], ours_inf["latency_ms"]["p50"]
-    rows = [
-        (
-            "training epoch, mixed_bfloat16 (examples/s)",
-            f"PyTorch bf16 {pt_epoch:.1f}",
-            f"{ours_epoch:.1f}",
-            _ratio(ours_epoch, pt_epoch),
-        ),
-        (
-            "inference batch 64 sorted, bfloat16 (texts/s)",
-            f"PyTorch bf16 {pt_inf['batch64_sorted_texts_per_second']:.0f}",
-            f"{sorted64:.0f}",
-            _ratio(sorted64, pt_inf["batch64_sorted_texts_per_second"]),
-        ),
-        (
-            "single-text latency p50, bfloat16 (ms)",
-            f"PyTorch bf16 {pt_inf['latency_ms']['p50']:.1f}",
-            f"{p50:.1f}",
-            _ratio(p50, pt_inf["latency_ms"]["p50"], higher_is_better=False),
-        ),
-    ]
+    sorted64 = inf["bfloat16"]["batch64_orders"]["sorted_texts_per_second"]
+    p50 = inf["bfloat16"]["latency_ms"]["p50"]
+    peers = [("PyTorch bf16", torch_side["inference_bfloat16"])]
     int8 = torch_side.get("onnx_runtime", {}).get("int8_dynamic")
     if int8:
+        peers.append(("ONNX RT int8", int8))
+    rows = [
+        _peer_row(
+            "training epoch, mixed_bfloat16 (examples/s)",
+            "PyTorch bf16",
+            torch_side["training_bfloat16"]["examples_per_second"],
+            epoch["mixed_bfloat16"]["examples_per_second"],
+            1,
+        )
+    ]
+    for peer, figures in peers:
         rows += [
-            (
-                "inference batch 64 sorted, bfloat16 (texts/s)",
-                f"ONNX RT int8 {int8['batch64_sorted_texts_per_second']:.0f}",
-                f"{sorted64:.0f}",
-                _ratio(sorted64, int8["batch64_sorted_texts_per_second"]),
+            _peer_row(
+                "inference batch 64 sorted, bfloat16 (texts/s)", peer, figures["batch64_sorted_texts_per_second"], sorted64, 0
             ),
-            (
-                "single-text latency p50, bfloat16 (ms)",
-                f"ONNX RT int8 {int8['latency_ms']['p50']:.1f}",
-                f"{p50:.1f}",
-                _ratio(p50, int8["latency_ms"]["p50"], higher_is_better=False),
-            ),
+            _peer_row("single-text latency p50, bfloat16 (ms)", peer, figures["latency_ms"]["p50"], p50, 1, False),
         ]
     return rows
 

@@ -122,12 +122,10 @@ class TokenLayerNorm(keras.layers.LayerNormalization):
 
 
 def _layer_norm_convertible(layer) -> bool:
+    """A built layer norm over the last axis alone, with scale and offset (what ``TokenLayerNorm`` computes)."""
     axis = list(layer.axis) if isinstance(layer.axis, (list, tuple)) else [layer.axis]
-    rank = len(layer.gamma.shape) if getattr(layer, "gamma", None) is not None else 0
-    last_axis = len(axis) == 1 and rank == 1 and getattr(layer, "_build_input_shape", None) is not None
-    if last_axis:
-        last_axis = axis[0] in (-1, layer._build_input_shape.rank - 1)
-    return last_axis and layer.center and layer.scale
+    built = getattr(layer, "_build_input_shape", None)
+    return bool(built is not None and len(axis) == 1 and axis[0] in (-1, built.rank - 1) and layer.center and layer.scale)
 
 
 def _linear(x):

@@ -225,7 +225,7 @@ def verify_export(export_dir: Path, classifier: BertClassifier, signatures: dict
     """Loads the export as TF Serving would (fresh process, TensorFlow + TF Text only) and compares its outputs
     with the in-memory ``signatures`` that were saved (``{name: function}``; by default the float32 ones)."""
     if signatures is None:
-        signatures = serving_signatures(classifier)[0]
+        signatures = serving_signatures(classifier)[1]
     inputs = probe_inputs(classifier)
     texts, pairs = inputs[TEXT_INPUT], inputs.get(TEXT_PAIR_INPUT)
     tokens = classifier.tokenizer(tf.constant(texts) if pairs is None else (tf.constant(texts), tf.constant(pairs)))
@@ -261,8 +261,9 @@ def verify_export(export_dir: Path, classifier: BertClassifier, signatures: dict
 
 
 def serving_signatures(classifier: BertClassifier, requested: str = "float32", check_texts=None) -> tuple:
-    """(``{signature name: function}``, ``PrecisionChoice``): the functions to save, in the precision chosen for
-    ``requested`` (``bert_cls.serving.precision``); bfloat16 ones are frozen (weights as constants)."""
+    """(object to save, ``{signature name: function}``, ``PrecisionChoice``): the functions to save, in the
+    precision chosen for ``requested`` (``bert_cls.serving.precision``). float32 ones are the ``ServingModule``'s,
+    saved with it; bfloat16 ones are frozen (weights as constants), so the object saved with them holds nothing."""
     module = ServingModule(classifier)
     float32 = {SERVING_SIGNATURE: module.serving_default, ENCODED_SIGNATURE: module.serve_encoded}
     candidate = {}
@@ -286,7 +287,9 @@ def serving_signatures(classifier: BertClassifier, requested: str = "float32", c
         )
 
     choice = precision_lib.choose(requested, measure)
-    return (bfloat16_signatures() if choice.precision == "bfloat16" else float32), choice
+    if choice.precision == "bfloat16":
+        return tf.Module(name="bert_cls_serving"), bfloat16_signatures(), choice
+    return module, float32, choice
 
 
 def probe_text_lists(classifier: BertClassifier) -> tuple:
@@ -324,12 +327,10 @@ def export_classifier(
     target = base / str(version)
     if target.exists():
         raise BertClsError(f"{target} already exists: TF Serving versions are immutable, export with a new --version")
-    signatures, choice = serving_signatures(classifier, precision, check_texts)
+    root, signatures, choice = serving_signatures(classifier, precision, check_texts)
     remove_stale_staging(base)
     staging = Path(tempfile.mkdtemp(dir=base, prefix=f"{STAGING_PREFIX}{version}-{os.getpid()}-"))
     try:
-        # A bfloat16 export's functions hold their weights as constants: the saved object needs no variables.
-        root = ServingModule(classifier) if choice.precision == "float32" else tf.Module(name="bert_cls_serving")
         tf.saved_model.save(root, str(staging), signatures=signatures)
         _write_warmup(staging / "assets.extra" / WARMUP_FILE, model_name, probe_inputs(classifier))
         write_json(staging / "assets.extra" / METADATA_FILE, {"precision": dataclasses.asdict(choice)})

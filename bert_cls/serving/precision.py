@@ -28,7 +28,6 @@ from bert_cls.data import ordering
 from bert_cls.errors import warn
 from bert_cls.modeling.keras_compat import keras, tf
 
-PRECISIONS = ("auto", "float32", "bfloat16")
 MIN_AGREEMENT = 0.995
 CHECK_BATCH = 64
 
@@ -82,8 +81,9 @@ def freeze(function, input_signature):
     return tf.function(call, input_signature=input_signature)
 
 
-def _probabilities(function, texts, pairs) -> tuple:
-    """(probabilities in input order, texts/s) of a serving function over length-sorted batches."""
+def sorted_probabilities(function, texts, pairs=None) -> tuple:
+    """(probabilities in input order, texts/s) of a serving function (texts[, pairs] positionally, a dict with
+    ``probabilities`` back) over length-sorted batches of :data:`CHECK_BATCH`, the first batch run once untimed."""
     out = None
     batches = list(ordering.sorted_batches(ordering.lengths(texts, pairs), CHECK_BATCH))
     function(*_batch_inputs(texts, pairs, batches[0]))  # traced and warmed outside the timing
@@ -105,8 +105,8 @@ def _batch_inputs(texts, pairs, indices) -> list:
 
 def compare(float32_fn, bfloat16_fn, texts, pairs, multi_label: bool, decide) -> dict:
     """Both serving functions on the same texts: label agreement, largest probability difference, texts/s."""
-    p32, speed32 = _probabilities(float32_fn, texts, pairs)
-    p16, speed16 = _probabilities(bfloat16_fn, texts, pairs)
+    p32, speed32 = sorted_probabilities(float32_fn, texts, pairs)
+    p16, speed16 = sorted_probabilities(bfloat16_fn, texts, pairs)
     same = decide(p32) == decide(p16)
     agreement = float(same.all(axis=-1).mean() if multi_label else same.mean())
     return {
@@ -119,7 +119,7 @@ def compare(float32_fn, bfloat16_fn, texts, pairs, multi_label: bool, decide) ->
 
 
 def choose(requested: str, measure) -> PrecisionChoice:
-    """The export's precision for ``requested`` (one of :data:`PRECISIONS`). ``measure()`` runs
+    """The export's precision for ``requested`` (one of ``bert_cls.config.EXPORT_PRECISIONS``). ``measure()`` runs
     :func:`compare` on the model and is called only where bfloat16 is a candidate."""
     if requested == "float32":
         return PrecisionChoice("float32", requested, "--precision float32")
