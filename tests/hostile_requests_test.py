@@ -4,7 +4,9 @@ made-up model names that would grow the metrics, and token ids a model cannot re
 INVALID_ARGUMENT (or NOT_FOUND) and the server keeps answering."""
 
 import http.server
+import json
 import shutil
+import socket
 import threading
 import time
 import urllib.error
@@ -22,6 +24,7 @@ from bert_cls.serving import RestClient, ServingClient, ServingError
 from bert_cls.serving.process import ServerProcess
 
 MODEL = "toy"
+REST_TIMEOUT_S = 1.5
 pytestmark = pytest.mark.xdist_group("served")
 
 
@@ -30,6 +33,7 @@ def server(tmp_path_factory, tiny_export):
     base = tmp_path_factory.mktemp("hostile") / "base"
     shutil.copytree(tiny_export, base)
     limits = ["--max-request-rows", "50", "--max-text-bytes", "1000"]
+    limits += ["--rest-api-timeout-in-ms", str(int(REST_TIMEOUT_S * 1000)), "--rest-api-max-connections", "8"]
     with ServerProcess(base, MODEL, rest=True, log_file=base.parent / "server.log", extra_args=limits) as running:
         yield running
 
@@ -222,4 +226,134 @@ def test_numeric_tensor_content_must_hold_whole_values_and_one_value_may_fill_a_
     }
     assert len(compact["attention_mask"].int_val) == 1 and not compact["attention_mask"].tensor_content
     assert predict(server, "encoded", **compact).outputs["probabilities"].tensor_shape.dim[0].size == 1
+    still_answers(server)
+
+
+def encoded_names(tiny_classifier) -> list:
+    return list(tiny_classifier.encoded_inputs)
+
+
+def test_a_126_byte_encoded_request_declaring_150_million_tokens_is_refused_from_its_header(server, tiny_classifier):
+    shape = [1, 150_000_000]
+    inputs = {name: tf.make_tensor_proto(1, dtype=tf.int32, shape=shape) for name in encoded_names(tiny_classifier)}
+    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=MODEL, signature_name="encoded"))
+    for name, proto in inputs.items():
+        request.inputs[name].CopyFrom(proto)
+    assert request.ByteSize() < 130
+    longest = tiny_classifier.config.family.max_length(tiny_classifier.encoder.config)
+    before, started = rss_kib(server.process.pid), time.monotonic()
+    message = refused(server, signature="encoded", **inputs)
+    assert time.monotonic() - started < 1.0
+    assert "150000000 values per row" in message and f"over this model's {longest}" in message, message
+    assert rss_kib(server.process.pid) - before < 50 * 1024
+    # within the bounds, the compact form (one value for a whole tensor) still serves
+    compact = {name: tf.make_tensor_proto(1, dtype=tf.int32, shape=[2, 8]) for name in encoded_names(tiny_classifier)}
+    compact["token_type_ids"] = tf.make_tensor_proto(0, dtype=tf.int32, shape=[2, 8])
+    assert predict(server, "encoded", **compact).outputs["probabilities"].tensor_shape.dim[0].size == 2
+    still_answers(server)
+
+
+def rest_post(server, raw: bytes, signature_path=":predict"):
+    """(status, decoded JSON body) of one raw POST to the model's REST predict."""
+    request = urllib.request.Request(f"{server.rest_url}/v1/models/{MODEL}{signature_path}", data=raw, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def encoded_body(tiny_classifier, **values) -> bytes:
+    row = {"input_ids": [2, 5, 3], "attention_mask": [1, 1, 1], "token_type_ids": [0, 0, 0], **values}
+    row = {name: row[name] for name in encoded_names(tiny_classifier)}
+    return json.dumps({"signature_name": "encoded", "instances": [row]}).encode()
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        (dict(input_ids=[2, 5.9, 3]), "Value: 5.9 Type: Number is not of expected type: int32 (input input_ids)"),
+        (dict(attention_mask=[1, 1.7, 1]), "Value: 1.7 Type: Number is not of expected type: int32"),
+        (dict(input_ids=["2", "5", "3"]), 'Value: "2" Type: String is not of expected type: int32'),
+        (dict(attention_mask=[True, True, True]), "Value: true Type: Boolean is not of expected type: int32"),
+        (dict(input_ids=[2, None, 3]), "Value: null Type: Null is not of expected type: int32"),
+        (dict(attention_mask=[1, 2, 1]), "attention_mask values must be 0 or 1"),
+        (dict(input_ids=[2, 10**30, 3]), "outside int32's range"),
+        (dict(input_ids=[2, 2**31, 3]), "outside int32's range"),
+        (dict(input_ids=[2, 1e400, 3]), "Value: Infinity Type: Number is not of expected type: int32"),
+    ],
+)
+def test_rest_numbers_are_typed_as_tf_serving_types_them(server, tiny_classifier, values, expected):
+    status, body = rest_post(server, encoded_body(tiny_classifier, **values))
+    assert status == 400 and expected in body["error"], (status, body)
+    assert rest_post(server, encoded_body(tiny_classifier))[0] == 200
+    still_answers(server)
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        (b'{"instances": ' + b"[" * 500 + b"]" * 500 + b"}", "nests JSON more than 32 deep"),
+        (b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nests JSON more than 32 deep"),
+        (b'{"instances": [' + b"1" * 5000 + b"]}", "JSON Parse error"),
+        (b'{"instances": ["ok", "\\ud800"]}', "lone surrogate"),
+        (b'{"instances": [' + b'"", ' * 100_000 + b'""]}', "holds over"),
+    ],
+    ids=["nested-500", "nested-100000", "5000-digits", "lone-surrogate", "too-many-values"],
+)
+def test_malformed_rest_bodies_are_400_never_500(server, raw, expected):
+    status, body = rest_post(server, raw)
+    assert status == 400 and expected in body["error"], (status, body)
+    assert "\n" not in body["error"]
+    still_answers(server)
+
+
+def test_a_60_mib_body_of_empty_strings_is_refused_before_it_is_parsed(server):
+    raw = b'{"instances": [' + b'"", ' * (15 * 1024 * 1024) + b'""]}'
+    before = rss_kib(server.process.pid)
+    status, body = rest_post(server, raw)
+    grown_mib = (rss_kib(server.process.pid) - before) / 1024
+    assert status == 400 and "holds over" in body["error"]
+    print(f"RSS grew {grown_mib:.0f} MiB")
+    assert grown_mib < 200, grown_mib  # the body's own bytes and one scan, not a Python object per value (~520 MB)
+    still_answers(server)
+
+
+def threads(pid: int) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError("no Threads")
+
+
+def partial_request(server) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.rest_port), timeout=30)
+    head = f"POST /v1/models/{MODEL}:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+    sock.sendall(head.encode() + b'{"instances": [')
+    return sock
+
+
+def test_connections_that_stop_mid_request_are_closed_and_capped(server):
+    still_answers(server)
+    baseline = threads(server.process.pid)
+    stalled = [partial_request(server) for _ in range(8)]
+    time.sleep(0.3)
+    assert threads(server.process.pid) >= baseline + 8
+    refused_sock = partial_request(server)  # the 9th, past --rest-api-max-connections 8
+    answer = refused_sock.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 503") and "--rest-api-max-connections" in answer, answer
+    started = time.monotonic()
+    for sock in stalled:  # each closed by the server after its read timeout: recv sees the end (or a reset)
+        try:
+            while sock.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass
+        sock.close()
+    assert time.monotonic() - started < REST_TIMEOUT_S + 5
+    deadline = time.monotonic() + 10
+    while threads(server.process.pid) > baseline and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert threads(server.process.pid) <= baseline
+    assert rest_post(server, b'{"instances": ["back again"]}')[0] == 200
     still_answers(server)

@@ -41,7 +41,7 @@ def _inputs_from_protos(loaded: LoadedVersion, signature_name: str, protos, limi
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"Expects arg[{name}] to be {spec.dtype.name} but {tf.dtypes.as_dtype(proto.dtype).name} is provided",
             )
-        limits.check_proto(name, proto)
+        limits.check_proto(name, proto, loaded.max_tokens)
         try:
             arrays[name] = tf.make_ndarray(proto)
         except Exception as exc:  # a malformed TensorProto: its bytes do not match its shape

@@ -8,9 +8,11 @@ from typing import Optional
 from bert_cls import config as cfg
 from bert_cls.config import arg
 from bert_cls.serving.contract import (
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_ROWS,
     DEFAULT_MAX_TEXT_BYTES,
     DEFAULT_MODEL_NAME,
+    DEFAULT_REST_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
     SERVING_SIGNATURE,
 )
@@ -72,6 +74,16 @@ class ServeConfig(cfg.Config):
         DEFAULT_MAX_TEXT_BYTES,
         "refuse a request holding a text longer than this many bytes "
         "(INVALID_ARGUMENT); texts are truncated to the model's max length anyway",
+        check=cfg.at_least(1),
+    )
+    rest_api_timeout_in_ms: int = arg(
+        int(DEFAULT_REST_TIMEOUT_S * 1000),
+        "close a REST connection that sends nothing for this long, mid-request or idle (TF Serving's flag of the same name)",
+        check=cfg.at_least(1),
+    )
+    rest_api_max_connections: int = arg(
+        DEFAULT_MAX_CONNECTIONS,
+        "REST connections held at once (a thread each); one more is answered 503 and closed",
         check=cfg.at_least(1),
     )
 

@@ -22,6 +22,14 @@ PREDICTED = "predicted"  # int64 [batch, num_labels]: 1 where probability >= the
 LABELS = "labels"  # string [batch, num_labels]: the class name where predicted, else ""
 MULTI_LABEL_OUTPUTS = (PROBABILITIES, PREDICTED, LABELS)
 
+# What an export records about itself, in assets.extra (TF Serving ignores the file): its precision and
+# MAX_TOKENS_KEY, the longest token sequence its graph reads, which bounds numeric requests before they are decoded.
+METADATA_FILE = "bert_cls_export.json"
+MAX_TOKENS_KEY = "max_tokens_per_row"
+# The bound for a SavedModel that does not record it (an export older than the key, or another model): BERT's
+# usual position table.
+DEFAULT_MAX_TOKENS = 512
+
 DEFAULT_TIMEOUT_S = 10.0
 # TF Serving's own gRPC message limit is configurable; 64 MiB covers 10,000-text batches.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -29,6 +37,10 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # `bert-cls serve`'s default bounds on one request (--max-request-rows, --max-text-bytes)
 DEFAULT_MAX_ROWS = 10_000
 DEFAULT_MAX_TEXT_BYTES = 1024 * 1024
+# `bert-cls serve`'s REST connections: TF Serving's --rest_api_timeout_in_ms default (30 s), and a cap on
+# connections held at once (--rest-api-max-connections; each holds a thread)
+DEFAULT_REST_TIMEOUT_S = 30.0
+DEFAULT_MAX_CONNECTIONS = 100
 
 # TF Serving's version numbers are int64 (``ModelSpec.version`` is an ``Int64Value``): INT64_MAX, defined once in
 # bert_cls.config, whose number checks bound every integer flag by it.

@@ -45,6 +45,8 @@ from bert_cls.serving.contract import (
     LABEL,
     LABEL_ID,
     LABELS,
+    MAX_TOKENS_KEY,
+    METADATA_FILE,
     PREDICTED,
     PROBABILITIES,
     SERVING_SIGNATURE,
@@ -54,7 +56,6 @@ from bert_cls.serving.contract import (
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 # bert-cls's own record of the export (its precision and why); TF Serving reads only the warm-up file there.
-METADATA_FILE = "bert_cls_export.json"
 PARITY_TOLERANCE = 1e-4
 # Reviews in the style the model serves, used for warm-up and the parity check.
 PROBE_TEXTS = (
@@ -333,7 +334,8 @@ def export_classifier(
     try:
         tf.saved_model.save(root, str(staging), signatures=signatures)
         _write_warmup(staging / "assets.extra" / WARMUP_FILE, model_name, probe_inputs(classifier))
-        write_json(staging / "assets.extra" / METADATA_FILE, {"precision": dataclasses.asdict(choice)})
+        longest = classifier.config.family.max_length(classifier.encoder.config)
+        write_json(staging / "assets.extra" / METADATA_FILE, {"precision": dataclasses.asdict(choice), MAX_TOKENS_KEY: longest})
         report = verify_export(staging, classifier, signatures) if verify else {}
         staging.chmod(0o755)  # mkdtemp's 0700 would hide it from a container running as another user
         os.rename(staging, target)  # atomic on one filesystem

@@ -2,10 +2,11 @@
 
 ``tf.make_ndarray`` materialises the shape a ``TensorProto`` declares, whatever values it carries: a 20-byte
 request declaring a billion strings would allocate gigabytes, and a proto declaring ``[5]`` with one value is
-padded with copies of it. So a gRPC input is checked on the proto itself (its declared rows against
-``max_rows``, its declared element count against the values present) and only then decoded; REST bodies are
-parsed JSON, whose values are all present, and get the row and text-size checks. Every refusal is
-``INVALID_ARGUMENT`` naming the input, as TF Serving names it.
+padded with copies of it. So a gRPC input is checked on the proto itself, from its header fields, and only then
+decoded: its declared rows against ``max_rows``, a numeric input's values per row against the model's longest
+sequence (``max_tokens``, which the export records), and its declared element count against the values present.
+A REST body is bounded the same way before it is parsed (``json_bounds.py``), then its values are checked by
+type. Every refusal is ``INVALID_ARGUMENT`` naming the input, as TF Serving names it.
 """
 
 from __future__ import annotations
@@ -101,11 +102,22 @@ class RequestLimits:
                     f"{self.max_text_bytes} (--max-text-bytes)"
                 )
 
-    def check_proto(self, name: str, proto) -> None:
-        """A gRPC input before decoding: a concrete shape, bounded rows, exactly as many values as it declares.
+    def check_row_width(self, name: str, dims, max_tokens: int) -> None:
+        """A numeric input holds at most ``max_tokens`` values per row (token ids: the model's longest sequence)."""
+        width = math.prod(dims[1:])
+        if len(dims) > 1 and width > max_tokens:
+            raise bad(
+                f"input {name}: shape {list(dims)} holds {width} values per row, over this model's "
+                f"{max_tokens} (its longest sequence)"
+            )
 
-        TensorFlow pads a short value list with its last value; the one short form accepted here is a single
-        number for a whole numeric tensor (what ``tf.make_tensor_proto(x, shape=...)`` writes). Strings must be
+    def check_proto(self, name: str, proto, max_tokens: int) -> None:
+        """A gRPC input before decoding: a concrete shape, bounded rows and row width, exactly as many values as it
+        declares.
+
+        TensorFlow pads a short value list with its last value; the one short form accepted here (TF Serving
+        accepts it) is a single number for a whole numeric tensor, what ``tf.make_tensor_proto(x, shape=...)``
+        writes: bounded by rows and row width, it is at most ``max_rows * max_tokens`` values. Strings must be
         all present: one text repeated into many rows is a client's bug, not an encoding."""
         if proto.tensor_shape.unknown_rank:
             raise bad(f"input {name}: a tensor needs a known shape")
@@ -114,15 +126,19 @@ class RequestLimits:
             raise bad(f"input {name}: shape {dims} has a negative dimension")
         if dims:
             self._check_rows(name, dims[0])
+        if proto.dtype != types_pb2.DT_STRING:
+            self.check_row_width(name, dims, max_tokens)
         declared, present = math.prod(dims), _values_present(name, proto)
         if present != declared and not (present == 1 and proto.dtype != types_pb2.DT_STRING):
             raise bad(f"input {name}: shape {dims} declares {declared} values but the request holds {present}")
         if proto.dtype == types_pb2.DT_STRING:
             self._check_texts(name, proto.string_val)
 
-    def check_array(self, name: str, array: np.ndarray) -> None:
-        """A decoded input (REST): bounded rows and text sizes."""
+    def check_array(self, name: str, array: np.ndarray, max_tokens: int) -> None:
+        """A decoded input (REST): bounded rows, row width and text sizes."""
         if array.ndim:
             self._check_rows(name, array.shape[0])
+        if array.dtype.kind not in "SO":
+            self.check_row_width(name, array.shape, max_tokens)
         if array.dtype.kind in "SO":
             self._check_texts(name, (x for x in array.flat if isinstance(x, bytes)))

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import threading
@@ -29,7 +30,7 @@ import tensorflow_text  # noqa: F401  (registers the tokenizer ops the exports u
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_status_pb2, prediction_log_pb2
 
-from bert_cls.serving.contract import SERVING_SIGNATURE
+from bert_cls.serving.contract import DEFAULT_MAX_TOKENS, MAX_TOKENS_KEY, METADATA_FILE, SERVING_SIGNATURE
 
 log = logging.getLogger("bert_cls.serving")
 State = get_model_status_pb2.ModelVersionStatus.State
@@ -80,6 +81,7 @@ class LoadedVersion:
     version: int
     model: object  # tf.saved_model.load's object
     meta_graph: object  # MetaGraphDef, for GetModelMetadata
+    max_tokens: int = DEFAULT_MAX_TOKENS  # values per row a numeric input may hold (limits.py)
 
     def predict(self, signature_name: str, inputs: dict, output_filter=()) -> dict:
         """Runs a signature on ``{name: np.ndarray}``; ``{name: np.ndarray}`` of the (filtered) outputs."""
@@ -168,11 +170,20 @@ def directory_fingerprint(path: Path) -> Optional[tuple]:
     return tuple(sorted(entries))
 
 
+def recorded_max_tokens(path: Path) -> int:
+    """The longest token sequence a bert-cls export's graph reads (its metadata file), else ``DEFAULT_MAX_TOKENS``."""
+    try:
+        value = json.loads((path / "assets.extra" / METADATA_FILE).read_text(encoding="utf-8")).get(MAX_TOKENS_KEY)
+    except (OSError, ValueError, AttributeError):  # absent (another model, an older export) or not a JSON object
+        return DEFAULT_MAX_TOKENS
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else DEFAULT_MAX_TOKENS
+
+
 def load_version(path: Path, version: int) -> LoadedVersion:
     """Loads a SavedModel and replays its warm-up records; raises on any failure."""
     proto = saved_model_pb2.SavedModel()
     proto.ParseFromString((path / "saved_model.pb").read_bytes())
-    loaded = LoadedVersion(version, tf.saved_model.load(str(path)), proto.meta_graphs[0])
+    loaded = LoadedVersion(version, tf.saved_model.load(str(path)), proto.meta_graphs[0], recorded_max_tokens(path))
     warmup = path / WARMUP_FILE
     if warmup.is_file():
         for number, record in enumerate(tf.data.TFRecordDataset(str(warmup)).as_numpy_iterator(), start=1):

@@ -26,12 +26,18 @@ import numpy as np
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.serving import make_server as make_wsgi_server
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from bert_cls.errors import BertClsError
+from bert_cls.serving import json_bounds
 from bert_cls.serving.api import model_metadata, model_status, version_request
-from bert_cls.serving.contract import MAX_MESSAGE_BYTES, SERVING_SIGNATURE
+from bert_cls.serving.contract import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_REST_TIMEOUT_S,
+    MAX_MESSAGE_BYTES,
+    SERVING_SIGNATURE,
+)
 from bert_cls.serving.limits import RequestLimits, check_version
 from bert_cls.serving.limits import bad as _bad
 from bert_cls.serving.models import ModelManager, RequestError
@@ -45,6 +51,9 @@ _MODEL_PATH = re.compile(
     r"(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?"
 )
 # TF Serving's mapping of canonical codes to HTTP statuses (util/net_http/...: ToHTTPStatusCode)
+# Deep enough for any tensor a text model takes ({"instances": [{"input_ids": [[...]]}]} is 4); a bound keeps
+# hostile nesting from exhausting the parser's recursion.
+MAX_JSON_DEPTH = 32
 HTTP_STATUS = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
     grpc.StatusCode.FAILED_PRECONDITION: 400,
@@ -67,7 +76,9 @@ def _as_json(message) -> dict:
 
 
 def _json_response(body, status: int = 200) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+    # backslashreplace: a lone surrogate in a string becomes its JSON escape instead of failing the response
+    text = json.dumps(body, ensure_ascii=False).encode("utf-8", "backslashreplace")
+    return Response(text, status=status, mimetype="application/json")
 
 
 def _error_response(code: grpc.StatusCode, message: str) -> Response:
@@ -82,14 +93,23 @@ def _decode_strings(value, name: str):
     if isinstance(value, list):
         return [_decode_strings(v, name) for v in value]
     if isinstance(value, str):
-        return value.encode("utf-8")
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError as exc:  # JSON's "\ud800" escape decodes to a lone surrogate
+            raise _bad(f"input {name}: a string holds {value[exc.start]!a}, a lone surrogate: not valid Unicode") from None
     if isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str):
         try:
             return base64.b64decode(value["b64"], validate=True)
         except binascii.Error:
             raise _bad(f'input {name}: {{"b64": ...}} holds invalid base64') from None
-    kind = {bool: "Boolean", int: "Number", float: "Number", dict: "Object", type(None): "Null"}.get(type(value), "value")
-    raise _bad(f"JSON Value: {json.dumps(value)[:100]} Type: {kind} is not of expected type: string (input {name})")
+    raise _wrong_type(value, name, "string")
+
+
+def _wrong_type(value, name: str, expected: str) -> RequestError:
+    """TF Serving's words for a JSON value of the wrong type."""
+    kind = {bool: "Boolean", int: "Number", float: "Number", str: "String", dict: "Object", list: "Array"}
+    shown = json.dumps(value)[:100]  # ASCII: a lone surrogate is escaped, not echoed
+    return _bad(f"JSON Value: {shown} Type: {kind.get(type(value), 'Null')} is not of expected type: {expected} (input {name})")
 
 
 def _to_array(value, name: str, dtype) -> np.ndarray:
@@ -99,10 +119,45 @@ def _to_array(value, name: str, dtype) -> np.ndarray:
         if array.dtype != object or (array.size and not all(isinstance(x, bytes) for x in array.flat)):
             raise _bad(f"input {name}: nested lists of unequal length")
         return array
+    return _numbers(value, name, dtype)
+
+
+def _leaves(value):
+    """The values of nested lists that are not lists, level by level (no recursion: depth is bounded anyway)."""
+    level = [value]
+    while level:
+        yield from (v for v in level if type(v) is not list)
+        level = [x for v in level if type(v) is list for x in v]
+
+
+def _numbers(value, name: str, dtype: str) -> np.ndarray:
+    """A numeric input as TF Serving reads it: integers for integer tensors (not 5.9, "5" or true), numbers for
+    float tensors, booleans for bool tensors, each within the dtype's range."""
+    if dtype == "bool":
+        allowed, numpy_type = (bool,), bool
+    elif dtype.startswith(("float", "half", "bfloat")):
+        allowed, numpy_type = (int, float), np.float64
+    else:
+        allowed, numpy_type = (int,), np.int64
+    for leaf in _leaves(value):
+        if type(leaf) not in allowed:
+            raise _wrong_type(leaf, name, dtype)
     try:
-        return np.array(value, dtype=np.float64 if dtype.startswith("float") else np.int64)
-    except (TypeError, ValueError):
-        raise _bad(f"input {name}: expected {dtype} values") from None
+        array = np.array(value, dtype=numpy_type)
+    except OverflowError:
+        raise _bad(f"input {name}: a value is outside {dtype}'s range") from None
+    except ValueError:
+        raise _bad(f"input {name}: nested lists of unequal length") from None
+    if numpy_type is np.int64 and array.size:
+        limits = np.iinfo(dtype) if dtype in ("int8", "int16", "int32", "uint8", "uint16") else np.iinfo(np.int64)
+        if array.min() < limits.min or array.max() > limits.max:
+            raise _bad(f"input {name}: a value is outside {dtype}'s range ({limits.min} to {limits.max})")
+    if numpy_type is np.float64 and array.size:
+        narrow = np.float32 if dtype in ("float32", "half", "float16", "bfloat16") else np.float64
+        with np.errstate(over="ignore"):
+            if not np.isfinite(array.astype(narrow)).all():
+                raise _bad(f"input {name}: a value is outside {dtype}'s range")
+    return array
 
 
 def _input_dtypes(loaded, signature_name: str) -> dict:
@@ -212,6 +267,9 @@ class RestApi:
             except RequestError as exc:
                 outcome.status = exc.code.name
                 return _error_response(exc.code, str(exc))
+            except (TimeoutError, ConnectionError):  # the client stopped sending or left: Werkzeug drops the connection
+                outcome.status = "CANCELLED"
+                raise
             except Exception as exc:  # never take the server down with one request
                 log.exception("REST request failed")
                 outcome.status = "INTERNAL"
@@ -228,37 +286,106 @@ class RestApi:
         return {"model_spec": _as_json(response.model_spec), "metadata": {"signature_def": _as_json(signature_map)}}
 
     def predict(self, spec, request) -> dict:
-        body = self._json_body(request)
+        # The version first: its signatures bound the body before it is parsed.
+        loaded = self.manager.model(spec.name).resolve(*version_request(spec))
+        body = self._json_body(request, self._max_json_values(loaded))
         signature = body.get("signature_name") or SERVING_SIGNATURE
         if not isinstance(signature, str):
             raise _bad("'signature_name' must be a string")
-        model = self.manager.model(spec.name)
-        loaded = model.resolve(*version_request(spec))
         inputs, fmt = parse_predict_body(body, _input_dtypes(loaded, signature))
         for name, array in inputs.items():
-            self.limits.check_array(name, array)
+            self.limits.check_array(name, array, loaded.max_tokens)
         return format_outputs(loaded.predict(signature, inputs), fmt)
 
-    def _json_body(self, request: Request) -> dict:
+    def _max_json_values(self, loaded) -> int:
+        """The most values a body for any of the version's signatures can need: per row, one per string input and
+        ``max_tokens`` per numeric input of rank 2 or more, plus a comma between inputs; a few for the keys."""
+
+        def per_row(specs) -> int:
+            return sum(1 + (loaded.max_tokens if s.dtype.name != "string" and s.shape.rank > 1 else 1) for s in specs)
+
+        signatures = loaded.model.signatures.values()
+        widest = max((per_row(f.structured_input_signature[1].values()) for f in signatures), default=1)
+        return self.limits.max_rows * widest + 64
+
+    def _json_body(self, request: Request, max_values: int) -> dict:
+        """The body as a JSON object, after its size, nesting and number of values are bounded on its bytes."""
         try:
             raw = request.get_data(cache=False)
         except RequestEntityTooLarge:
             raise _bad(
                 f"the request body is over the {self.max_body_bytes // (1024 * 1024)} MiB limit: send fewer texts per request"
             ) from None
+        depth, values = json_bounds.scan(raw, MAX_JSON_DEPTH, max_values)
+        if depth > MAX_JSON_DEPTH:
+            raise _bad(f"the request body nests JSON more than {MAX_JSON_DEPTH} deep: a predict request needs a few levels")
+        if values > max_values:
+            raise _bad(
+                f"the request body holds over {max_values} JSON values, more than {self.limits.max_rows} rows "
+                "(--max-request-rows) of this model's inputs can: send fewer rows per request"
+            )
         try:
             body = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError as exc:
             raise _bad(f"the request body is not UTF-8 (byte {exc.start})") from None
         except json.JSONDecodeError as exc:
             raise _bad(f"JSON Parse error: {exc.msg} at offset {exc.pos}") from None
+        except ValueError as exc:  # an integer of over 4,300 digits (Python's int_max_str_digits)
+            raise _bad(f"JSON Parse error: {exc}") from None
         if not isinstance(body, dict):
             raise _bad("the request body must be a JSON object")
         return body
 
 
+class _TimedHandler(WSGIRequestHandler):
+    """Werkzeug's request handler with a socket timeout (``--rest-api-timeout-in-ms``): a client that stops
+    mid-request is disconnected instead of holding its thread."""
+
+    timeout = DEFAULT_REST_TIMEOUT_S
+
+
+class _CappedServer(ThreadedWSGIServer):
+    """Werkzeug's threaded server with at most ``max_connections`` connections at once (one thread each); one past
+    the cap is answered 503 with TF Serving's error JSON and closed."""
+
+    max_connections = DEFAULT_MAX_CONNECTIONS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(blocking=False):
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)  # starts the connection's thread
+        except Exception:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request) -> None:
+        message = f"this server already holds {self.max_connections} connections (--rest-api-max-connections): retry later"
+        body = json.dumps({"error": message}).encode()
+        head = f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        try:
+            request.settimeout(1.0)
+            request.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
+        except OSError:
+            pass
+        finally:
+            self.shutdown_request(request)
+
+
 class RestServer:
-    """Werkzeug's threaded WSGI server for ``RestApi`` on its own thread; ``port=0`` picks a free port."""
+    """``RestApi`` on Werkzeug's threaded WSGI server, on its own thread; ``port=0`` picks a free port.
+    ``timeout_s`` disconnects a client that stops sending; ``max_connections`` caps connections held at once."""
 
     def __init__(
         self,
@@ -267,9 +394,13 @@ class RestServer:
         limits: RequestLimits = RequestLimits(),
         host: str = "127.0.0.1",
         port: int = 8501,
+        timeout_s: float = DEFAULT_REST_TIMEOUT_S,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ):
+        handler = type("Handler", (_TimedHandler,), {"timeout": timeout_s})
+        server_class = type("Server", (_CappedServer,), {"max_connections": max_connections})
         try:
-            self._server = make_wsgi_server(host, port, RestApi(manager, metrics, limits), threaded=True)
+            self._server = server_class(host, port, RestApi(manager, metrics, limits), handler=handler)
         except (OSError, SystemExit) as exc:
             raise BertClsError(
                 f"cannot bind {host}:{port} for the REST API (in use?): pass another --rest-api-port ({exc})"

@@ -29,7 +29,7 @@ from bert_cls.errors import BertClsError
 from bert_cls.serving import model_config
 from bert_cls.serving.api import model_metadata, model_status, run_predict
 from bert_cls.serving.config import ServeConfig
-from bert_cls.serving.contract import MAX_MESSAGE_BYTES
+from bert_cls.serving.contract import DEFAULT_MAX_CONNECTIONS, DEFAULT_REST_TIMEOUT_S, MAX_MESSAGE_BYTES
 from bert_cls.serving.limits import RequestLimits
 from bert_cls.serving.models import ModelManager, RequestError
 from bert_cls.serving.monitoring import ServingMetrics
@@ -131,9 +131,12 @@ def make_server(
     poll_seconds: float = 1.0,
     workers: int = 8,
     limits: RequestLimits = RequestLimits(),
+    rest_timeout_s: float = DEFAULT_REST_TIMEOUT_S,
+    rest_max_connections: int = DEFAULT_MAX_CONNECTIONS,
 ) -> RunningServer:
     """Loads the models in ``specs`` (``ModelSpec``), then starts gRPC and, with ``rest_port``, REST; ``0`` picks a
-    free port (``RunningServer.port``/``rest_port``). ``limits`` bounds what one request may carry."""
+    free port (``RunningServer.port``/``rest_port``). ``limits`` bounds what one request may carry; REST closes a
+    connection idle for ``rest_timeout_s`` and holds at most ``rest_max_connections``."""
     manager = ModelManager(specs, poll_seconds)
     metrics = ServingMetrics(manager.serves)
     server = grpc.server(
@@ -149,7 +152,9 @@ def make_server(
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(manager, metrics, limits), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager, metrics), server)
     bound = _bind_grpc(server, host, port)
-    rest = RestServer(manager, metrics, limits, host, rest_port) if rest_port is not None else None
+    rest = None
+    if rest_port is not None:
+        rest = RestServer(manager, metrics, limits, host, rest_port, rest_timeout_s, rest_max_connections)
     manager.start()  # loads and warms up what is on disk before the first request is accepted
     server.start()
     if rest is not None:
@@ -169,7 +174,16 @@ def serve_forever(config: ServeConfig) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per request (TF Serving has none)
     started = time.perf_counter()
     limits = RequestLimits(config.max_request_rows, config.max_text_bytes)
-    running = make_server(specs, config.host, config.port, config.rest_api_port, config.poll_seconds, limits=limits)
+    running = make_server(
+        specs,
+        config.host,
+        config.port,
+        config.rest_api_port,
+        config.poll_seconds,
+        limits=limits,
+        rest_timeout_s=config.rest_api_timeout_in_ms / 1000,
+        rest_max_connections=config.rest_api_max_connections,
+    )
     described = "; ".join(
         f"{m.spec.name!r} versions {m.available_versions or '(none yet)'} from {m.spec.base_path}" for m in running.manager.models
     )
