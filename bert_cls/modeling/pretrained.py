@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from pathlib import Path
 from typing import Optional
 
 from bert_cls.errors import BertClsError
 from bert_cls.modeling.keras_compat import keras  # noqa: F401, I001  (selects tf_keras before transformers loads)
+from bert_cls.modeling.checkpoint_check import check_checkpoint, read_json_object, unused_encoder_weights
 from bert_cls.modeling.families import family_of
 from bert_cls.modeling.tokenizer_files import (
     SENTENCEPIECE_FILES,
@@ -32,6 +32,7 @@ from bert_cls.modeling.tokenizer_files import (
 )
 
 from huggingface_hub import snapshot_download
+from safetensors import SafetensorError
 from safetensors.numpy import load_file
 from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
 from transformers.modeling_tf_utils import load_tf_weights
@@ -65,7 +66,8 @@ class Checkpoint:
 
     @functools.cached_property
     def config_dict(self) -> dict:
-        return json.loads((self.path / "config.json").read_text(encoding="utf-8"))
+        """``config.json``, checked (``checkpoint_check``)."""
+        return check_checkpoint(self.path)
 
     @property
     def family(self):
@@ -106,7 +108,7 @@ def nsmc_small_dir() -> Path:
 def _infer_lower_case(path: Path, name: str) -> bool:
     tok_config = path / "tokenizer_config.json"
     if tok_config.is_file():
-        config = json.loads(tok_config.read_text(encoding="utf-8"))
+        config = read_json_object(tok_config)
         if "do_lower_case" in config:
             return bool(config["do_lower_case"])
     # Google's naming convention, which transformers also relies on.
@@ -139,6 +141,7 @@ def resolve_checkpoint(name_or_path: str = DEFAULT_PRETRAINED, cache_dir: Option
         path = _download(name_or_path, cache_dir)
     if not (path / "config.json").is_file():
         raise BertClsError(f"checkpoint {path} has no config.json: pass a Hugging Face checkpoint directory")
+    check_checkpoint(path)  # every file read below is well-formed before anything is built from it
     checkpoint = Checkpoint(path=path, name=name_or_path, lower_case=_infer_lower_case(path, path.name + name_or_path))
     _check_vocab_size(checkpoint)
     _check_weights_file(checkpoint.path)
@@ -192,9 +195,9 @@ def load_weights(model, checkpoint: Checkpoint, prefix: str, pooler_used: bool, 
     h5_file, safetensors_file = checkpoint.path / "tf_model.h5", checkpoint.path / "model.safetensors"
     try:
         if h5_file.is_file():
-            missing, _, _ = load_tf_weights(model, str(h5_file))
+            missing, unexpected, _ = load_tf_weights(model, str(h5_file))
             # An h5 file's weights load by name: a pooler it holds loads, so a missing one is one it lacks.
-            _check_encoder_loaded(missing, h5_file, prefix, False, also_required)
+            _check_encoder_loaded(missing, unexpected, h5_file, prefix, False, also_required)
             return model
         _check_weights_file(checkpoint.path)
         # from_pretrained crashes on safetensors-only directories in transformers 4.57.6, so the PyTorch state
@@ -205,14 +208,27 @@ def load_weights(model, checkpoint: Checkpoint, prefix: str, pooler_used: bool, 
         raise BertClsError(
             f"checkpoint {checkpoint.path}: its weights do not fit its config.json ({str(exc).splitlines()[0][:200]})"
         ) from None
+    except (OSError, SafetensorError) as exc:  # a damaged file the header check could not see
+        raise BertClsError(
+            f"checkpoint {checkpoint.path}: its weights file cannot be read ({exc}): save the model again"
+        ) from None
     pooler_required = pooler_used and any("pooler" in key for key in state_dict)
-    _check_encoder_loaded(info["missing_keys"], safetensors_file, prefix, pooler_required, also_required)
+    _check_encoder_loaded(info["missing_keys"], info["unexpected_keys"], safetensors_file, prefix, pooler_required, also_required)
     return model
 
 
-def _check_encoder_loaded(missing_keys, source: Path, prefix: str, pooler_required: bool, also_required=()) -> None:
+def _check_encoder_loaded(
+    missing_keys, unexpected_keys, source: Path, prefix: str, pooler_required: bool, also_required=()
+) -> None:
     """Only the encoder must be complete: a task head (the masked-LM head of a sentence encoder) starts fresh, and
-    so does the pooler where the checkpoint has none (encoders saved from a masked-LM model have none)."""
+    so does the pooler where the checkpoint has none (encoders saved from a masked-LM model have none). Every
+    encoder weight the file stores must be used: a config.json that builds fewer layers would drop them silently."""
+    unused = unused_encoder_weights(unexpected_keys)
+    if unused:
+        raise BertClsError(
+            f"checkpoint {source} stores encoder weights its config.json builds no place for ({len(unused)}, such as "
+            f"{sorted(unused)[0]}): config.json's layer count does not describe these weights"
+        )
 
     def within(key, layer):
         return f"/{layer}/" in key or key.startswith(layer)

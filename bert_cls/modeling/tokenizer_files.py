@@ -16,11 +16,11 @@ training, never approximated. A tokenizer is described by a ``spec`` (a JSON-abl
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 from bert_cls.errors import BertClsError
+from bert_cls.modeling.checkpoint_check import check_vocabulary, read_json_object, read_vocabulary_lines
 from bert_cls.modeling.sentencepiece_tokenizer import SentencePieceTokenizerLayer
 from bert_cls.modeling.tokenizer import BertTokenizerLayer
 
@@ -53,7 +53,7 @@ WORKING = "WordPiece (BERT, ELECTRA, DistilBERT, RoBERTa with vocab.txt) or Sent
 
 
 def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return read_json_object(path) if path.is_file() else {}
 
 
 def _token(value) -> Optional[str]:
@@ -107,10 +107,15 @@ def read_tokenizer(path: Path, model_type: str, token_type_ids: bool, lower_case
             "strip_accents": settings.get("strip_accents"),
             "token_type_ids": token_type_ids,
         }
-        for name, default in (("cls_token", "[CLS]"), ("sep_token", "[SEP]"), ("pad_token", "[PAD]"), ("unk_token", "[UNK]")):
+        specials = {"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]", "unk_token": "[UNK]"}
+        for name, default in specials.items():
             spec[name] = _token(settings.get(name)) or default
-        return spec, read_vocab(path / "vocab.txt")
-    model = _sentencepiece_file(path).read_bytes()
+        vocabulary = read_vocab(path / "vocab.txt")
+        check_vocabulary(path / "vocab.txt", vocabulary, {name: spec[name] for name in specials})
+        return spec, vocabulary
+    model_file = _sentencepiece_file(path)
+    model = model_file.read_bytes()
+    _check_sentencepiece(model, model_file)
     spec = {
         "kind": SENTENCEPIECE,
         "family": kind,
@@ -136,6 +141,22 @@ def read_tokenizer(path: Path, model_type: str, token_type_ids: bool, lower_case
     return spec, model
 
 
+def _check_sentencepiece(model: bytes, file: Path) -> None:
+    """The SentencePiece model parses (TF Text's loader, the one the graph uses) and has pieces."""
+    import tensorflow_text as tf_text
+
+    from bert_cls.modeling.keras_compat import tf
+
+    problem = "it is empty" if not model else None
+    if model:
+        try:
+            problem = None if int(tf_text.SentencepieceTokenizer(model).vocab_size()) > 0 else "it has no pieces"
+        except (tf.errors.OpError, ValueError):
+            problem = "it does not parse as a SentencePiece model"
+    if problem:
+        raise BertClsError(f"{file}: {problem}: the checkpoint's tokenizer cannot be built (copy the file again)")
+
+
 def _piece_ids(model: bytes, tokens: dict, path: Path) -> dict:
     import tensorflow_text as tf_text
 
@@ -153,8 +174,8 @@ def _piece_ids(model: bytes, tokens: dict, path: Path) -> dict:
 
 
 def read_vocab(path) -> list:
-    with open(path, encoding="utf-8") as handle:
-        return [line.rstrip("\n") for line in handle]
+    """``vocab.txt``'s tokens, one per line."""
+    return read_vocabulary_lines(Path(path))
 
 
 def tokenizer_vocab_size(spec: dict, resource) -> int:
