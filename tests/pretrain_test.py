@@ -437,3 +437,39 @@ def test_continued_pretraining_refuses_a_checkpoint_without_mask_or_too_short(ti
     (no_mask / "vocab.txt").write_text(vocab, encoding="utf-8")
     with pytest.raises(BertClsError, match=r"has no \[MASK\] in its vocabulary"):
         pretrain(tiny_pretrain_config(tmp_path / "o", corpus_tsv, pretrained=str(no_mask), **shape))
+
+
+@pytest.mark.parametrize("stopped_before", ["plot_pretraining", "write_model_card", "rmtree"])
+def test_a_run_stopped_after_its_final_commit_is_completed_without_training_again(
+    corpus_tsv, tmp_path, monkeypatch, stopped_before
+):
+    """Killed between the final commit and the end of finish: the rerun writes what is missing and trains nothing."""
+    from bert_cls.pretraining import run
+
+    config = tiny_pretrain_config(tmp_path / "out", corpus_tsv, max_steps=10, save_steps=10)
+    target = run.shutil if stopped_before == "rmtree" else run
+    original = getattr(target, stopped_before)
+
+    def killed(*args, **kwargs):
+        if stopped_before == "rmtree" and not str(args[0]).endswith(run.BACKUP_DIR):  # other rmtree calls run
+            return original(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(target, stopped_before, killed)
+        with pytest.raises(KeyboardInterrupt):
+            run.pretrain(config)
+    assert getattr(target, stopped_before) is original
+    out = tmp_path / "out"
+    state = json.loads((out / run.STATE_FILE).read_text())
+    assert state["finished"] and (out / run.BACKUP_DIR).is_dir()
+    weights, history = (out / "tf_model.h5").read_bytes(), (out / run.HISTORY_CSV).read_text()
+    trained = []
+    monkeypatch.setattr(run, "train_loop", lambda *args: trained.append(args))
+    metrics = run.pretrain(config)
+    assert trained == [] and metrics["steps"] == 10
+    assert (out / run.MODEL_CARD).is_file() and (out / run.CURVES_PNG).is_file() and (out / run.METRICS_JSON).is_file()
+    assert not (out / run.BACKUP_DIR).exists()
+    assert (out / "tf_model.h5").read_bytes() == weights and (out / run.HISTORY_CSV).read_text() == history
+    with pytest.raises(BertClsError, match="already holds this finished run"):
+        run.pretrain(config)

@@ -187,6 +187,26 @@ def test_run_interrupted_before_its_first_epoch_does_not_load(tmp_path, train_co
         BertClassifier.load(tmp_path / "early")
 
 
+def test_a_run_stopped_after_metrics_json_is_completed_by_a_rerun(tmp_path, train_config, monkeypatch):
+    """Killed between metrics.json and the cleanup after it: the rerun reports the kept weights and cleans up."""
+    from bert_cls.training import callbacks as callbacks_lib
+    from bert_cls.training import run as run_lib
+
+    def killed(directory):
+        raise KeyboardInterrupt
+
+    config = train_config(tmp_path / "run", epochs=1)
+    with monkeypatch.context() as patch:
+        patch.setattr(run_lib.callbacks_lib, "remove_training_checkpoints", killed)
+        with pytest.raises(KeyboardInterrupt):
+            train(config)
+    assert (tmp_path / "run" / "metrics.json").is_file() and (tmp_path / "run" / callbacks_lib.BACKUP_DIR).is_dir()
+    result = train(config)
+    assert result.metrics["epochs_run"] == 1 and not (tmp_path / "run" / callbacks_lib.BACKUP_DIR).exists()
+    with pytest.raises(BertClsError, match="already holds this finished run"):
+        train(config)
+
+
 def test_output_dir_with_other_run_is_not_touched(tmp_path, train_config):
     config = train_config(tmp_path / "run", epochs=1)
     train(config)

@@ -112,9 +112,9 @@ def prepare_output_dir(config: PretrainConfig) -> Optional[PretrainState]:
                 "use another directory or --overwrite"
             )
         state = PretrainState.load(out)
-        if state is not None and state.finished:
+        if state is not None and state.finished and finish_complete(out):
             raise BertClsError(f"--output-dir {out} already holds this finished run: pass --overwrite to pretrain again")
-        return state
+        return state  # a finished run whose last steps (card, plot, cleanup) were cut short is completed
     if config.overwrite and out.is_dir():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -530,6 +530,11 @@ Fine-tune it with `bert-cls train --pretrained {session.out}`; transformers load
     (session.out / MODEL_CARD).write_text(card, encoding="utf-8")
 
 
+def finish_complete(out: Path) -> bool:
+    """Whether ``finish`` ran to its end: metrics, plot and card written, the backup deleted (its last step)."""
+    return all((out / name).is_file() for name in (METRICS_JSON, CURVES_PNG, MODEL_CARD)) and not (out / BACKUP_DIR).exists()
+
+
 def finish(session: Session) -> dict:
     state, config = session.state, session.config
     last = state.history[-1]
@@ -588,7 +593,10 @@ def pretrain(config: PretrainConfig) -> dict:
             config.whole_word_masking,
         )
         tokenizer = BertTokenizerLayer(session.vocabulary, session.lower_case, config.max_length)
-        train_loop(session, Encoder(tokenizer, masker, config.seed))
+        if session.state.finished:  # trained and committed; only finish's files are missing
+            print(f"{session.out} finished training before it was stopped: completing its model card and plot", flush=True)
+        else:
+            train_loop(session, Encoder(tokenizer, masker, config.seed))
         if not session.state.finished:
             return {"steps": session.state.steps_done, "total_steps": session.state.total_steps, "finished": False}
         return finish(session)

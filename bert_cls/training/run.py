@@ -202,7 +202,9 @@ def prepare_output_dir(config: TrainConfig, precision_choice: Optional[dict] = N
                 f"--output-dir {out} holds a different run (differs in {', '.join(changed)}): use another directory "
                 "or --overwrite"
             )
-        if (out / METRICS_JSON).is_file():
+        # metrics.json marks a finished run; a backup beside it means the cleanup after it was cut short: resume,
+        # which reports the kept best weights again and cleans up.
+        if (out / METRICS_JSON).is_file() and not (out / callbacks_lib.BACKUP_DIR).exists():
             raise BertClsError(f"--output-dir {out} already holds this finished run: pass --overwrite to train it again")
         return RunState.load(out)
     if config.overwrite and out.is_dir():
