@@ -473,3 +473,19 @@ def test_a_run_stopped_after_its_final_commit_is_completed_without_training_agai
     assert (out / "tf_model.h5").read_bytes() == weights and (out / run.HISTORY_CSV).read_text() == history
     with pytest.raises(BertClsError, match="already holds this finished run"):
         run.pretrain(config)
+
+
+def test_a_vocabulary_size_below_the_texts_characters_is_warned_about(corpus_tsv, tmp_path, capsys):
+    from bert_cls.pretraining.corpus import open_corpus
+    from bert_cls.pretraining.run import prepare_vocabulary
+
+    config = tiny_pretrain_config(tmp_path / "out", corpus_tsv, vocab_size=8)
+    (tmp_path / "out").mkdir()
+    vocabulary, _ = prepare_vocabulary(config, open_corpus(config), tmp_path / "out", None)
+    err = capsys.readouterr().err
+    assert len(vocabulary) > 8
+    assert "warning: --vocab-size 8 is below what the texts need" in err and f"the vocabulary has {len(vocabulary)}" in err
+    config = tiny_pretrain_config(tmp_path / "big", corpus_tsv, vocab_size=5000)
+    (tmp_path / "big").mkdir()
+    prepare_vocabulary(config, open_corpus(config), tmp_path / "big", None)
+    assert "warning" not in capsys.readouterr().err

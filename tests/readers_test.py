@@ -167,3 +167,22 @@ def test_not_utf8_names_the_byte_offset_and_iconv(tmp_path):
     offset = content.index("나쁘다".encode("cp949"))
     with pytest.raises(BertClsError, match=rf"is not UTF-8 text \(byte {offset}\).*iconv -f CP949"):
         read_dataset(tmp_path / "d.tsv")
+
+
+@pytest.mark.parametrize("name, writer", [("d.csv", write_csv), ("d.csv.gz", write_csv), ("d.jsonl", write_jsonl)])
+def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path, name, writer):
+    """Excel's "CSV UTF-8" starts with a byte-order mark; the first column is still 'id', the rows unchanged."""
+    path = writer(tmp_path / name, ROWS)
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        content = handle.read()
+    with opener(path, "wb") as handle:
+        handle.write(b"\xef\xbb\xbf" + content)
+    ds = read_dataset(path)
+    assert ds.texts == EXPECTED_TEXTS and ds.labels.tolist() == [1, 0, 1]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_text_column(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_bytes("\ufeffdocument,label\n좋다,pos\n나쁘다,neg\n".encode("utf-8"))
+    assert read_dataset(path).texts == ["좋다", "나쁘다"]

@@ -69,7 +69,7 @@ def read_texts(texts, file, format=None, text_column="document") -> list:
         path = Path(file)
         if not path.is_file():
             raise BertClsError(f"--file {path} not found")
-        texts += path.read_text(encoding="utf-8").splitlines()
+        texts += path.read_text(encoding="utf-8-sig").splitlines()
     if not texts:
         raise BertClsError("no texts: pass them as arguments, with --file PATH, or --file - for stdin")
     return texts

@@ -95,8 +95,9 @@ def _not_utf8(path: Path, exc: UnicodeDecodeError) -> BertClsError:
 
 
 def _open_text(path: Path):
+    # utf-8-sig: a byte-order mark (Excel writes one into CSV) is not part of the first column's name
     opener = gzip.open if _is_gzip(path) else open
-    return opener(path, "rt", encoding="utf-8", newline="")
+    return opener(path, "rt", encoding="utf-8-sig", newline="")
 
 
 COLUMN_FLAGS = "--text-column, --text-pair-column, --label-column or --label-columns"

@@ -25,7 +25,7 @@ TRAIN, HELD_OUT = "train", "held_out"
 def _plain_lines(path: Path) -> Iterator:
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     try:
-        with opener(path, "rt", encoding="utf-8") as handle:
+        with opener(path, "rt", encoding="utf-8-sig") as handle:
             for number, line in enumerate(handle, 1):
                 yield number, (line.rstrip("\r\n"),)
     except UnicodeDecodeError:

@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from bert_cls import hardware
 from bert_cls.data import pipeline
-from bert_cls.errors import BertClsError
+from bert_cls.errors import BertClsError, warn
 from bert_cls.modeling.keras_compat import keras, tf
 from bert_cls.modeling.families import family_of
 from bert_cls.modeling.fused_graph import feed_forward_count, fuse_dense_layers
@@ -142,6 +142,11 @@ def prepare_vocabulary(config: PretrainConfig, corpus: Corpus, out: Path, checkp
             ),
             config.lower_case,
         )
+        if len(vocabulary) > config.vocab_size:  # WordPiece keeps every character, so no text becomes [UNK]
+            warn(
+                f"--vocab-size {config.vocab_size} is below what the texts need: their characters alone take "
+                f"{len(vocabulary)} pieces with the special tokens, so the vocabulary has {len(vocabulary)}"
+            )
         if config.verbose:
             print(
                 f"learned a WordPiece vocabulary of {len(vocabulary)} pieces in {time.perf_counter() - started:.1f}s", flush=True
