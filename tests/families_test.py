@@ -44,11 +44,40 @@ def _ids(layer, texts, pairs=None, size=500):
     return got
 
 
-def _expected(reference, texts, pairs, max_length, with_types):
+def _expected(reference, texts, pairs, max_length, with_types, layer):
+    """Single texts: the reference tokenizer's own output. Pairs: its pieces of each segment, truncated and packed
+    by the fast tokenizers' Rust ``longest_first`` (``_fast_packer``), the split ``AutoTokenizer`` users train with."""
+    if pairs is not None:
+        return _fast_packed(reference, texts, pairs, max_length, with_types, layer)
     expected = []
-    for i, text in enumerate(texts):
-        encoded = reference(text, None if pairs is None else pairs[i], truncation=True, max_length=max_length)
+    for text in texts:
+        encoded = reference(text, truncation=True, max_length=max_length)
         expected.append((encoded["input_ids"], encoded["token_type_ids"] if with_types else None))
+    return expected
+
+
+def _fast_packer(layer, max_length: int):
+    """A ``tokenizers`` (Rust) tokenizer whose words are token ids (``t5`` is id 5), with the family's special-token
+    template and ``longest_first`` truncation: the fast tokenizers' own truncation applied to given pieces."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+    specials = {"[S]": layer.start_id, "[E]": layer.end_id, **{f"[M{i}]": m for i, m in enumerate(layer.middle_ids)}}
+    middle = " ".join(f"[M{i}]" for i in range(len(layer.middle_ids)))
+    packer = Tokenizer(models.WordLevel({f"t{i}": i for i in range(250_100)}, unk_token="t0"))
+    packer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    packer.post_processor = processors.TemplateProcessing(
+        single="[S] $A [E]", pair=f"[S] $A {middle} $B:1 [E]:1", special_tokens=list(specials.items())
+    )
+    packer.enable_truncation(max_length=max_length, strategy="longest_first")
+    return packer
+
+
+def _fast_packed(reference, texts, pairs, max_length, with_types, layer):
+    packer, expected = _fast_packer(layer, max_length), []
+    for text, pair in zip(texts, pairs):
+        a, b = (" ".join(f"t{i}" for i in reference(t, add_special_tokens=False)["input_ids"]) for t in (text, pair))
+        encoded = packer.encode(a, b)
+        expected.append((encoded.ids, encoded.type_ids if with_types else None))
     return expected
 
 
@@ -66,8 +95,9 @@ def test_ids_match_the_checkpoints_transformers_tokenizer(encoders, model_type):
     """The 5,000 sample reviews plus the hard strings, single texts and pairs at two lengths, against the
     tokenizer transformers' AutoTokenizer loads from the same files with ``use_fast=False`` (the reference
     implementation: for SentencePiece, the ``sentencepiece`` library itself; transformers' fast ALBERT
-    tokenizer decomposes Hangul into jamo, which its Python tokenizer does not). Only WordPiece must match id
-    for id; a SentencePiece text may differ by a tie between equally scored segmentations (at most 0.2% of texts)."""
+    tokenizer decomposes Hangul into jamo, which its Python tokenizer does not), pairs truncated as the fast
+    tokenizers truncate them. Only WordPiece must match id for id; a SentencePiece text may differ by a tie
+    between equally scored segmentations (at most 0.2% of texts)."""
     from transformers import AutoTokenizer
 
     from bert_cls import load_tokenizer
@@ -83,7 +113,7 @@ def test_ids_match_the_checkpoints_transformers_tokenizer(encoders, model_type):
         assert with_types == (model_type not in NO_TOKEN_TYPES)
         for these, pairs in ((texts, None), (first, second)):
             got = _ids(layer, these, pairs)
-            expected = _expected(reference, these, pairs, max_length, with_types)
+            expected = _expected(reference, these, pairs, max_length, with_types, layer)
             differ = [i for i, (a, b) in enumerate(zip(got, expected)) if a != b and not _tie(reference, a, b)]
             assert not differ, (
                 f"max_length {max_length}, {'pairs' if pairs else 'single'}: {len(differ)} differ, "

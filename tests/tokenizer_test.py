@@ -110,18 +110,22 @@ def test_ids_match_transformers_on_korean_vocab(tmp_path, korean_vocab, lower):
 
 
 @pytest.mark.parametrize("lower", [False, True])
-def test_pairs_match_transformers_longest_first(tmp_path, korean_vocab, lower):
-    """1,500 review pairs: ids and token types of ``BertTokenizer(a, b, truncation=True, max_length=L)``."""
-    from transformers import BertTokenizer
+def test_pairs_match_transformers_fast_longest_first(tmp_path, korean_vocab, lower):
+    """1,500 review pairs and pairs of equal length: ids and token types of the fast (Rust) tokenizer
+    ``BertTokenizerFast(a, b, truncation=True, max_length=L)``, at odd and even budgets."""
+    from transformers import BertTokenizerFast
 
     vocab, texts = korean_vocab(lower)
     first, second = texts[:1500], texts[1500:3000][::-1]
     second[:3] = ["", "", HARD_STRINGS[7]]  # empty second segments; a long one
+    first, second = first + ["가 나 다 라 " * 40] * 2, second + ["가 나 다 라 " * 40, "라 다 " * 80]  # equal lengths
     (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    reference = BertTokenizer(str(tmp_path / "vocab.txt"), do_lower_case=lower)
-    for max_length in (24, 61):
-        expected = [reference(a, b, truncation=True, max_length=max_length) for a, b in zip(first, second)]
-        expected = [(e["input_ids"], e["token_type_ids"]) for e in expected]
+    reference = BertTokenizerFast(str(tmp_path / "vocab.txt"), do_lower_case=lower)
+    for max_length in (24, 61, 48, 49):
+        # Called on lists, as a datasets.map for Trainer calls it (called on one pair, transformers encodes a pair
+        # whose second text is "" as a single text; in a batch it is a pair).
+        batch = reference(first, second, truncation=True, max_length=max_length)
+        expected = list(zip(batch["input_ids"], batch["token_type_ids"]))
         got = _ids_in_batches(BertTokenizerLayer(vocab, lower_case=lower, max_length=max_length), first, second)
         mismatches = [i for i, (a, b) in enumerate(zip(got, expected)) if a != b]
         assert not mismatches, f"max_length {max_length}: {len(mismatches)} pairs differ, first: {first[mismatches[0]]!r}"

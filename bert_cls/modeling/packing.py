@@ -4,7 +4,7 @@ A subclass turns a ``[batch]`` string tensor into ragged token ids (``_pieces``)
 special tokens, truncates and pads, as transformers' tokenizers do with ``truncation=True, padding=True``:
 ``START a END`` for one text; ``START a MIDDLE b END`` for a pair, where BERT's style is
 ``[CLS] a [SEP] b [SEP]`` and RoBERTa's is ``<s> a </s></s> b </s>``; tokens leave the longer segment first
-(``longest_first``); each batch is padded only to its own longest sequence. ``token_type_ids`` (1 on
+(``longest_first``, split as the fast tokenizers split it); each batch is padded only to its own longest sequence. ``token_type_ids`` (1 on
 ``b END``) are returned only for models that read them.
 
 Inputs, as keras-hub's preprocessors read them: a string tensor or a Python list is a batch of texts; a tuple
@@ -115,15 +115,11 @@ class PackingTokenizerLayer(keras.layers.Layer):
         return width
 
     def _pack_pairs(self, first, second):
-        """``START a MIDDLE b END`` with ``longest_first`` truncation, as transformers' tokenizers do."""
+        """``START a MIDDLE b END`` with ``longest_first`` truncation, as transformers' fast tokenizers do."""
         a, b = first.row_lengths(), second.row_lengths()
         specials = 2 + len(self.middle_ids)
         budget = self.max_length - specials
-        over = a + b > budget
-        # The longer segment loses tokens until both are equal, then they alternate, the second first:
-        # the second keeps floor(budget / 2) at most, or whatever the first leaves over.
-        keep_b = tf.where(over, tf.minimum(b, tf.maximum(budget - a, budget // 2)), b)
-        keep_a = tf.where(over, tf.minimum(a, budget - keep_b), a)
+        keep_a, keep_b = self._longest_first(a, b, budget)
         first = tf.ragged.boolean_mask(first, tf.ragged.range(a) < keep_a[:, tf.newaxis])
         second = tf.ragged.boolean_mask(second, tf.ragged.range(b) < keep_b[:, tf.newaxis])
         batch = first.nrows()
@@ -140,6 +136,22 @@ class PackingTokenizerLayer(keras.layers.Layer):
             tf.cast(tf.ones_like(ids).to_tensor(0, shape=shape), tf.int32),
             tf.cast(types.to_tensor(0, shape=shape), tf.int32),
         )
+
+    @staticmethod
+    def _longest_first(a, b, budget):
+        """Tokens each segment keeps, as the fast (Rust) tokenizers' ``longest_first`` splits ``budget``: the shorter
+        segment ``s`` whole and the longer ``max(s, budget - s)``; if that is still too long, half each, the odd
+        token to the longer segment (to the second when they are equal). Python ("slow") tokenizers give it to the
+        first instead; the fast ones are what ``AutoTokenizer`` and ``Trainer`` use."""
+        short, first_longer = tf.minimum(a, b), a > b
+        keep_long = tf.maximum(short, budget - short)
+        halves = short + keep_long > budget
+        keep_short = tf.where(halves, budget // 2, short)
+        keep_long = tf.where(halves, budget // 2 + budget % 2, keep_long)
+        over = a + b > budget
+        keep_a = tf.where(over, tf.minimum(a, tf.where(first_longer, keep_long, keep_short)), a)
+        keep_b = tf.where(over, tf.minimum(b, tf.where(first_longer, keep_short, keep_long)), b)
+        return keep_a, keep_b
 
     def get_config(self):
         config = super().get_config()
