@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import Callable, Optional
 
 from bert_cls.errors import BertClsError
@@ -89,6 +90,35 @@ def positive(value):
     return None if value is None or value > 0 else "must be positive"
 
 
+# The file that makes a directory a bert-cls model (`train`'s or `import`'s output), named once here so the
+# commands can check a --model path before TensorFlow loads.
+CLASSIFIER_CONFIG = "classifier_config.json"
+
+
+def trained_model(value):
+    """A --model path: a directory holding a bert-cls model."""
+    path = Path(value).expanduser()
+    if not path.exists():
+        return "does not exist: pass the --output-dir of `bert-cls train` (or `bert-cls import`)"
+    if not (path / CLASSIFIER_CONFIG).is_file():
+        return f"is not a trained bert-cls model (no {CLASSIFIER_CONFIG}): pass the --output-dir of `bert-cls train`"
+    return None
+
+
+def a_directory(what_to_do: str):
+    """A flag naming a directory that must exist; ``what_to_do`` says how to make one."""
+
+    def check(value):
+        return None if value is None or Path(value).expanduser().is_dir() else f"is not a directory: {what_to_do}"
+
+    return check
+
+
+def not_a_file(value):
+    """A directory flag that may not exist yet, but must not be a file."""
+    return "is a file: pass a directory" if value is not None and Path(value).expanduser().is_file() else None
+
+
 def fraction_open(value):
     return None if 0.0 < value < 1.0 else "must be between 0 and 1"
 
@@ -122,7 +152,7 @@ def overwrite(what: str):
 
 
 def model_dir():
-    return arg(help="output directory of `bert-cls train`")
+    return arg(help="output directory of `bert-cls train`", check=trained_model)
 
 
 def model_name(default: str):

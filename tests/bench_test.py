@@ -24,7 +24,7 @@ BertModel(config).save_pretrained(sys.argv[1])
 
 @pytest.mark.slow
 def test_pytorch_side_runs_in_its_own_process_on_a_tiny_checkpoint(tmp_path, vocab):
-    pytest.importorskip("torch")  # the minilm and test extras install it
+    pytest.importorskip("torch", reason="the PyTorch side needs PyTorch: pip install -e '.[minilm,bench]'")
     from bert_cls.apps import bench_epoch
 
     vocabulary = vocab()

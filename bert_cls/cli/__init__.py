@@ -11,6 +11,7 @@ log lines are hidden unless ``bert-cls -v`` (or your own ``TF_CPP_MIN_LOG_LEVEL`
 from __future__ import annotations
 
 import argparse
+import difflib
 import dataclasses
 import os
 import sys
@@ -146,6 +147,21 @@ COMMANDS = (
 _TUNE_OUTPUT_DIR = "(per trial)"
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """A sub-command's parser: an unknown flag is its own error, with the sub-command's usage and the closest flag
+    (argparse would hand it to the top-level parser, whose usage names no flag of the sub-command)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        unknown = next((word for word in extras if word.startswith("-") and len(word) > 1), None)
+        if unknown is not None:
+            flag = unknown.split("=", 1)[0]
+            options = [option for action in self._actions for option in action.option_strings if option.startswith("--")]
+            close = difflib.get_close_matches(flag, options, n=1, cutoff=0.6)
+            self.error(f"unrecognized argument {flag}" + (f": did you mean {close[0]}?" if close else ""))
+        return namespace, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bert-cls",
@@ -161,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="show TensorFlow's C++ start-up log lines and dependencies' warnings (hidden by default)",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser)
     for command in COMMANDS:
         p = sub.add_parser(command.name, help=command.help, description=command.description or command.help)
         for cls, skip in command.configs:

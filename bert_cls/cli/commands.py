@@ -131,6 +131,7 @@ def pretrain(config) -> int:
 
 
 def evaluate(config) -> int:
+    readers.expand_paths(config.test_file)  # a missing file answers before TensorFlow loads
     metrics = _load("bert_cls.training.evaluate").evaluate_file(config)
     micro = f"  micro_f1 {metrics['micro_f1']:.4f}" if "micro_f1" in metrics else ""
     accuracy = "subset_accuracy" if micro else "accuracy"

@@ -23,6 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 from transformers.activations_tf import get_tf_activation
 
+from bert_cls.config import CLASSIFIER_CONFIG
 from bert_cls.data import ordering
 from bert_cls.errors import BertClsError, warn
 from bert_cls.json_files import write_json
@@ -33,7 +34,6 @@ from bert_cls.modeling.tokenizer_files import WORDPIECE, build_tokenizer, read_v
 from bert_cls.serving.contract import ENCODED_INPUTS
 from bert_cls.training.state import RunState
 
-CLASSIFIER_CONFIG = "classifier_config.json"
 VOCAB_FILE = "vocab.txt"
 SENTENCEPIECE_FILE = "sentencepiece.model"
 WEIGHTS_PREFIX = "weights/best"

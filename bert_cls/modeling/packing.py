@@ -4,8 +4,8 @@ A subclass turns a ``[batch]`` string tensor into ragged token ids (``_pieces``)
 special tokens, truncates and pads, as transformers' tokenizers do with ``truncation=True, padding=True``:
 ``START a END`` for one text; ``START a MIDDLE b END`` for a pair, where BERT's style is
 ``[CLS] a [SEP] b [SEP]`` and RoBERTa's is ``<s> a </s></s> b </s>``; tokens leave the longer segment first
-(``longest_first``, split as the fast tokenizers split it); each batch is padded only to its own longest sequence. ``token_type_ids`` (1 on
-``b END``) are returned only for models that read them.
+(``longest_first``, split as the fast tokenizers split it); each batch is padded only to its own longest
+sequence. ``token_type_ids`` (1 on ``b END``) are returned only for models that read them.
 
 Inputs, as keras-hub's preprocessors read them: a string tensor or a Python list is a batch of texts; a tuple
 ``(texts, text_pairs)`` is a batch of pairs; a dict ``{"text"[, "text_pair"]}`` is a ``tf.data`` pipeline's

@@ -86,10 +86,7 @@ def specs_from_flags(config) -> list:
         return read_model_config(config.model_config_file)
     if not config.model_base_path:
         raise BertClsError("nothing to serve: pass --model-base-path DIR (with --model-name) or --model-config-file")
-    base = Path(config.model_base_path)
-    if not base.is_dir():
-        raise BertClsError(f"--model-base-path {base} is not a directory: export a model there first (bert-cls export)")
-    return [ModelSpec(config.model_name, str(base))]
+    return [ModelSpec(config.model_name, str(Path(config.model_base_path)))]  # a directory: ServeConfig checks it
 
 
 class ConfigWatcher:
