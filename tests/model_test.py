@@ -60,3 +60,23 @@ def test_sorted_batches_cover_every_index_once_by_length():
     texts = ["ccc", "a", "", "bb", "dddd", "a"]
     batches = list(sorted_batches(texts, 4))
     assert [b.tolist() for b in batches] == [[2, 1, 5, 3], [0, 4]]  # stable among equal lengths
+
+
+def test_classifiers_built_one_after_another_trace_their_predictions_once_each(tiny_classifier):
+    """A tuning search builds a classifier per trial: no TensorFlow retracing warning, one trace per classifier."""
+    import logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(handler)
+    try:
+        for _ in range(6):
+            classifier = BertClassifier.from_config(tiny_classifier.config, tiny_classifier.tokenizer_resource)
+            for size in (1, 3, 7):
+                classifier.predict_proba(["good movie"] * size)
+            assert classifier._probabilities.experimental_get_tracing_count() == 1
+    finally:
+        logger.removeHandler(handler)
+    assert not [r for r in records if "retracing" in r.getMessage()]

@@ -67,6 +67,9 @@ def test_three_trial_search_picks_the_best_and_hyperparameters_reach_the_model(t
     assert best["trial_id"] == outcome["best"]["trial_id"]
     assert len(json.loads((project / "trials.json").read_text())) == 3
     assert (project / "trials.csv").read_text().count("\n") == 4
+    header = (project / "trials.csv").read_text().splitlines()[0].split(",")
+    assert "val_accuracy_se" in header and "validation_rows" in header
+    assert all(r["val_accuracy_se"] is not None and r["validation_rows"] > 0 for r in rows)
     assert (project / "trials.png").stat().st_size > 1000
     assert outcome["export"]["version"] == 1 and (tmp_path / "export" / "1" / "saved_model.pb").is_file()
 

@@ -15,6 +15,7 @@ threshold per class stored in the config.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 from typing import Optional
@@ -121,6 +122,7 @@ class BertClassifier:
         if config.text_pair:
             text = {"text": text, "text_pair": keras.Input(shape=(), dtype=tf.string, name="text_pair")}
         self.text_model = keras.Model(text, self.encoded_model(self.tokenizer(text)), name="bert_classifier")
+        self._compile_predict_functions()
 
     def _head(self, outputs):
         """The family's classification head on the encoder's outputs: logits ``[batch, num_labels]``."""
@@ -188,13 +190,16 @@ class BertClassifier:
                 out[indices] = self._pair_probabilities(tf.constant(chunk), tf.constant([pairs[i] for i in indices])).numpy()
         return out
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], reduce_retracing=True)
-    def _probabilities(self, texts):
-        return self.probabilities(self.text_model(texts, training=False))
+    def _compile_predict_functions(self) -> None:
+        """``_probabilities`` and ``_pair_probabilities``: one ``tf.function`` each per classifier, traced once.
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)] * 2, reduce_retracing=True)
-    def _pair_probabilities(self, texts, pairs):
-        return self.probabilities(self.text_model({"text": texts, "text_pair": pairs}, training=False))
+        Partials of module-level functions, not decorated methods or closures: TensorFlow counts the traces of every
+        function with the same code object together, so a search that builds a classifier per trial would be told
+        its function retraces when each classifier traces once. A partial has no code object of its own, so each
+        classifier's functions are counted alone."""
+        strings = tf.TensorSpec([None], tf.string)
+        self._probabilities = tf.function(functools.partial(_text_probabilities, self), input_signature=[strings])
+        self._pair_probabilities = tf.function(functools.partial(_pair_probabilities, self), input_signature=[strings, strings])
 
     def decide(self, probabilities) -> np.ndarray:
         """Predicted classes: ids ``[N]`` (argmax), or 0/1 ``[N, K]`` at the thresholds for a multi-label model."""
@@ -271,6 +276,14 @@ class BertClassifier:
         # expect_partial: the checkpoint also holds optimizer slots we do not need here.
         classifier.text_model.load_weights(str(weights)).expect_partial()
         return classifier
+
+
+def _text_probabilities(classifier: BertClassifier, texts):
+    return classifier.probabilities(classifier.text_model(texts, training=False))
+
+
+def _pair_probabilities(classifier: BertClassifier, texts, pairs):
+    return classifier.probabilities(classifier.text_model({"text": texts, "text_pair": pairs}, training=False))
 
 
 def write_check_texts(directory, rows) -> None:

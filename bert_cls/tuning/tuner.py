@@ -11,29 +11,26 @@ resumable searches and Keras Tuner's distributed mode (``KERASTUNER_TUNER_ID``,
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import os
 import time
 from pathlib import Path
-from typing import Optional
 
 import keras_tuner as kt
 from keras_tuner.engine import base_tuner  # public path of BaseTuner, the tuner without Keras model handling
 from keras_tuner.src import config as kt_config
 
-from bert_cls.errors import BertClsError
+from bert_cls.errors import BertClsError, warn
 from bert_cls.json_files import write_json
 from bert_cls.modeling.classifier import BertClassifier, read_check_texts
 from bert_cls.serving.export import export_classifier
 from bert_cls.training.config import TrainConfig
-from bert_cls.training.plots import plot_trials
 from bert_cls.training.run import PreparedData, prepare_data, train
 from bert_cls.tuning.config import OBJECTIVES, TuneConfig
+from bert_cls.tuning.report import TRIAL_SUMMARY, collect_trials, few_rows_warning, format_table, noise_note, write_reports
 
 SEARCH_SPACE_FILE = "search_space.json"
-TRIAL_SUMMARY = "trial_summary.json"
 
 
 def _hyperparameters(tune: TuneConfig):
@@ -137,63 +134,13 @@ def _check_search_space(project_dir: Path, space: dict, overwrite: bool) -> None
             )
 
 
-def collect_trials(tuner, objective: str) -> list:
-    """One row per trial: hyperparameters, status, objective and seconds."""
-    rows = []
-    for trial_id, trial in sorted(tuner.oracle.trials.items()):
-        summary_file = Path(tuner.get_trial_dir(trial_id)) / TRIAL_SUMMARY
-        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
-        value = trial.metrics.get_best_value(objective) if trial.metrics.exists(objective) else None
-        rows.append(
-            {
-                "trial_id": trial_id,
-                "status": trial.status,
-                "learning_rate": trial.hyperparameters.get("learning_rate"),
-                "dropout": trial.hyperparameters.get("dropout"),
-                "epochs": summary.get("epochs"),
-                objective: value,
-                "seconds": summary.get("seconds"),
-                "tuner_id": summary.get("tuner_id"),
-                "model_dir": summary.get("model_dir"),
-            }
-        )
-    return rows
-
-
-def write_reports(rows: list, objective: str, project_dir: Path, best: Optional[dict]) -> dict:
-    fields = list(rows[0]) if rows else ["trial_id"]
-    with open(project_dir / "trials.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    write_json(project_dir / "trials.json", rows)
-    if best is not None:
-        write_json(project_dir / "best_hyperparameters.json", best)
-    png = plot_trials(rows, objective, project_dir / "trials.png")
-    return {
-        "csv": str(project_dir / "trials.csv"),
-        "json": str(project_dir / "trials.json"),
-        "png": str(png),
-        "best": str(project_dir / "best_hyperparameters.json"),
-    }
-
-
-def format_table(rows: list, objective: str) -> str:
-    header = f"{'trial':>6} {'status':>10} {'learning_rate':>14} {'dropout':>8} {objective:>13} {'seconds':>8}"
-    lines = [header]
-    for r in rows:
-        value = f"{r[objective]:.4f}" if r[objective] is not None else "-"
-        seconds = f"{r['seconds']:.0f}" if r["seconds"] is not None else "-"
-        lines.append(
-            f"{r['trial_id']:>6} {r['status']:>10} {r['learning_rate']:>14.3g} {r['dropout']:>8.3f} {value:>13} {seconds:>8}"
-        )
-    return "\n".join(lines)
-
-
 def tune(train_config: TrainConfig, tune_config: TuneConfig) -> dict:
     """Runs (or resumes) the search; returns the best trial, reports and, with ``export_dir``, the export."""
     tune_config = dataclasses.replace(tune_config, objective=tune_config.objective_for(train_config))
     data = prepare_data(train_config)  # once for every trial; fails fast on data/checkpoint problems
+    validation_rows = len(data.validation)
+    if few_rows_warning(validation_rows):
+        warn(few_rows_warning(validation_rows))
     project_dir = Path(tune_config.tuning_dir) / tune_config.project_name
     space = tune_config.search_space(train_config)
     _check_search_space(project_dir, space, tune_config.overwrite)
@@ -207,12 +154,12 @@ def tune(train_config: TrainConfig, tune_config: TuneConfig) -> dict:
     if os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief":
         return {"worker": os.environ["KERASTUNER_TUNER_ID"]}
 
-    rows = collect_trials(tuner, tune_config.objective)
+    rows = collect_trials(tuner, tune_config.objective, validation_rows)
     done = [r for r in rows if r[tune_config.objective] is not None]
     if not done:
         raise BertClsError(f"no trial finished (see {project_dir}); fix the failure reported above and rerun")
-    pick = max if OBJECTIVES[tune_config.objective] == "max" else min
-    best = pick(done, key=lambda r: r[tune_config.objective])
+    ranked = sorted(done, key=lambda r: r[tune_config.objective], reverse=OBJECTIVES[tune_config.objective] == "max")
+    best = ranked[0]
     best_hp = {
         "trial_id": best["trial_id"],
         "learning_rate": best["learning_rate"],
@@ -227,6 +174,9 @@ def tune(train_config: TrainConfig, tune_config: TuneConfig) -> dict:
         f"best: trial {best['trial_id']} learning_rate={best['learning_rate']:.3g} dropout={best['dropout']:.3f} "
         f"{tune_config.objective}={best[tune_config.objective]:.4f}"
     )
+    note = noise_note(ranked, validation_rows)
+    if note:
+        print(note)
     outcome = {"best": best_hp, "trials": rows, "reports": reports}
     if tune_config.export_dir:
         outcome["export"] = export_best(train_config, tune_config, best_hp, project_dir)
