@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -88,6 +89,13 @@ def at_least(low):
 
 def positive(value):
     return None if value is None or value > 0 else "must be positive"
+
+
+def progress_verbosity(verbose: int, stream=None) -> int:
+    """``--verbose 1`` (a progress bar) as ``2`` (a line per epoch or save) when the output is not a terminal: a log
+    file gets lines, not carriage returns and backspaces."""
+    stream = sys.stdout if stream is None else stream
+    return 2 if verbose == 1 and not (hasattr(stream, "isatty") and stream.isatty()) else verbose
 
 
 # The file that makes a directory a bert-cls model (`train`'s or `import`'s output), named once here so the

@@ -181,7 +181,10 @@ class BertClassifier:
         out = np.zeros((len(texts), self.config.num_labels), "float32")
         batches = ordering.sorted_batches(ordering.lengths(texts, pairs), batch_size)
         if progress:
-            batches = tqdm(batches, total=-(-len(texts) // batch_size), unit="batch", desc="predicting")
+            # On a terminal only (disable=None), and erased when done: the results printed next stand alone.
+            batches = tqdm(
+                batches, total=-(-len(texts) // batch_size), unit="batch", desc="predicting", leave=False, disable=None
+            )
         for indices in batches:
             chunk = [texts[i] for i in indices]
             if pairs is None:

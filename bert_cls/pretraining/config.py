@@ -141,7 +141,7 @@ class PretrainConfig(cfg.Config):
     )
     seed: int = arg(42, "seed for the held-out split, the data order, the masks and the initialization")
     cache_dir: Optional[str] = arg(None, "cache for Hugging Face checkpoints")
-    verbose: int = arg(1, "0 silent, 1 progress bar, 2 one line per save")
+    verbose: int = arg(1, "0 silent, 1 progress bar (one line per save when output is not a terminal), 2 one line per save")
     overwrite: bool = cfg.overwrite("whatever --output-dir holds")
 
     def __post_init__(self):

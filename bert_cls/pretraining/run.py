@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from bert_cls import hardware
 from bert_cls.data import pipeline
+from bert_cls.config import progress_verbosity
 from bert_cls.errors import BertClsError, warn
 from bert_cls.modeling.keras_compat import keras, tf
 from bert_cls.modeling.families import family_of
@@ -585,6 +586,7 @@ def _model_shape(config: PretrainConfig) -> tuple:
 def pretrain(config: PretrainConfig) -> dict:
     """Pretrains (or resumes pretraining) as ``config`` says; returns ``pretrain_metrics.json``'s contents."""
     config, _ = train_lib.resolve_precision(config, lambda: _model_shape(config))
+    config = dataclasses.replace(config, verbose=progress_verbosity(config.verbose))
     train_lib.check_precision_device(config.mixed_precision)
     try:
         session = _start_session(config)

@@ -104,7 +104,9 @@ class TrainConfig(cfg.Config):
         choices=["default", "mirrored", "multi-worker"],
     )
     cache_dir: Optional[str] = arg(None, "cache for downloads (NSMC, Hugging Face checkpoints)")
-    verbose: int = arg(1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch")
+    verbose: int = arg(
+        1, "Keras verbosity: 0 silent, 1 progress bar (one line per epoch when output is not a terminal), 2 one line per epoch"
+    )
     profile_steps: Optional[str] = arg(
         None,
         "trace training steps A..B (e.g. 10,20) with the TensorFlow profiler into --output-dir/logs (TensorBoard's Profile tab)",

@@ -27,6 +27,7 @@ from typing import Optional
 import numpy as np
 
 from bert_cls import hardware
+from bert_cls.config import progress_verbosity
 from bert_cls.data import files as data_files
 from bert_cls.data import pipeline, stream
 from bert_cls.data.columns import Columns
@@ -591,7 +592,7 @@ def train(
     ``data`` skips loading when the caller already prepared it (the tuner, once per search);
     ``evaluate_test=False`` skips the test file (tuning trials are judged on validation only).
     """
-    run = prepare_run(config, data)
+    run = prepare_run(dataclasses.replace(config, verbose=progress_verbosity(config.verbose)), data)
     try:
         return report_run(run, fit_run(run, extra_callbacks), evaluate_test)
     finally:
