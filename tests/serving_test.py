@@ -249,3 +249,21 @@ def test_serve_on_a_busy_port_is_one_clear_error(served):
     last = proc.stderr.strip().splitlines()[-1]
     assert last == f"error: cannot bind 127.0.0.1:{server.port} (in use?): pass another --port"
     assert "Traceback" not in proc.stderr
+
+
+def test_sigterm_stops_the_server_with_a_line_counting_its_requests(tmp_path, tiny_export):
+    base = tmp_path / "base"
+    shutil.copytree(tiny_export, base)
+    log = tmp_path / "server.log"
+    with ServerProcess(base, MODEL, log_file=log) as server:
+        with ServingClient(server.address, MODEL) as client:
+            client.predict(["good movie"])
+            with pytest.raises(ServingError):
+                ServingClient(server.address, "made-up", max_retries=0).predict(["x"])
+        server.process.terminate()  # SIGTERM, as docker stop and systemd send it
+        assert server.process.wait(timeout=30) == 0
+    lines = log.read_text().splitlines()
+    stopped = [line for line in lines if line.startswith("stopped after answering")]
+    # the ServerProcess readiness probe (status calls) and the two predictions, one of them NOT_FOUND
+    assert stopped and "not OK)" in stopped[0] and " 1 not OK" in stopped[0].replace("(", " "), lines[-3:]
+    assert not any("Traceback" in line for line in lines)

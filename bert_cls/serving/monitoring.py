@@ -43,6 +43,13 @@ class _RequestCounts:
         with self._lock:
             self._counts[(model, status)] = self._counts.get((model, status), 0) + 1
 
+    def totals(self) -> tuple:
+        """``(requests, requests not OK)`` counted so far."""
+        with self._lock:
+            total = sum(self._counts.values())
+            failed = sum(n for (_, status), n in self._counts.items() if status != "OK")
+        return total, failed
+
     def collect(self):
         metric = Metric(REQUEST_COUNT, "The number of requests, by model and status.", "untyped")
         with self._lock:
@@ -82,6 +89,10 @@ class ServingMetrics:
             label = model if model and self._serves(model) else ""
             self._latency.labels(label, api, entrypoint).observe((time.perf_counter() - started) * 1e6)
             self._counts.add(label, outcome.status)
+
+    def totals(self) -> tuple:
+        """``(requests, requests not OK)`` answered so far, every model and API."""
+        return self._counts.totals()
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""

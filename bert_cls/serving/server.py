@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 import threading
 import time
 from concurrent import futures
@@ -195,9 +196,13 @@ def serve_forever(config: ServeConfig) -> None:
         flush=True,
     )
     watcher = model_config.ConfigWatcher(config.model_config_file, running.manager, config.model_config_file_poll_wait_seconds)
-    try:
-        watcher.run_until(threading.Event()) if config.model_config_file else running.grpc_server.wait_for_termination()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        running.stop()
+    stop = threading.Event()
+    # SIGTERM (docker stop, kill, systemd) ends the server as Ctrl-C does, with the same closing line.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if config.model_config_file:
+        threading.Thread(target=watcher.run_until, args=(stop,), name="config-watcher", daemon=True).start()
+    stop.wait()
+    requests, failed = running.metrics.totals()
+    running.stop()
+    print(f"stopped after answering {requests} requests ({failed} not OK)", flush=True)
