@@ -68,7 +68,7 @@ def main() -> int:
     if "bert" not in families:
         families.insert(0, "bert")
     results = {
-        "cpu": {"model": hardware.cpu_model(), "flags": hardware.cpu_flags()},
+        "cpu": hardware.describe(),
         "recipe": "one epoch, bundled 4,000-review sample (10% validation), batch 32, max length 64, hidden 32, 2 layers",
     }
     one_epoch("bert", args.work_dir)  # warm-up: the process's one-time costs fall on no family's figure

@@ -140,7 +140,7 @@ def main() -> None:
     if args.source:  # the server child (`python -m bert_cls`, which puts its working directory first) imports it
         os.environ["PYTHONPATH"] = str(Path(args.source).resolve())
         os.chdir(args.source)
-    results = {"label": args.label, "source": args.source or "installed", "cpu": hardware.cpu_model(), "cases": []}
+    results = {"label": args.label, "source": args.source or "installed", "cpu": hardware.describe(), "cases": []}
     with ServerProcess(base, MODEL, rest=True, log_file=work / "server.log") as server:
         pid = server.process.pid
         results["idle_rss_mib"] = round(_status(pid)["VmRSS"] / 1024)

@@ -37,10 +37,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bert_cls  # noqa: F401,E402  (environment for TensorFlow before anything imports it)
+from bert_cls import hardware  # noqa: E402
 from bert_cls.data.files import read_dataset, sample_path  # noqa: E402
 from bert_cls.modeling.keras_compat import tf  # noqa: E402
 from bert_cls.modeling.pretrained import resolve_checkpoint  # noqa: E402
-from serving_latency import cpu  # noqa: E402
 
 TOKENS = (1, 20, 45, 64)
 
@@ -201,7 +201,7 @@ def run(pretrained: str, repeats: int) -> dict:
     import onnxruntime
 
     return {
-        "cpu": cpu(),
+        "cpu": hardware.describe(),
         "pretrained": pretrained,
         "matmuls": len(shapes),
         "weight_megabytes_float32": sum(k * n for k, n in shapes) * 4 / 2**20,

@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from serving_latency import cpu  # noqa: E402
+from bert_cls import hardware  # noqa: E402
 
 
 def run(seed: int, precision: str, work: Path, pretrained: str, learning_rate: str) -> dict:
@@ -86,7 +85,7 @@ def main() -> None:
             "examples_per_second_mean": float(np.mean([r["examples_per_second"] for r in mine])),
         }
     result = {
-        "cpu": cpu(),
+        "cpu": hardware.describe(),
         "pretrained": args.pretrained,
         "learning_rate": float(args.learning_rate),
         "runs": runs,

@@ -85,7 +85,7 @@ def main() -> None:
             }
     p32, p16 = exports["float32"]["probabilities"], exports["bfloat16"]["probabilities"]
     result_json = {
-        "cpu": {"model": hardware.cpu_model(), "flags": hardware.cpu_flags()},
+        "cpu": hardware.describe(),
         "checkpoint": "nsmc-small",
         "train_reviews": TRAIN,
         "held_out_reviews": HELD_OUT,

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import tempfile
 import threading
 import time
@@ -26,6 +24,7 @@ import numpy as np
 import requests
 
 import bert_cls  # noqa: F401
+from bert_cls import hardware
 from bert_cls.data.files import read_dataset, sample_path
 from bert_cls.modeling.classifier import BertClassifier
 from bert_cls.modeling.pretrained import resolve_checkpoint
@@ -33,17 +32,6 @@ from bert_cls.serving.client import ServingClient
 from bert_cls.serving.export import export_classifier
 from bert_cls.serving.process import ServerProcess
 from bert_cls.serving.rest_client import RestClient
-
-
-def cpu() -> dict:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
-    flags = fields.get("Flags", "").split()
-    return {
-        "model": fields.get("Model name", platform.processor()).strip(),
-        "cpus": fields.get("CPU(s)", "").strip(),
-        "flags": sorted(f for f in flags if f.startswith(("avx512", "amx")) or f in ("avx2", "fma")),
-    }
 
 
 def export_minilm(prefix: str) -> Path:
@@ -109,7 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     texts = read_dataset(sample_path("test")).texts
     work = export_minilm("serving-bench-")
-    results = {"cpu": cpu(), "model": "all-MiniLM-L6-v2, max length 128, single reviews of the NSMC sample"}
+    results = {"cpu": hardware.describe(), "model": "all-MiniLM-L6-v2, max length 128, single reviews of the NSMC sample"}
     with ServerProcess(work / "export", "nsmc", rest=True, log_file=work / "server.log") as server:
         grpc_client = ServingClient(server.address, "nsmc", timeout=60)
         rest_client = RestClient(server.rest_url, "nsmc", timeout=60)

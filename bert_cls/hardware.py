@@ -7,6 +7,7 @@ beside every speed figure the bench prints.
 from __future__ import annotations
 
 import functools
+import os
 import platform
 from pathlib import Path
 
@@ -41,3 +42,8 @@ def cpu_flags() -> list:
 def native_bfloat16() -> str:
     """The flag that gives this CPU native bfloat16 arithmetic, or "" without one."""
     return next((f for f in BFLOAT16_FLAGS if f in cpu_flags()), "")
+
+
+def describe() -> dict:
+    """The CPU as every speed figure names it: model, CPUs this process may use, and the flags that decide kernels."""
+    return {"model": cpu_model(), "cpus": len(os.sched_getaffinity(0)), "flags": cpu_flags()}

@@ -423,11 +423,8 @@ def _best_setting_rows(result: dict) -> list:
     return rows
 
 
-def format_table(result: dict) -> str:
-    """One table: each row a measure, the reference it is compared with (the notebook's pipeline, transformers on
-    PyTorch, ONNX Runtime), bert-cls, and the ratio (above 1: bert-cls is faster)."""
-    tok, tr, inf, epoch = result["tokenization"], result["training"], result["inference"], result["epoch"]
-    machine = result["machine"]
+def _training_rows(result: dict) -> list:
+    tok, tr, machine = result["tokenization"], result["training"], result["machine"]
     rows = [
         ("CPU", "", machine.get("cpu_model", ""), " ".join(machine.get("cpu_flags", []))),
         (
@@ -444,18 +441,17 @@ def format_table(result: dict) -> str:
         ),
         ("training MFU", f"notebook {tr['notebook']['mfu']:.1%}", f"{tr['ours']['mfu']:.1%}", ""),
     ]
-    for name in tr:
-        if name.startswith("ours_"):
-            rows.append(
-                (
-                    f"training steps, {name[5:]} (examples/s)",
-                    "",
-                    f"{tr[name]['examples_per_second']:.1f}",
-                    f"{tr[name]['examples_per_second'] / tr['ours']['examples_per_second']:.2f}x vs float32",
-                )
-            )
-    before, after = epoch["characters"], epoch["token_length"]
-    rows += [
+    for name in (n for n in tr if n.startswith("ours_")):
+        speed = tr[name]["examples_per_second"]
+        ratio = f"{speed / tr['ours']['examples_per_second']:.2f}x vs float32"
+        rows.append((f"training steps, {name[5:]} (examples/s)", "", f"{speed:.1f}", ratio))
+    return rows
+
+
+def _epoch_and_batch_rows(result: dict) -> list:
+    epoch, inf = result["epoch"], result["inference"]
+    before, after, orders, proba = epoch["characters"], epoch["token_length"], inf["batch64_orders"], inf["predict_proba"]
+    return [
         (
             f"training epoch, {epoch['texts']} reviews (examples/s)",
             f"char buckets {before['examples_per_second']:.1f}",
@@ -470,41 +466,41 @@ def format_table(result: dict) -> str:
         ),
         (
             "inference batch 64 (texts/s)",
-            f"file order {inf['batch64_orders']['file_order_texts_per_second']:.0f}",
-            f"{inf['batch64_orders']['sorted_texts_per_second']:.0f}",
-            f"{inf['batch64_orders']['speedup']:.2f}x sorted",
+            f"file order {orders['file_order_texts_per_second']:.0f}",
+            f"{orders['sorted_texts_per_second']:.0f}",
+            f"{orders['speedup']:.2f}x sorted",
         ),
         (
-            f"predict_proba / evaluate, {inf['predict_proba']['texts']} reviews (s)",
-            f"file order {inf['predict_proba']['file_order_seconds']:.1f}",
-            f"{inf['predict_proba']['sorted_seconds']:.1f}",
-            f"{inf['predict_proba']['speedup']:.2f}x sorted",
+            f"predict_proba / evaluate, {proba['texts']} reviews (s)",
+            f"file order {proba['file_order_seconds']:.1f}",
+            f"{proba['sorted_seconds']:.1f}",
+            f"{proba['speedup']:.2f}x sorted",
         ),
     ]
-    rows += _pytorch_rows(result)
-    rows += _best_setting_rows(result)
-    rows += [
+
+
+def _serving_rows(result: dict) -> list:
+    inf, tr = result["inference"], result["training"]
+    local, grpc_ms, by_batch = inf["latency_ms"], inf["grpc_latency_ms"], inf["examples_per_second_by_batch_size"]
+    return [
+        ("single-text latency p50/p99 (ms)", "", f"{local['p50']:.1f} / {local['p99']:.1f}", "in process"),
+        ("single-text latency p50/p99 (ms)", "", f"{grpc_ms['p50']:.1f} / {grpc_ms['p99']:.1f}", "through gRPC"),
         (
-            "single-text latency p50/p99 (ms)",
+            "inference texts/s at batch " + "/".join(map(str, by_batch)),
             "",
-            f"{inf['latency_ms']['p50']:.1f} / {inf['latency_ms']['p99']:.1f}",
-            "in process",
-        ),
-        (
-            "single-text latency p50/p99 (ms)",
-            "",
-            f"{inf['grpc_latency_ms']['p50']:.1f} / {inf['grpc_latency_ms']['p99']:.1f}",
-            "through gRPC",
-        ),
-        (
-            "inference texts/s at batch " + "/".join(map(str, inf["examples_per_second_by_batch_size"])),
-            "",
-            "/".join(f"{v:.0f}" for v in inf["examples_per_second_by_batch_size"].values()),
+            "/".join(f"{v:.0f}" for v in by_batch.values()),
             "",
         ),
         ("peak RSS training / server (MB)", "", f"{tr['peak_rss_mb']:.0f} / {inf['server_peak_rss_mb']:.0f}", ""),
         ("matmul (GFLOP/s)", "", f"{result['matmul_flops'] / 1e9:.0f}", ""),
     ]
+
+
+def format_table(result: dict) -> str:
+    """One table: each row a measure, the reference it is compared with (the notebook's pipeline, transformers on
+    PyTorch, ONNX Runtime), bert-cls, and the ratio (above 1: bert-cls is faster)."""
+    rows = _training_rows(result) + _epoch_and_batch_rows(result) + _pytorch_rows(result) + _best_setting_rows(result)
+    rows += _serving_rows(result)
     header = ("measure", "reference", "bert-cls", "ratio")
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
     lines = [" | ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(), "-+-".join("-" * w for w in widths)]
