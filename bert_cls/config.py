@@ -99,7 +99,8 @@ def progress_verbosity(verbose: int, stream=None) -> int:
 
 
 # The file that makes a directory a bert-cls model (`train`'s or `import`'s output), named once here so the
-# commands can check a --model path before TensorFlow loads.
+# commands can check a --model path before TensorFlow loads. The path checks below are the commands' (configs
+# describe runs that may not exist yet, and the docs build configs of paths they only name).
 CLASSIFIER_CONFIG = "classifier_config.json"
 
 
@@ -125,6 +126,17 @@ def a_directory(what_to_do: str):
 def not_a_file(value):
     """A directory flag that may not exist yet, but must not be a file."""
     return "is a file: pass a directory" if value is not None and Path(value).expanduser().is_file() else None
+
+
+# --model-base-path of `bert-cls serve`
+EXPORT_BASE = a_directory("export a model there first (bert-cls export)")
+
+
+def require(flag: str, value, problem_of) -> None:
+    """Raises the one-line error of a path check (``trained_model``, ``not_a_file``, ``EXPORT_BASE``)."""
+    problem = problem_of(value)
+    if problem:
+        raise BertClsError(f"{flag} {value} {problem}")
 
 
 def fraction_open(value):
@@ -160,7 +172,7 @@ def overwrite(what: str):
 
 
 def model_dir():
-    return arg(help="output directory of `bert-cls train`", check=trained_model)
+    return arg(help="output directory of `bert-cls train`")
 
 
 def model_name(default: str):

@@ -282,12 +282,12 @@ def test_mistakes_that_need_no_tensorflow_are_refused_before_it_loads(tmp_path, 
     model.mkdir()
     (model / "classifier_config.json").write_text("{}")
     cases = [
-        (["predict", "--model", str(tmp_path / "nope"), "good"], "--model does not exist"),
-        (["predict", "--model", str(afile), "good"], "--model is not a trained bert-cls model"),
+        (["predict", "--model", str(tmp_path / "nope"), "good"], "nope does not exist"),
+        (["predict", "--model", str(afile), "good"], "afile is not a trained bert-cls model"),
         (["evaluate", "--model", str(tmp_path), "--test-file", str(tiny_tsv[1])], "no classifier_config.json"),
         (["evaluate", "--model", str(model), "--test-file", str(tmp_path / "missing.tsv")], "data file not found"),
-        (["export", "--model", str(model), "--export-dir", str(afile)], "--export-dir is a file: pass a directory"),
-        (["serve", "--model-base-path", str(tmp_path / "nope")], "--model-base-path is not a directory"),
+        (["export", "--model", str(model), "--export-dir", str(afile)], "afile is a file: pass a directory"),
+        (["serve", "--model-base-path", str(tmp_path / "nope")], "nope is not a directory"),
     ]
     for argv, message in cases:
         assert message in _refused_without_tensorflow(argv)

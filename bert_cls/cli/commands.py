@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import bert_cls
+from bert_cls import config as cfg
 from bert_cls.data import readers  # light: the standard library (pyarrow only when a Parquet file is read)
 from bert_cls.data.preflight import check_data_files
 from bert_cls.errors import BertClsError
@@ -131,7 +132,8 @@ def pretrain(config) -> int:
 
 
 def evaluate(config) -> int:
-    readers.expand_paths(config.test_file)  # a missing file answers before TensorFlow loads
+    cfg.require("--model", config.model, cfg.trained_model)  # these answer before TensorFlow loads
+    readers.expand_paths(config.test_file)
     metrics = _load("bert_cls.training.evaluate").evaluate_file(config)
     micro = f"  micro_f1 {metrics['micro_f1']:.4f}" if "micro_f1" in metrics else ""
     accuracy = "subset_accuracy" if micro else "accuracy"
@@ -145,6 +147,7 @@ def evaluate(config) -> int:
 def predict(config) -> int:
     config = with_model_columns(config)
     texts, pairs = read_inputs(config)
+    cfg.require("--model", config.model, cfg.trained_model)
     for row in _load("bert_cls.training.evaluate").predict_texts(config, texts, pairs):
         print(json.dumps(row, ensure_ascii=False) if config.json else _show(row))
     return 0
@@ -162,6 +165,8 @@ def import_model(config) -> int:
 
 
 def export(config) -> int:
+    cfg.require("--model", config.model, cfg.trained_model)
+    cfg.require("--export-dir", config.export_dir, cfg.not_a_file)
     report = _load("bert_cls.serving.export").export_model(config)
     print(f"exported version {report['version']} to {report['path']}")
     print(_precision_line(report["precision"]))
@@ -185,6 +190,8 @@ def _precision_line(choice: dict) -> str:
 
 
 def serve(config) -> int:
+    if config.model_base_path:
+        cfg.require("--model-base-path", config.model_base_path, cfg.EXPORT_BASE)
     _load("bert_cls.serving.server").serve_forever(config)
     return 0
 

@@ -143,11 +143,13 @@ class PackingTokenizerLayer(keras.layers.Layer):
         segment ``s`` whole and the longer ``max(s, budget - s)``; if that is still too long, half each, the odd
         token to the longer segment (to the second when they are equal). Python ("slow") tokenizers give it to the
         first instead; the fast ones are what ``AutoTokenizer`` and ``Trainer`` use."""
+        budget = tf.cast(budget, a.dtype)  # a Python int would become int32 beside int64 lengths in a graph
         short, first_longer = tf.minimum(a, b), a > b
         keep_long = tf.maximum(short, budget - short)
         halves = short + keep_long > budget
-        keep_short = tf.where(halves, budget // 2, short)
-        keep_long = tf.where(halves, budget // 2 + budget % 2, keep_long)
+        half = tf.fill(tf.shape(short), budget // 2)
+        keep_short = tf.where(halves, half, short)
+        keep_long = tf.where(halves, half + budget % 2, keep_long)
         over = a + b > budget
         keep_a = tf.where(over, tf.minimum(a, tf.where(first_longer, keep_long, keep_short)), a)
         keep_b = tf.where(over, tf.minimum(b, tf.where(first_longer, keep_short, keep_long)), b)

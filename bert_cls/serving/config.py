@@ -23,9 +23,7 @@ class ExportConfig(cfg.Config):
     """Arguments of ``bert-cls export``."""
 
     model: str = cfg.model_dir()
-    export_dir: str = arg(
-        help="model base path that TF Serving watches; versions go in numbered subdirectories", check=cfg.not_a_file
-    )
+    export_dir: str = arg(help="model base path that TF Serving watches; versions go in numbered subdirectories")
     model_name: str = cfg.model_name(DEFAULT_MODEL_NAME)
     version: Optional[int] = cfg.version("version number (default: one above the highest present)")
     max_length: Optional[int] = cfg.max_length(None, "override the model's max sequence length for serving")
@@ -40,11 +38,7 @@ class ServeConfig(cfg.Config):
     """Arguments of ``bert-cls serve`` (named after TF Serving's: ``--port``, ``--rest_api_port``,
     ``--model_config_file`` ...)."""
 
-    model_base_path: Optional[str] = arg(
-        None,
-        "directory with numbered SavedModel versions (or --model-config-file)",
-        check=cfg.a_directory("export a model there first (bert-cls export)"),
-    )
+    model_base_path: Optional[str] = arg(None, "directory with numbered SavedModel versions (or --model-config-file)")
     model_name: str = cfg.model_name(DEFAULT_MODEL_NAME)
     model_config_file: Optional[str] = arg(
         None,

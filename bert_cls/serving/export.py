@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
+from bert_cls import config as cfg
 from bert_cls.errors import BertClsError
 from bert_cls.json_files import write_json
 from bert_cls.modeling.classifier import BertClassifier, read_check_texts
@@ -314,8 +315,7 @@ def export_classifier(
     ``(texts, pairs or None)`` held out from training, on which bfloat16 is checked against float32.
     """
     base = Path(export_base)
-    if base.exists() and not base.is_dir():
-        raise BertClsError(f"--export-dir {base} is a file: pass a directory")
+    cfg.require("--export-dir", base, cfg.not_a_file)
     try:
         base.mkdir(parents=True, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=base, prefix=".write-test-")

@@ -15,6 +15,7 @@ from pathlib import Path
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from bert_cls import config as cfg
 from bert_cls.errors import BertClsError
 from bert_cls.serving.models import ModelSpec, VersionPolicy
 
@@ -86,7 +87,8 @@ def specs_from_flags(config) -> list:
         return read_model_config(config.model_config_file)
     if not config.model_base_path:
         raise BertClsError("nothing to serve: pass --model-base-path DIR (with --model-name) or --model-config-file")
-    return [ModelSpec(config.model_name, str(Path(config.model_base_path)))]  # a directory: ServeConfig checks it
+    cfg.require("--model-base-path", config.model_base_path, cfg.EXPORT_BASE)
+    return [ModelSpec(config.model_name, str(Path(config.model_base_path)))]
 
 
 class ConfigWatcher:
