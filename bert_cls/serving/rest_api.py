@@ -299,10 +299,10 @@ class RestApi:
 
     def _max_json_values(self, loaded) -> int:
         """The most values a body for any of the version's signatures can need: per row, one per string input and
-        ``max_tokens`` per numeric input of rank 2 or more, plus a comma between inputs; a few for the keys."""
+        ``max_tokens`` per numeric input of any rank but 1 (token ids), plus a comma between inputs; a few for the keys."""
 
         def per_row(specs) -> int:
-            return sum(1 + (loaded.max_tokens if s.dtype.name != "string" and s.shape.rank > 1 else 1) for s in specs)
+            return sum(1 + (loaded.max_tokens if s.dtype.name != "string" and s.shape.rank != 1 else 1) for s in specs)
 
         signatures = loaded.model.signatures.values()
         widest = max((per_row(f.structured_input_signature[1].values()) for f in signatures), default=1)
