@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -181,8 +182,14 @@ def test_distributed_chief_and_two_workers(tmp_path, tiny_tsv, tiny_checkpoint):
     chief = subprocess.Popen(args, env={**env, "KERASTUNER_TUNER_ID": "chief"}, **output)
     workers = [subprocess.Popen(args, env={**env, "KERASTUNER_TUNER_ID": f"tuner{i}"}, **output) for i in range(2)]
     try:
+        deadline = time.monotonic() + 400
+        while any(w.poll() is None for w in workers) and time.monotonic() < deadline:
+            # a chief that dies leaves the workers waiting for its oracle: fail at once, with what it printed
+            if chief.poll() is not None and chief.returncode != 0:
+                pytest.fail(f"the chief exited with {chief.returncode}: {chief.communicate()[0][-3000:]}")
+            time.sleep(1)
         for worker in workers:
-            out, _ = worker.communicate(timeout=400)
+            out, _ = worker.communicate(timeout=10)
             assert worker.returncode == 0, out[-2000:]
         out, _ = chief.communicate(timeout=120)
         assert chief.returncode == 0, out[-2000:]
