@@ -59,15 +59,11 @@ class Checkpoint:
     path: Path
     name: str
     lower_case: bool
+    config_dict: dict  # config.json, checked with the other files (checkpoint_check) by resolve_checkpoint
 
     @property
     def vocab_file(self) -> Path:
         return self.path / "vocab.txt"
-
-    @functools.cached_property
-    def config_dict(self) -> dict:
-        """``config.json``, checked (``checkpoint_check``)."""
-        return check_checkpoint(self.path)
 
     @property
     def family(self):
@@ -141,8 +137,9 @@ def resolve_checkpoint(name_or_path: str = DEFAULT_PRETRAINED, cache_dir: Option
         path = _download(name_or_path, cache_dir)
     if not (path / "config.json").is_file():
         raise BertClsError(f"checkpoint {path} has no config.json: pass a Hugging Face checkpoint directory")
-    check_checkpoint(path)  # every file read below is well-formed before anything is built from it
-    checkpoint = Checkpoint(path=path, name=name_or_path, lower_case=_infer_lower_case(path, path.name + name_or_path))
+    values = check_checkpoint(path)  # every file read below is well-formed before anything is built from it
+    lower_case = _infer_lower_case(path, path.name + name_or_path)
+    checkpoint = Checkpoint(path=path, name=name_or_path, lower_case=lower_case, config_dict=values)
     _check_vocab_size(checkpoint)
     _check_weights_file(checkpoint.path)
     return checkpoint

@@ -138,7 +138,7 @@ class RequestLimits:
         """A decoded input (REST): bounded rows, row width and text sizes."""
         if array.ndim:
             self._check_rows(name, array.shape[0])
-        if array.dtype.kind not in "SO":
-            self.check_row_width(name, array.shape, max_tokens)
         if array.dtype.kind in "SO":
             self._check_texts(name, (x for x in array.flat if isinstance(x, bytes)))
+        else:
+            self.check_row_width(name, array.shape, max_tokens)

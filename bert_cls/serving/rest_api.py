@@ -50,10 +50,10 @@ _MODEL_PATH = re.compile(
     r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
     r"(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?"
 )
-# TF Serving's mapping of canonical codes to HTTP statuses (util/net_http/...: ToHTTPStatusCode)
 # Deep enough for any tensor a text model takes ({"instances": [{"input_ids": [[...]]}]} is 4); a bound keeps
 # hostile nesting from exhausting the parser's recursion.
 MAX_JSON_DEPTH = 32
+# TF Serving's mapping of canonical codes to HTTP statuses (util/net_http/...: ToHTTPStatusCode)
 HTTP_STATUS = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
     grpc.StatusCode.FAILED_PRECONDITION: 400,
