@@ -44,6 +44,10 @@ def _mask_rate(value):
     return None if 0.0 < value < 1.0 else "must be between 0 and 1"
 
 
+def _share(value):
+    return None if 0.0 < value <= 1.0 else "must be above 0 and at most 1"
+
+
 @dataclasses.dataclass
 class PretrainConfig(cfg.Config):
     """Arguments of ``bert-cls pretrain``; the CLI flags are generated from these fields."""
@@ -70,6 +74,19 @@ class PretrainConfig(cfg.Config):
     )
     exclude_file: Optional[str] = arg(
         None, "data files whose texts (their --text-column) are left out of pretraining, e.g. the test set you will evaluate on"
+    )
+    objective: str = arg(
+        "mlm",
+        "mlm: BERT's masked-LM (a BERT checkpoint); electra: ELECTRA's replaced-token detection, which learns "
+        "from every token instead of the masked 15%% (a small generator fills the masked positions, the "
+        "discriminator tells each token whether it was replaced; an ELECTRA checkpoint of the discriminator)",
+        choices=["mlm", "electra"],
+    )
+    generator_size: float = arg(
+        0.25, "electra: the generator's hidden size as a share of the discriminator's (ELECTRA's 1/4)", check=_share
+    )
+    discriminator_weight: float = arg(
+        50.0, "electra: weight of the discriminator's loss beside the generator's (ELECTRA's 50)", check=cfg.positive
     )
     pretrained: Optional[str] = arg(
         None,
@@ -148,6 +165,11 @@ class PretrainConfig(cfg.Config):
         super().__post_init__()
         self.max_time_seconds = parse_duration(self.max_time)
         shape = [f for f in SHAPE_DEFAULTS if getattr(self, f) is not None]
+        if self.pretrained and self.objective == "electra":
+            raise BertClsError(
+                "--objective electra pretrains a new ELECTRA model from scratch: drop --pretrained (or continue a "
+                "BERT checkpoint with --objective mlm)"
+            )
         if self.pretrained:
             if shape:
                 raise BertClsError(
@@ -168,7 +190,20 @@ class PretrainConfig(cfg.Config):
     def from_scratch(self) -> bool:
         return not self.pretrained
 
+    # Flags that may change between a run and its resume.
+    NOT_FINGERPRINTED = frozenset({"verbose", "cache_dir", "output_dir", "overwrite"})
+
     def fingerprint(self) -> dict:
         """What must match for a rerun to resume this run instead of conflicting with it."""
-        skip = {"verbose", "cache_dir", "output_dir", "overwrite"}
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in self.NOT_FINGERPRINTED}
+
+    @classmethod
+    def with_defaults(cls, fingerprint: dict) -> dict:
+        """A stored fingerprint with the defaults of flags added since it was written (``--objective``: a run
+        started before there was a choice is a masked-LM run, and resumes as one)."""
+        added = {
+            f.name: f.default
+            for f in dataclasses.fields(cls)
+            if f.name not in fingerprint and f.name not in cls.NOT_FINGERPRINTED and f.default is not dataclasses.MISSING
+        }
+        return {**added, **fingerprint}

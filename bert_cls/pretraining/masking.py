@@ -3,8 +3,10 @@
 Of the tokens that are not special or padding, each is chosen with probability ``rate`` (as transformers'
 ``DataCollatorForLanguageModeling`` does); with whole-word masking a word's first piece is drawn and its ``##``
 pieces follow it. A chosen token becomes ``[MASK]`` with probability 0.8, a uniformly random token with 0.1 and
-stays itself with 0.1 (Devlin et al., 2019). The random draws are stateless (``tf.random.stateless_*``) from a
-seed of (run seed, batch number): the masks depend on nothing but those two numbers.
+stays itself with 0.1 (Devlin et al., 2019); ELECTRA's masking (``shares=(0.85, 0.0)``) makes 85% ``[MASK]``
+and leaves the rest, its generator's samples being the replacements (Clark et al., 2020). The random draws are
+stateless (``tf.random.stateless_*``) from a seed of (run seed, batch number): the masks depend on nothing but
+those two numbers.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ class Masker:
         mask_id: the id of ``[MASK]``.
         rate: share of the other tokens chosen.
         whole_words: choose whole words (a piece and the ``##`` pieces after it).
+        shares: of the chosen tokens, the share that becomes ``[MASK]`` and the share that becomes a random token.
     """
 
-    def __init__(self, vocabulary, special_ids, mask_id: int, rate: float = 0.15, whole_words: bool = False):
+    def __init__(self, vocabulary, special_ids, mask_id: int, rate: float = 0.15, whole_words: bool = False, shares=None):
+        self.mask_share, self.random_share = shares or (MASK_SHARE, RANDOM_SHARE)
         self.vocab_size = len(vocabulary)
         self.special_ids = tf.constant(sorted(set(int(i) for i in special_ids)), tf.int32)
         self.mask_id, self.rate, self.whole_words = int(mask_id), float(rate), bool(whole_words)
@@ -54,8 +58,7 @@ class Masker:
         chosen = self.choose(input_ids, attention_mask, choose_seed)
         kind = tf.random.stateless_uniform(tf.shape(input_ids), kind_seed)
         random_ids = tf.random.stateless_uniform(tf.shape(input_ids), token_seed, maxval=self.vocab_size, dtype=tf.int32)
-        masked = tf.where(chosen & (kind < MASK_SHARE), tf.constant(self.mask_id, input_ids.dtype), input_ids)
-        masked = tf.where(
-            chosen & (kind >= MASK_SHARE) & (kind < MASK_SHARE + RANDOM_SHARE), tf.cast(random_ids, input_ids.dtype), masked
-        )
+        masked = tf.where(chosen & (kind < self.mask_share), tf.constant(self.mask_id, input_ids.dtype), input_ids)
+        random_kind = (kind >= self.mask_share) & (kind < self.mask_share + self.random_share)
+        masked = tf.where(chosen & random_kind, tf.cast(random_ids, input_ids.dtype), masked)
         return masked, chosen

@@ -1,8 +1,10 @@
-"""``bert-cls pretrain``: masked-LM pretraining from scratch or continued, committed every ``--save-steps``.
+"""``bert-cls pretrain``: masked-LM (BERT) or replaced-token-detection (ELECTRA) pretraining, from scratch or
+continued, committed every ``--save-steps``; the objectives are in ``bert_cls.pretraining.objectives``.
 
 The output directory is a standard Hugging Face checkpoint (``config.json``, ``vocab.txt``,
-``tokenizer_config.json``, ``special_tokens_map.json``, ``tf_model.h5`` of a ``TFBertForMaskedLM``, and a
-``README.md`` model card once finished) that ``bert-cls train --pretrained DIR`` and
+``tokenizer_config.json``, ``special_tokens_map.json``, ``tf_model.h5`` of a ``TFBertForMaskedLM`` or, with
+``--objective electra``, the discriminator's ``TFElectraForPreTraining``, and a ``README.md`` model card once
+finished) that ``bert-cls train --pretrained DIR`` and
 ``TFAutoModel.from_pretrained(DIR)`` load, beside the run's own files: ``pretrain_config.json`` (the flags, to
 tell a resume from a different run), ``pretrain_state.json`` (the commit point), ``backup/`` (model and optimizer),
 ``history.csv``, ``pretraining_curves.png``, ``pretrain_metrics.json`` and TensorBoard logs in ``logs/``.
@@ -11,9 +13,7 @@ Why a loop of its own instead of ``Model.fit``: pretraining runs for hours, so i
 steps, mid-epoch, and a resumed run must continue with the very batch and masks it would have seen. The data
 stream is a pure function of the seed (seeded shuffles, masks drawn from (seed, batch number)), so resuming
 skips the batches already trained on and, with dropout 0, ends with the weights of a run never interrupted (equal
-to float rounding: 1.5e-8 in the test).
-Only the masked positions go through the output layer (the vocabulary-sized matrix product is the costliest
-part of a small model's step otherwise).
+to float rounding: 1.5e-8 in the test). ELECTRA's generator samples with uniform draws made beside the masks.
 
 Commit, every ``--save-steps`` steps, at ``--max-time`` and at the end:
 1. model and optimizer to ``backup/step-N`` (the previous backup stays intact);
@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import shutil
 import sys
 import time
@@ -43,20 +42,20 @@ from bert_cls.config import progress_verbosity
 from bert_cls.errors import BertClsError, warn
 from bert_cls.modeling.keras_compat import keras, tf
 from bert_cls.modeling.families import family_of
-from bert_cls.modeling.fused_graph import feed_forward_count, fuse_dense_layers
-from bert_cls.modeling.pretrained import load_pretrained_model, resolve_checkpoint
+from bert_cls.modeling.pretrained import resolve_checkpoint
 from bert_cls.modeling.tokenizer_files import read_vocab
 from bert_cls.modeling.tokenizer import BertTokenizerLayer
 from bert_cls.pretraining.config import RUN_CONFIG, SHAPE_DEFAULTS, PretrainConfig
 from bert_cls.pretraining.corpus import TRAIN, Corpus, open_corpus
 from bert_cls.pretraining.masking import Masker
+from bert_cls.pretraining import objectives
 from bert_cls.pretraining import vocabulary as vocab_lib
 from bert_cls.training import run as train_lib
 from bert_cls.training.callbacks import write_history_csv
 from bert_cls.training.plots import plot_pretraining
 from bert_cls.json_files import write_json
 
-from transformers import BertConfig, TFBertForMaskedLM
+from transformers import BertConfig, ElectraConfig
 
 STATE_FILE = "pretrain_state.json"
 METRICS_JSON = "pretrain_metrics.json"
@@ -105,7 +104,7 @@ def prepare_output_dir(config: PretrainConfig) -> Optional[PretrainState]:
                 f"--output-dir {out} is not empty and holds no bert-cls pretraining run: choose another "
                 "directory or pass --overwrite"
             )
-        previous, current = json.loads(existing.read_text()), config.fingerprint()
+        previous, current = PretrainConfig.with_defaults(json.loads(existing.read_text())), config.fingerprint()
         if previous != current:
             changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
             raise BertClsError(
@@ -160,8 +159,9 @@ def prepare_vocabulary(config: PretrainConfig, corpus: Corpus, out: Path, checkp
 # ---- the model and its step -------------------------------------------------------------------------
 
 
-def scratch_bert_config(config: PretrainConfig, vocabulary: list) -> BertConfig:
-    return BertConfig(
+def scratch_config(config: PretrainConfig, vocabulary: list):
+    """The ``BertConfig`` (or, for ELECTRA, the discriminator's ``ElectraConfig``) of a model from scratch."""
+    shape = dict(
         vocab_size=len(vocabulary),
         hidden_size=config.hidden_size,
         num_hidden_layers=config.layers,
@@ -171,49 +171,33 @@ def scratch_bert_config(config: PretrainConfig, vocabulary: list) -> BertConfig:
         hidden_dropout_prob=config.dropout,
         attention_probs_dropout_prob=config.dropout,
         pad_token_id=vocabulary.index("[PAD]"),
-        architectures=["BertForMaskedLM"],
     )
+    if config.objective == objectives.ELECTRA:
+        # Embeddings as wide as the hidden layers: the discriminator computes what a BERT of the same shape does.
+        return ElectraConfig(embedding_size=config.hidden_size, architectures=["ElectraForPreTraining"], **shape)
+    return BertConfig(architectures=["BertForMaskedLM"], **shape)
 
 
-def build_model(config: PretrainConfig, vocabulary: list, checkpoint):
-    if checkpoint is not None:
-        model = load_pretrained_model(checkpoint, TFBertForMaskedLM)
-    else:
-        model = TFBertForMaskedLM(scratch_bert_config(config, vocabulary))
-        model(model.dummy_inputs, training=False)
-    # The fusion-friendly dense layers (bert_cls.modeling.fused_graph), as the classifier's encoder has them.
-    return fuse_dense_layers(model, feed_forward_count("bert", model.config))
+def make_objective(config: PretrainConfig, vocabulary: list, checkpoint):
+    """The run's objective with its models built (``bert_cls.pretraining.objectives``)."""
+    if config.objective == objectives.ELECTRA:
+        return objectives.ReplacedTokenDetection(
+            scratch_config(config, vocabulary), config.generator_size, config.discriminator_weight
+        )
+    return objectives.MaskedLM(None if checkpoint is not None else scratch_config(config, vocabulary), checkpoint)
 
 
-def masked_lm_sums(model, batch, training: bool):
-    """(sum of the masked tokens' cross-entropy, correct predictions, masked tokens) of a batch. Only the masked
-    positions reach the output layer."""
-    sequence = model.bert(
-        input_ids=batch["input_ids"],
-        attention_mask=batch["attention_mask"],
-        token_type_ids=batch["token_type_ids"],
-        training=training,
-    )[0]
-    positions = tf.where(batch["chosen"])
-    logits = tf.cast(model.mlm(tf.gather_nd(sequence, positions)[tf.newaxis], training=training)[0], tf.float32)
-    targets = tf.cast(tf.gather_nd(batch["targets"], positions), tf.int32)
-    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
-    correct = tf.cast(tf.argmax(logits, axis=-1, output_type=tf.int32) == targets, tf.float32)
-    return tf.reduce_sum(losses), tf.reduce_sum(correct), tf.cast(tf.size(targets), tf.float32)
-
-
-def make_steps(model, optimizer, strategy):
-    """(train_step, eval_step): each takes a distributed batch and returns the summed (loss, correct, count)."""
+def make_steps(objective, optimizer, strategy):
+    """(train_step, eval_step): each takes a distributed batch and returns the objective's sums, summed."""
 
     def replica_train(batch):
         with tf.GradientTape() as tape:
-            loss_sum, correct, count = masked_lm_sums(model, batch, training=True)
-            # The mean over every replica's masked tokens: each replica's gradient is summed across replicas.
-            total = tf.distribute.get_replica_context().all_reduce("sum", count)
-            loss = loss_sum / tf.maximum(total, 1.0)
-        variables = model.trainable_variables
+            sums = objective.sums(batch, training=True)
+            # Normalized by every replica's counts: each replica's gradient is summed across replicas.
+            loss = objective.loss(sums, lambda value: tf.distribute.get_replica_context().all_reduce("sum", value))
+        variables = objective.trainable_variables
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss_sum, correct, count
+        return sums
 
     def summed(fn):
         @tf.function(reduce_retracing=True)  # every batch has its own length: one trace for all
@@ -223,7 +207,7 @@ def make_steps(model, optimizer, strategy):
 
         return step
 
-    return summed(replica_train), summed(lambda batch: masked_lm_sums(model, batch, training=False))
+    return summed(replica_train), summed(lambda batch: objective.sums(batch, training=False))
 
 
 # ---- data -------------------------------------------------------------------------------------------
@@ -232,14 +216,18 @@ def make_steps(model, optimizer, strategy):
 class Encoder:
     """Raw-string batches -> masked model inputs, in the ``tf.data`` graph (no Python loop over texts)."""
 
-    def __init__(self, tokenizer: BertTokenizerLayer, masker: Masker, seed: int):
-        self.tokenizer, self.masker, self.seed = tokenizer, masker, seed
+    def __init__(self, tokenizer: BertTokenizerLayer, masker: Masker, seed: int, noise: bool = False):
+        self.tokenizer, self.masker, self.seed, self.noise = tokenizer, masker, seed, noise
 
     def __call__(self, number, features):
         encoded = self.tokenizer(features)
         seed = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(number, tf.int64)])
         masked, chosen = self.masker(encoded["input_ids"], encoded["attention_mask"], seed)
-        return {**encoded, "input_ids": masked, "chosen": chosen, "targets": encoded["input_ids"]}
+        batch = {**encoded, "input_ids": masked, "chosen": chosen, "targets": encoded["input_ids"]}
+        if self.noise:  # ELECTRA's sampling draws, one per token, from the batch's seed (a stream apart from the masks')
+            noise_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+            batch["sample_noise"] = tf.random.stateless_uniform(tf.shape(masked), noise_seed)
+        return batch
 
 
 def _features(corpus: Corpus):
@@ -296,9 +284,9 @@ class Session:
     out: Path
     corpus: Corpus
     state: PretrainState
-    model: object
+    objective: object  # bert_cls.pretraining.objectives: MaskedLM or ReplacedTokenDetection
     optimizer: object
-    checkpoint: object  # tf.train.Checkpoint of model and optimizer
+    checkpoint: object  # tf.train.Checkpoint of the objective's models and the optimizer
     strategy: object
     vocabulary: list
     lower_case: bool
@@ -309,7 +297,7 @@ def commit(session: Session, row: dict) -> None:
     state, out = session.state, session.out
     backup = f"{BACKUP_DIR}/step-{state.steps_done}"
     session.checkpoint.write(str(out / backup))  # 1
-    save_model_files(session.model, out)  # 2
+    session.objective.save(out)  # 2
     state.history = [r for r in state.history if r["step"] < row["step"]] + [row]
     state.backup = backup
     state.save(out)  # 3: the commit
@@ -325,54 +313,38 @@ def finish_commit(session: Session) -> None:
             path.unlink(missing_ok=True)
 
 
-def save_model_files(model, out: Path) -> None:
-    """``config.json`` and ``tf_model.h5`` (transformers' ``save_pretrained``), each replaced atomically."""
-    staging = out / ".staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(str(staging))
-    for name in ("config.json", "tf_model.h5"):
-        os.replace(staging / name, out / name)
-    shutil.rmtree(staging, ignore_errors=True)
-
-
 class Interval:
-    """Sums of the training steps since the last save: masked-LM loss and accuracy, sequences, time."""
+    """Sums of the training steps since the last save (the objective's sums), sequences and time."""
 
-    def __init__(self):
-        self.sums, self.sequences, self.started = np.zeros(3), 0, time.perf_counter()
+    def __init__(self, objective):
+        self.objective = objective
+        self.sums, self.sequences, self.started = np.zeros(len(objective.sum_names)), 0, time.perf_counter()
 
     def add(self, sums, batch) -> None:
         self.sums += [float(v) for v in sums]
         ids = batch["input_ids"]
         self.sequences += int(sum(p.shape[0] for p in (ids.values if hasattr(ids, "values") else (ids,))))
 
-    @property
-    def loss(self) -> float:
-        return self.sums[0] / max(self.sums[2], 1.0)
+    def metrics(self) -> dict:
+        return self.objective.metrics(self.sums)
 
-    @property
-    def accuracy(self) -> float:
-        return self.sums[1] / max(self.sums[2], 1.0)
-
-    def row(self, state: PretrainState, held_out: tuple, learning_rate: float) -> dict:
+    def row(self, state: PretrainState, held_out: dict, learning_rate: float) -> dict:
         return {
             "step": state.steps_done,
-            "loss": self.loss,
-            "masked_accuracy": self.accuracy,
-            "val_loss": held_out[0],
-            "val_masked_accuracy": held_out[1],
+            **self.metrics(),
+            **{f"val_{key}": value for key, value in held_out.items()},
             "learning_rate": learning_rate,
             "sequences_per_second": self.sequences / (time.perf_counter() - self.started),
             "elapsed_seconds": state.elapsed_seconds,
         }
 
 
-def score(eval_step, batches) -> tuple:
-    """(loss, accuracy) of the masked tokens of the held-out batches."""
-    sums = np.zeros(3)
+def score(objective, eval_step, batches) -> dict:
+    """The objective's figures (loss, masked-token accuracy, ...) on the held-out batches."""
+    sums = np.zeros(len(objective.sum_names))
     for batch in batches:
         sums += [float(v) for v in eval_step(batch)]
-    return sums[0] / max(sums[2], 1.0), sums[1] / max(sums[2], 1.0)
+    return objective.metrics(sums)
 
 
 def _learning_rate(optimizer) -> float:
@@ -385,27 +357,34 @@ def _save(session: Session, interval: Interval, held_out: tuple, writer, bar) ->
     state = session.state
     row = interval.row(state, held_out, _learning_rate(session.optimizer))
     with writer.as_default(step=state.steps_done):
-        for key in ("loss", "masked_accuracy", "val_loss", "val_masked_accuracy", "sequences_per_second"):
-            tf.summary.scalar(key, row[key])
+        for key, value in row.items():
+            if key not in ("step", "learning_rate", "elapsed_seconds"):
+                tf.summary.scalar(key, value)
     commit(session, row)
     if session.config.verbose == 2 or (session.config.verbose and state.finished):
+        replaced = (
+            f", replaced-token accuracy {row['val_replaced_accuracy']:.4f} (all original: {row['val_original_share']:.4f})"
+            if "val_replaced_accuracy" in row
+            else ""
+        )
         bar.write(
             f"step {state.steps_done}/{state.total_steps}: loss {row['loss']:.4f}, masked accuracy "
             f"{row['masked_accuracy']:.4f}; held out: loss {row['val_loss']:.4f}, masked accuracy "
-            f"{row['val_masked_accuracy']:.4f} ({row['sequences_per_second']:.0f} sequences/s)"
+            f"{row['val_masked_accuracy']:.4f}{replaced} ({row['sequences_per_second']:.0f} sequences/s)"
         )
 
 
 def train_loop(session: Session, encoder: Encoder) -> None:
     """Steps from the last commit to ``total_steps`` (or ``--max-time``), saving every ``--save-steps``."""
     config, state, strategy = session.config, session.state, session.strategy
-    train_step, eval_step = make_steps(session.model, session.optimizer, strategy)
+    objective = session.objective
+    train_step, eval_step = make_steps(objective, session.optimizer, strategy)
     held_out = validation_batches(session.corpus, config, encoder)
     if strategy.num_replicas_in_sync > 1:  # each replica scores whole batches: the same averages, no uneven shards
         held_out = [strategy.experimental_distribute_values_from_function(lambda _, b=b: b) for b in held_out]
     batches = iter(strategy.experimental_distribute_dataset(training_stream(session.corpus, config, encoder, state.steps_done)))
     writer = tf.summary.create_file_writer(str(session.out / LOGS_DIR))
-    started, elapsed_before, interval = time.perf_counter(), state.elapsed_seconds, Interval()
+    started, elapsed_before, interval = time.perf_counter(), state.elapsed_seconds, Interval(objective)
     bar = tqdm(
         total=state.total_steps,
         initial=state.steps_done,
@@ -421,15 +400,19 @@ def train_loop(session: Session, encoder: Encoder) -> None:
         state.elapsed_seconds = elapsed_before + time.perf_counter() - started
         bar.update(1)
         if state.steps_done % 10 == 0:
-            bar.set_postfix(loss=f"{interval.loss:.3f}", acc=f"{interval.accuracy:.3f}")
+            figures = interval.metrics()
+            postfix = {"loss": f"{figures['loss']:.3f}", "acc": f"{figures['masked_accuracy']:.3f}"}
+            if "replaced_accuracy" in figures:
+                postfix["replaced"] = f"{figures['replaced_accuracy']:.3f}"
+            bar.set_postfix(postfix)
         if state.steps_done % TRAIN_LOG_EVERY == 0:
             with writer.as_default(step=state.steps_done):
                 tf.summary.scalar("learning_rate", _learning_rate(session.optimizer))
         out_of_time = config.max_time_seconds is not None and state.elapsed_seconds >= config.max_time_seconds
         state.finished = state.steps_done >= state.total_steps or out_of_time
         if state.steps_done % config.save_steps == 0 or state.finished:
-            _save(session, interval, score(eval_step, held_out), writer, bar)
-            interval = Interval()
+            _save(session, interval, score(objective, eval_step, held_out), writer, bar)
+            interval = Interval(objective)
         if out_of_time:
             bar.write(f"--max-time reached after {state.steps_done} of {state.total_steps} steps")
     bar.close()
@@ -466,20 +449,20 @@ def _start_session(config: PretrainConfig) -> tuple:
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy("float32" if config.mixed_precision == "no" else config.mixed_precision)
     with strategy.scope():
-        model = build_model(config, vocabulary, checkpoint)
+        objective = make_objective(config, vocabulary, checkpoint)
         state = state or PretrainState(total_steps=total_steps(config, corpus))
         optimizer = train_lib.adamw(
-            config.learning_rate, state.total_steps, config.warmup_ratio, config.weight_decay, model.count_params()
+            config.learning_rate, state.total_steps, config.warmup_ratio, config.weight_decay, objective.count_params()
         )
-        optimizer.build(model.trainable_variables)
+        optimizer.build(objective.trainable_variables)
     session = Session(
         config,
         out,
         corpus,
         state,
-        model,
+        objective,
         optimizer,
-        tf.train.Checkpoint(model=model, optimizer=optimizer),
+        tf.train.Checkpoint(**objective.trackables, optimizer=optimizer),
         strategy,
         vocabulary,
         lower_case,
@@ -493,28 +476,52 @@ def _start_session(config: PretrainConfig) -> tuple:
 
 
 def _announce(session: Session) -> None:
-    config, counts, model = session.config, session.corpus.counts, session.model
+    config, counts, objective = session.config, session.corpus.counts, session.objective
     source = config.pretrained or (
-        f"a new {config.layers}-layer, {config.hidden_size}-wide BERT, vocabulary of {len(session.vocabulary)}"
+        f"a new {config.layers}-layer, {config.hidden_size}-wide {_architecture(objective)}, vocabulary of "
+        f"{len(session.vocabulary)}"
     )
     resuming = f"; resuming after step {session.state.steps_done}" if session.state.steps_done else ""
     print(
-        f"pretraining {source} ({model.count_params():,} parameters) on {counts[TRAIN]:,} texts, scoring on "
+        f"pretraining {source} ({objective.count_params():,} parameters) on {counts[TRAIN]:,} texts, scoring on "
         f"{min(counts['held_out'], config.max_validation_texts):,} held out ({counts['excluded']:,} excluded, "
         f"{counts['empty']:,} empty); {session.state.total_steps:,} steps of {config.batch_size}{resuming}",
         flush=True,
     )
 
 
+def _architecture(objective) -> str:
+    if objective.name == objectives.ELECTRA:
+        generator = objective.generator.config
+        return f"ELECTRA discriminator (with a {generator.hidden_size}-wide generator)"
+    return "BERT"
+
+
+def _objective_lines(session: Session, metrics: dict) -> str:
+    """The model card's lines on what was learned and how well."""
+    objective, config = session.objective, session.config
+    masked = f"masked-token accuracy {metrics['val_masked_accuracy']:.4f}"
+    if objective.name == objectives.ELECTRA:
+        return (
+            f"- Objective: ELECTRA's replaced-token detection (generator of hidden size "
+            f"{objective.generator.config.hidden_size} sharing the embeddings, discriminator loss weight "
+            f"{config.discriminator_weight:g}); the checkpoint is the discriminator\n"
+            f"- Held out: replaced-token accuracy {metrics['val_replaced_accuracy']:.4f} (answering 'original' "
+            f"everywhere: {metrics['val_original_share']:.4f}); generator {masked}"
+        )
+    return f"- Objective: masked LM\n- Held-out masked-LM loss {metrics['val_loss']:.4f}, {masked}"
+
+
 def write_model_card(session: Session, metrics: dict) -> None:
-    config, model_config = session.config, session.model.config
+    config, model, model_config = session.config, session.objective.model, session.objective.model.config
     command = " ".join(["bert-cls", "pretrain", *sys.argv[2:]]) if sys.argv[1:2] == ["pretrain"] else "(Python API)"
+    head = "an ELECTRA discriminator" if session.objective.name == objectives.ELECTRA else "a BERT encoder with a masked-LM head"
     card = f"""# {session.out.name}
 
-A BERT encoder with a masked-LM head, pretrained with `bert-cls pretrain`.
+{head[0].upper() + head[1:]}, pretrained with `bert-cls pretrain`.
 
 - Architecture: {model_config.num_hidden_layers} layers, hidden size {model_config.hidden_size}, \
-{model_config.num_attention_heads} heads, {session.model.count_params():,} parameters, max length \
+{model_config.num_attention_heads} heads, {model.count_params():,} parameters, max length \
 {model_config.max_position_embeddings}
 - Vocabulary: {len(session.vocabulary)} WordPiece pieces ({"uncased" if session.lower_case else "cased"})
 - Started from: {config.pretrained or "random weights"}
@@ -522,7 +529,7 @@ A BERT encoder with a masked-LM head, pretrained with `bert-cls pretrain`.
 {metrics["excluded_texts"]:,} left out by --exclude-file)
 - Steps: {metrics["steps"]:,} of batch {config.batch_size} ({metrics["epochs"]:.2f} epochs), \
 {metrics["pretraining_seconds"] / 60:.1f} minutes on {metrics["cpu"]}
-- Held-out masked-LM loss {metrics["val_loss"]:.4f}, masked-token accuracy {metrics["val_masked_accuracy"]:.4f}
+{_objective_lines(session, metrics)}
 
 Command:
 
@@ -552,12 +559,12 @@ def finish(session: Session) -> dict:
         "held_out_texts": session.corpus.counts["held_out"],
         "excluded_texts": session.corpus.counts["excluded"],
         "empty_texts": session.corpus.counts["empty"],
-        "val_loss": last["val_loss"],
-        "val_masked_accuracy": last["val_masked_accuracy"],
+        **{key: value for key, value in last.items() if key.startswith("val_")},
+        "objective": config.objective,
         "pretraining_seconds": state.elapsed_seconds,
         "cpu": hardware.cpu_model(),
         "mixed_precision": config.mixed_precision,
-        "parameters": int(session.model.count_params()),
+        "parameters": session.objective.count_params(),
     }
     write_json(session.out / METRICS_JSON, metrics)
     plot_pretraining(state.history, session.out / CURVES_PNG)
@@ -571,6 +578,7 @@ def _model_shape(config: PretrainConfig) -> tuple:
     if config.pretrained:
         checkpoint = resolve_checkpoint(config.pretrained, config.cache_dir)
         return checkpoint.family, checkpoint.encoder_config()
+    # The discriminator's shape for ELECTRA: the generator adds a quarter-wide encoder beside it.
     shape = {key: getattr(config, key) or default for key, default in SHAPE_DEFAULTS.items()}
     encoder_config = BertConfig(
         vocab_size=shape["vocab_size"],
@@ -598,12 +606,13 @@ def pretrain(config: PretrainConfig) -> dict:
             session.vocabulary.index(vocab_lib.MASK_TOKEN),
             config.mask_rate,
             config.whole_word_masking,
+            session.objective.mask_shares,
         )
         tokenizer = BertTokenizerLayer(session.vocabulary, session.lower_case, config.max_length)
         if session.state.finished:  # trained and committed; only finish's files are missing
             print(f"{session.out} finished training before it was stopped: completing its model card and plot", flush=True)
         else:
-            train_loop(session, Encoder(tokenizer, masker, config.seed))
+            train_loop(session, Encoder(tokenizer, masker, config.seed, noise=session.objective.needs_noise))
         if not session.state.finished:
             return {"steps": session.state.steps_done, "total_steps": session.state.total_steps, "finished": False}
         return finish(session)

@@ -93,12 +93,25 @@ def plot_trials(trials, objective, png_path) -> Path:
 
 
 def plot_pretraining(rows, png_path) -> Path:
-    """Masked-LM loss and masked-token accuracy against the step, on the training steps and the held-out texts."""
+    """Loss and masked-token accuracy against the step, on the training steps and the held-out texts; for ELECTRA
+    also the replaced-token accuracy beside the accuracy of answering "original" everywhere."""
+    electra = "replaced_accuracy" in rows[0]
     panels = [
         (
-            "masked-LM " + metric.replace("_", " "),
+            ("ELECTRA " if electra else "masked-LM ") + metric.replace("_", " "),
             [([r[metric] for r in rows], "o-", "training"), ([r["val_" + metric] for r in rows], "s--", "held out")],
         )
         for metric in ("loss", "masked_accuracy")
     ]
+    if electra:
+        panels.append(
+            (
+                "replaced-token accuracy",
+                [
+                    ([r["replaced_accuracy"] for r in rows], "o-", "training"),
+                    ([r["val_replaced_accuracy"] for r in rows], "s--", "held out"),
+                    ([r["val_original_share"] for r in rows], ":", "all 'original' (held out)"),
+                ],
+            )
+        )
     return _curves([r["step"] for r in rows], "step", panels, png_path)
