@@ -123,7 +123,8 @@ def pretrain(config) -> int:
     if not metrics.get("finished", True):
         print(f"stopped after step {metrics['steps']} of {metrics['total_steps']}; rerun the same command to continue")
         return 0
-    print(json.dumps({k: metrics[k] for k in ("steps", "val_loss", "val_masked_accuracy", "pretraining_seconds")}))
+    keys = ("steps", "val_loss", "val_masked_accuracy", "val_replaced_accuracy", "val_original_share", "pretraining_seconds")
+    print(json.dumps({k: metrics[k] for k in keys if k in metrics}))
     print(
         f"checkpoint (config.json, vocab.txt, tf_model.h5, README.md), history.csv and pretraining_curves.png are in "
         f"{config.output_dir}; fine-tune it with bert-cls train --pretrained {config.output_dir}"
