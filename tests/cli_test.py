@@ -144,7 +144,7 @@ def test_no_traceback_from_the_console_script(tmp_path):
 
 @pytest.mark.slow
 def test_minilm_end_to_end_train_evaluate_predict_export(tmp_path, write_tsv, capsys):
-    """The real MiniLM checkpoint on 300 bundled reviews, through the CLI."""
+    """The real MiniLM checkpoint on 100 bundled reviews, through the CLI."""
     out = tmp_path / "run"
     assert (
         main(
@@ -157,7 +157,7 @@ def test_minilm_end_to_end_train_evaluate_predict_export(tmp_path, write_tsv, ca
                 "--output-dir",
                 str(out),
                 "--max-train-samples",
-                "300",
+                "100",
                 "--epochs",
                 "1",
                 "--max-length",
@@ -171,7 +171,7 @@ def test_minilm_end_to_end_train_evaluate_predict_export(tmp_path, write_tsv, ca
     summary = json.loads(capsys.readouterr().out.splitlines()[0])
     assert 0.0 <= summary["validation_accuracy"] <= 1.0 and summary["examples_per_second"] > 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["train_examples"] == 270 and metrics["validation_examples"] == 30
+    assert metrics["train_examples"] == 90 and metrics["validation_examples"] == 10
     assert metrics["test"]["num_examples"] == 1000
 
     test_file = write_tsv(tmp_path / "t.tsv", [("정말 최고의 영화", 1), ("최악이다", 0), ("", 1)])

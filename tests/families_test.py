@@ -215,7 +215,7 @@ def test_each_family_trains_exports_and_predicts(encoders, model_type, tmp_path,
     from bert_cls.training.run import train
 
     task = TASKS[model_type]
-    overrides = dict(pretrained=str(encoders(model_type)), epochs=2, max_length=24, learning_rate=3e-3)
+    overrides = dict(pretrained=str(encoders(model_type)), epochs=1, max_length=24, learning_rate=3e-3)
     if task == "pairs":
         overrides.update(
             train_file=str(_pair_file(tmp_path)), text_column="premise", text_pair_column="hypothesis", label_names=None

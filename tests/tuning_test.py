@@ -19,7 +19,7 @@ def configs(tmp_path, train_config):
     def make(**tune_overrides):
         values = dict(tuning_dir=str(tmp_path / "tuning"), max_trials=3, learning_rate_min=1e-4, learning_rate_max=3e-3)
         values.update(tune_overrides)
-        return train_config("(per trial)", epochs=2), TuneConfig(**values)
+        return train_config("(per trial)", epochs=1), TuneConfig(**values)
 
     return make
 
