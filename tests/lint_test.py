@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TREE = ["bert_cls", "tests", "bench", "export", "tuning", "setup.py"]
+TREE = ["bert_cls", "tests", "export", "tuning", "setup.py"]
 
 
 def _ruff(*args):

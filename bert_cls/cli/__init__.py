@@ -19,7 +19,8 @@ import warnings
 from typing import Callable
 
 import bert_cls
-from bert_cls.apps.config import BenchConfig, ExampleDataConfig, GpuCheckConfig, QuickstartConfig
+from bert_cls.apps.config import ExampleDataConfig, QuickstartConfig
+from bert_cls.bench.config import BenchConfig, GpuCheckConfig
 from bert_cls.cli import commands
 from bert_cls.cli.parser import add_config_arguments, config_from_args
 from bert_cls.errors import BertClsError

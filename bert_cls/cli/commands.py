@@ -242,10 +242,10 @@ def example_data(config) -> int:
 
 
 def bench(config) -> int:
-    _load("bert_cls.apps.bench").run_and_report(config)
+    _load("bert_cls.bench.speed").run_and_report(config)
     return 0
 
 
 def gpu_check(config) -> int:
-    _load("bert_cls.apps.gpu_check").run_gpu_check(config)
+    _load("bert_cls.bench.gpu_check").run_gpu_check(config)
     return 0

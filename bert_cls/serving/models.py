@@ -36,7 +36,7 @@ log = logging.getLogger("bert_cls.serving")
 State = get_model_status_pb2.ModelVersionStatus.State
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 # Rows a signature runs on at once, so a large request's activations stay bounded. 64, not 256: measured with
-# bench/serving_memory.py, the server grew from 1.16 GB idle to 1.87 GB (1.61x) after a 30 MiB request with 256
+# bert_cls/bench/serving_memory.py, the server grew from 1.16 GB idle to 1.87 GB (1.61x) after a 30 MiB request with 256
 # and to 1.39 GB (1.20x) with 64; batch 64 is as fast as larger batches on CPU (bench: texts/s by batch size).
 CHUNK_ROWS = 64
 

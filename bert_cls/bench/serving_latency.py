@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Latency and throughput of `bert-cls serve` over gRPC and REST (issue 10).
 
-    python bench/serving_latency.py --output bench/serving_latency.json
+    python -m bert_cls.bench.serving_latency --output bench/serving_latency.json
 
 Exports all-MiniLM-L6-v2 with a fresh 2-class head (weights do not change the timing), starts
 `bert-cls serve` with gRPC and REST, and measures with NSMC sample reviews, after 50 warm-up calls:

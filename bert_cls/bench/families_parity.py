@@ -7,7 +7,7 @@ those how many are ties between equally scored SentencePiece segmentations; and 
 and transformers' TensorFlow classifier on the same texts, in one batch of mixed lengths and one text at a time.
 Writes ``bench/families_parity.json``.
 
-    python bench/families_parity.py
+    python -m bert_cls.bench.families_parity
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 sys.path.insert(0, str(ROOT / "tests"))  # the tiny-checkpoint factory and reference helpers the family tests use
 
 import numpy as np  # noqa: E402

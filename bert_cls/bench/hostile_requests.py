@@ -2,8 +2,8 @@
 answers. Run it against the current source, and with ``--source`` against another checkout (an older commit) for
 a before/after comparison; both write one JSON object per run.
 
-    python bench/hostile_requests.py --out bench/hostile_requests.json
-    git worktree add /tmp/before <commit> && python bench/hostile_requests.py --source /tmp/before --label before ...
+    python -m bert_cls.bench.hostile_requests --out bench/hostile_requests.json
+    git worktree add /tmp/before <commit> && python -m bert_cls.bench.hostile_requests --source /tmp/before --label before ...
 
 The export is ``nsmc-small`` with a fresh two-class head (the weights do not matter to what a request costs).
 Peak RSS per case: the kernel's high-water mark, reset before each case through ``/proc/PID/clear_refs``.
@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import socket
-import sys
 import tempfile
 import time
 import urllib.error
@@ -131,7 +130,6 @@ def main() -> None:
     parser.add_argument("--stalled", type=int, default=800, help="connections that stop mid-request")
     parser.add_argument("--stall-wait", type=float, default=35.0, help="seconds to wait before counting threads again")
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from bert_cls import hardware
     from bert_cls.serving.process import ServerProcess
 

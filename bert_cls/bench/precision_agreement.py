@@ -6,7 +6,7 @@ length 128, learning rate 1e-4), exported with ``--precision float32`` and ``--p
 SavedModels (loaded as ``tf.saved_model.load`` loads them) classify 2,000 other reviews of the file, in
 length-sorted batches of 64. Writes ``bench/precision_agreement.json``.
 
-    python bench/precision_agreement.py [--nsmc ../shared/nsmc/ratings_train.txt]
+    python -m bert_cls.bench.precision_agreement [--nsmc ../shared/nsmc/ratings_train.txt]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 SEED = 20261207
 TRAIN, HELD_OUT = 2000, 2000
 

@@ -1,6 +1,6 @@
 """Latency helpers shared by both sides of the bench and by ``gpu-check``; NumPy only.
 
-``bench_torch`` runs in a process that must never import TensorFlow, so nothing here imports it.
+``torch_side`` runs in a process that must never import TensorFlow, so nothing here imports it.
 """
 
 from __future__ import annotations

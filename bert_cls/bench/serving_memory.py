@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Resident memory of `bert-cls serve` before and after large requests (issue 11, item 4).
 
-    python bench/serving_memory.py --output bench/serving_memory.json
-    PYTHONPATH=/path/to/older/checkout python bench/serving_memory.py   # the same on another version's server
+    python -m bert_cls.bench.serving_memory --output bench/serving_memory.json
+    PYTHONPATH=/path/to/older/checkout python -m bert_cls.bench.serving_memory   # the same on another version's server
 
 Exports all-MiniLM-L6-v2 (fresh 2-class head), starts `bert-cls serve` (gRPC) and reads the server's
 VmRSS from /proc: idle after start-up, after one 5,000-review request (the NSMC sample reviews, repeated),

@@ -10,7 +10,7 @@ Measured on the same checkpoint and the same NSMC reviews:
   through the local gRPC server;
 * the machine's dense matmul FLOP/s, and each training figure as a fraction of it (MFU);
 * peak resident memory of this process (training) and of the server;
-* against transformers on PyTorch and ONNX Runtime (``bench_epoch``, ``bench_torch``): a whole training epoch,
+* against transformers on PyTorch and ONNX Runtime (``epoch``, ``torch_side``): a whole training epoch,
   inference in file order and sorted, single-text latency; the CPU's model and flags with every figure.
 """
 
@@ -27,9 +27,9 @@ import numpy as np
 from transformers import BertTokenizer
 
 from bert_cls import hardware
-from bert_cls.apps import bench_epoch, op_profile
-from bert_cls.apps.config import BenchConfig
-from bert_cls.apps.timing import single_text_latency
+from bert_cls.bench import epoch as bench_epoch, op_profile
+from bert_cls.bench.config import BenchConfig
+from bert_cls.bench.timing import single_text_latency
 from bert_cls.data import files as data_files
 from bert_cls.data import pipeline
 from bert_cls.errors import BertClsError

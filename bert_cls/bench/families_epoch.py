@@ -7,7 +7,7 @@ figure is what a user waits for: the wall time of ``train`` (loading, tracing, t
 epoch's own examples/s from the run's history; the ratio is against BERT in the same process, same data. Writes
 ``bench/families_epoch.json`` with the CPU named. A first BERT run warms the process up and is not counted.
 
-    python bench/families_epoch.py [--families bert,electra,...] [--work-dir /tmp/bert-cls-families]
+    python -m bert_cls.bench.families_epoch [--families bert,electra,...] [--work-dir /tmp/bert-cls-families]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 sys.path.insert(0, str(ROOT / "tests"))  # the tiny-checkpoint factory the family tests use
 
 from family_checkpoints import FAMILIES, make_checkpoint  # noqa: E402

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Turn a `bert-cls pretrain` output directory into the checkpoint shipped in the package.
 
-    python bench/ship_checkpoint.py /tmp/pt-cont bert_cls/resources/nsmc-small --continues bert_cls/resources/nsmc-small
+    python -m bert_cls.bench.ship_checkpoint /tmp/pt-cont bert_cls/resources/nsmc-small --continues bert_cls/resources/nsmc-small
 
 Keeps the encoder only (no masked-LM head, no pooler: fine-tuning starts the pooler and the classifier afresh),
 with the vocabulary and tokenizer files, and checks every encoder weight equal to the run's. ``--continues DIR``

@@ -1,15 +1,15 @@
 #!/usr/bin/env python
 """What pretraining is worth on NSMC: a checkpoint fine-tuned on N reviews against TF-IDF + logistic regression.
 
-    python bench/nsmc_split.py --output-dir /tmp/nsmc-split
-    python bench/pretrain_nsmc.py tfidf --split /tmp/nsmc-split --train-size 20000 135000
-    python bench/pretrain_nsmc.py finetune --split /tmp/nsmc-split --pretrained nsmc-small --train-size 20000
-    python bench/pretrain_nsmc.py sample --pretrained nsmc-small --learning-rates 5e-5 1e-4 2e-4
+    python -m bert_cls.bench.nsmc_split --output-dir /tmp/nsmc-split
+    python -m bert_cls.bench.pretrain_nsmc tfidf --split /tmp/nsmc-split --train-size 20000 135000
+    python -m bert_cls.bench.pretrain_nsmc finetune --split /tmp/nsmc-split --pretrained nsmc-small --train-size 20000
+    python -m bert_cls.bench.pretrain_nsmc sample --pretrained nsmc-small --learning-rates 5e-5 1e-4 2e-4
 
 ``sample`` fine-tunes as the quickstart does (2,000 reviews of the bundled sample, 2 epochs, max length 128) at each
 learning rate and scores the bundled 1,000-review test sample, which the shipped checkpoint never read.
 
-Every figure is accuracy on the split's 15,000 test reviews (``bench/nsmc_split.py``), which the shipped checkpoint
+Every figure is accuracy on the split's 15,000 test reviews (``bert_cls/bench/nsmc_split.py``), which the shipped checkpoint
 never read. ``finetune`` runs ``bert-cls train`` on the first N training reviews (2 epochs, max length 64, the
 recipe's defaults otherwise: 10% of the N held out for picking the epoch); TF-IDF (character 1-4-grams, sublinear
 tf) + logistic regression (C=4) is fitted on all N. Results are merged into ``--output`` (JSON), one entry per run,
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bert_cls import hardware
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 
 
 def read_split(path: Path, limit=None) -> tuple:

@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 from transformers import BertConfig
 
-from bert_cls.apps import bench_epoch
-from bert_cls.apps.bench import LABELS, StepTimer, matmul_flops, training_flops_per_token
-from bert_cls.apps.config import GpuCheckConfig
-from bert_cls.apps.timing import single_text_latency
+from bert_cls.bench import epoch as bench_epoch
+from bert_cls.bench.speed import LABELS, StepTimer, matmul_flops, training_flops_per_token
+from bert_cls.bench.config import GpuCheckConfig
+from bert_cls.bench.timing import single_text_latency
 from bert_cls.data import files as data_files
 from bert_cls.errors import BertClsError
 from bert_cls.json_files import write_json

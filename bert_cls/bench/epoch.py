@@ -5,7 +5,7 @@
   character buckets bert-cls used before, and the share of computed token positions that are real tokens;
 * inference at batch 64 in file order and sorted by length (identical predictions checked), and
   ``BertClassifier.predict_proba`` (what ``evaluate`` and ``predict --file`` run) sorted vs file order;
-* the PyTorch (and ONNX Runtime) side, run by ``bench_torch`` in a separate process: TensorFlow and PyTorch
+* the PyTorch (and ONNX Runtime) side, run by ``torch_side`` in a separate process: TensorFlow and PyTorch
   in one process crash.
 """
 
@@ -145,10 +145,10 @@ def torch_available() -> str:
 
 
 def run_torch_side(request: dict) -> dict:
-    """Runs ``bench_torch`` in a fresh interpreter (never PyTorch beside TensorFlow) and returns its JSON."""
+    """Runs ``torch_side`` in a fresh interpreter (never PyTorch beside TensorFlow) and returns its JSON."""
     env = {k: v for k, v in os.environ.items() if k not in ("USE_TORCH", "USE_TF")}
     process = subprocess.run(
-        [sys.executable, "-m", "bert_cls.apps.bench_torch"],
+        [sys.executable, "-m", "bert_cls.bench.torch_side"],
         input=json.dumps(request),
         capture_output=True,
         text=True,

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """float32 against mixed_bfloat16 training: accuracy over seeds and speed.
 
-    python bench/precision.py --seeds 1 2 3 --output bench/precision.json
-    python bench/precision.py --pretrained nsmc-small --learning-rate 2e-4 --output bench/precision_nsmc_small.json
+    python -m bert_cls.bench.precision --seeds 1 2 3 --output bench/precision.json
+    python -m bert_cls.bench.precision --pretrained nsmc-small --learning-rate 2e-4 --output bench/precision_nsmc_small.json
 
 Runs `bert-cls train` (2,000 reviews of the bundled NSMC sample, 2 epochs, max length 128, batch 32, evaluated on
 the bundled 1,000-review test sample) once per seed and precision, one after the other on the same machine, and

@@ -5,7 +5,7 @@ The test part holds every review of the bundled 1,000-review test sample (``bert
 and 14,000 more drawn at random (seed 20261130), so a checkpoint pretrained on the training part has never read a
 review that any figure of the benchmarks is tested on. Writes ``train.tsv`` and ``test.tsv`` (NSMC's format).
 
-    python bench/nsmc_split.py --output-dir /tmp/nsmc-split
+    python -m bert_cls.bench.nsmc_split --output-dir /tmp/nsmc-split
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import argparse
 import random
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 TEST_SIZE = 15_000
 SEED = 20261130
 

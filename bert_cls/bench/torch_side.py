@@ -1,7 +1,7 @@
 """The PyTorch (and ONNX Runtime) side of ``bert-cls bench``, run in its own process.
 
 TensorFlow and PyTorch in one process crash, so ``bert-cls bench`` starts this module with
-``python -m bert_cls.apps.bench_torch``, writes a JSON request to its stdin and reads a JSON result from its
+``python -m bert_cls.bench.torch_side``, writes a JSON request to its stdin and reads a JSON result from its
 stdout. It never imports TensorFlow (``USE_TF=0`` before transformers loads).
 
 What it measures is what a user of Hugging Face transformers on PyTorch would run instead, on the same
@@ -31,7 +31,7 @@ os.environ.update(USE_TF="0", USE_TORCH="1")
 
 import numpy as np  # noqa: E402
 
-from bert_cls.apps.timing import single_text_latency  # noqa: E402
+from bert_cls.bench.timing import single_text_latency  # noqa: E402
 from bert_cls.data import ordering  # noqa: E402
 
 

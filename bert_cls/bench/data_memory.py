@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Peak memory of training on a 150,000-row file against a 1,500,000-row one, and read speed, per format.
 
-    python bench/data_memory.py --nsmc ../shared/nsmc/ratings_train.txt --output bench/data_memory.json
+    python -m bert_cls.bench.data_memory --nsmc ../shared/nsmc/ratings_train.txt --output bench/data_memory.json
 
 Writes NSMC's training file as TSV, CSV, JSON Lines and Parquet, once as it is (150,000 rows) and
 once repeated ten times (1,500,000 rows), under --work-dir. For each file it runs a short

@@ -1,11 +1,11 @@
 #!/usr/bin/env python
 """Macro-F1 on imbalanced data with and without `--class-weight balanced`.
 
-    python bench/imbalance.py --nsmc ../shared/nsmc/ratings_train.txt --output bench/imbalance.json
-    python bench/imbalance.py --nsmc /tmp/nsmc-split/test.tsv --pretrained nsmc-small --learning-rate 2e-4 \
+    python -m bert_cls.bench.imbalance --nsmc ../shared/nsmc/ratings_train.txt --output bench/imbalance.json
+    python -m bert_cls.bench.imbalance --nsmc /tmp/nsmc-split/test.tsv --pretrained nsmc-small --learning-rate 2e-4 \
         --output bench/imbalance_nsmc_small.json
 
-(With nsmc-small, draw the reviews from the test part of ``bench/nsmc_split.py``, which it never read.)
+(With nsmc-small, draw the reviews from the test part of ``bert_cls/bench/nsmc_split.py``, which it never read.)
 
 Draws 2,000 NSMC training reviews at 9:1 negative:positive and a disjoint 1,000-review test set at
 the same ratio, then runs `bert-cls train` twice (same seed, checkpoint and steps), once without and

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The floor under single-text latency: an encoder's dense-layer matmuls alone, TensorFlow against ONNX Runtime.
 
-    python bench/latency_floor.py --output bench/latency_floor.json
+    python -m bert_cls.bench.latency_floor --output bench/latency_floor.json
 
 Issue 11 asks for a single-text p50 within 1.5x of ONNX Runtime. A profile of the exported
 signature at batch 1 put two thirds of its time in the encoder's dense layers, so this script
@@ -29,18 +29,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-import bert_cls  # noqa: F401,E402  (environment for TensorFlow before anything imports it)
-from bert_cls import hardware  # noqa: E402
-from bert_cls.data.files import read_dataset, sample_path  # noqa: E402
-from bert_cls.modeling.keras_compat import tf  # noqa: E402
-from bert_cls.modeling.pretrained import resolve_checkpoint  # noqa: E402
+import bert_cls  # noqa: F401  (environment for TensorFlow before anything imports it)
+from bert_cls import hardware
+from bert_cls.data.files import read_dataset, sample_path
+from bert_cls.modeling.keras_compat import tf
+from bert_cls.modeling.pretrained import resolve_checkpoint
 
 TOKENS = (1, 20, 45, 64)
 
