@@ -240,30 +240,24 @@ def test_tiny_pretraining_lowers_held_out_masked_lm_loss(tiny_run):
     assert header[0] == "step" and {"loss", "val_loss", "val_masked_accuracy", "sequences_per_second"} <= set(header)
 
 
-def test_output_loads_in_transformers_and_in_train(tiny_run, tmp_path, tiny_tsv):
-    from transformers import AutoTokenizer, TFAutoModel
-
+def _fine_tune(checkpoint, output_dir, train_file):
+    """One epoch of ``train --pretrained checkpoint`` on the tiny task."""
     from bert_cls.training.config import TrainConfig
     from bert_cls.training.run import train
+
+    values = dict(epochs=1, batch_size=8, max_length=32, verbose=0, label_names="negative,positive", mixed_precision="no")
+    return train(TrainConfig(output_dir=str(output_dir), train_file=str(train_file), pretrained=str(checkpoint), **values))
+
+
+def test_output_loads_in_transformers_and_in_train(tiny_run, tmp_path, tiny_tsv):
+    from transformers import AutoTokenizer, TFAutoModel
 
     out, _ = tiny_run
     model = TFAutoModel.from_pretrained(str(out))
     tokenizer = AutoTokenizer.from_pretrained(str(out))
     encoded = tokenizer(["정말 재밌다"], return_tensors="tf")
     assert model(**encoded).last_hidden_state.shape[-1] == 32
-    result = train(
-        TrainConfig(
-            output_dir=str(tmp_path / "clf"),
-            train_file=str(tiny_tsv[0]),
-            pretrained=str(out),
-            epochs=1,
-            batch_size=8,
-            max_length=32,
-            verbose=0,
-            label_names="negative,positive",
-            mixed_precision="no",
-        )
-    )
+    result = _fine_tune(out, tmp_path / "clf", tiny_tsv[0])
     assert result.metrics["validation"]["accuracy"] >= 0.0 and (tmp_path / "clf" / "metrics.json").is_file()
 
 
@@ -328,8 +322,6 @@ def test_electra_checkpoint_loads_in_transformers_and_train_with_equal_outputs(e
     from transformers import AutoTokenizer, TFElectraModel
 
     from bert_cls.modeling.pretrained import load_encoder, resolve_checkpoint
-    from bert_cls.training.config import TrainConfig
-    from bert_cls.training.run import train
 
     out, _ = electra_run
     checkpoint = resolve_checkpoint(str(out))
@@ -340,19 +332,7 @@ def test_electra_checkpoint_loads_in_transformers_and_train_with_equal_outputs(e
     expected = reference(**inputs).last_hidden_state.numpy()
     got = load_encoder(checkpoint)(**inputs).last_hidden_state.numpy()
     np.testing.assert_allclose(got, expected, atol=1e-5)
-    result = train(
-        TrainConfig(
-            output_dir=str(tmp_path / "clf"),
-            train_file=str(tiny_tsv[0]),
-            pretrained=str(out),
-            epochs=1,
-            batch_size=8,
-            max_length=32,
-            verbose=0,
-            label_names="negative,positive",
-            mixed_precision="no",
-        )
-    )
+    result = _fine_tune(out, tmp_path / "clf", tiny_tsv[0])
     assert result.classifier.config.family.model_type == "electra" and np.isfinite(result.history[0]["loss"])
 
 
