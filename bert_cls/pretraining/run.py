@@ -372,6 +372,7 @@ def _save(session: Session, interval: Interval, held_out: tuple, writer, bar) ->
             f"{row['masked_accuracy']:.4f}; held out: loss {row['val_loss']:.4f}, masked accuracy "
             f"{row['val_masked_accuracy']:.4f}{replaced} ({row['sequences_per_second']:.0f} sequences/s)"
         )
+        sys.stdout.flush()  # a log file (stdout block-buffered) shows each save as it happens
 
 
 def train_loop(session: Session, encoder: Encoder) -> None:
