@@ -5,6 +5,9 @@
     python -m bert_cls.bench.pretrain_nsmc tfidf --split /tmp/nsmc-split --train-size 20000 135000
     python -m bert_cls.bench.pretrain_nsmc finetune --split /tmp/nsmc-split --pretrained nsmc-small --train-size 20000
     python -m bert_cls.bench.pretrain_nsmc sample --pretrained nsmc-small --learning-rates 5e-5 1e-4 2e-4
+    python -m bert_cls.bench.pretrain_nsmc finetune --split /tmp/nsmc-split --pretrained runs/electra-1h \
+        --budget-hours 1 --train-size 20000 135000 --output bench/pretrain_curve.json
+    python -m bert_cls.bench.pretrain_nsmc plot --output bench/pretrain_curve.json   # bench/pretrain_curve.png
 
 ``sample`` fine-tunes as the quickstart does (2,000 reviews of the bundled sample, 2 epochs, max length 128) at each
 learning rate and scores the bundled 1,000-review test sample, which the shipped checkpoint never read.
@@ -88,7 +91,19 @@ def random_init(pretrained: str, work: Path) -> str:
     return str(out)
 
 
-def finetune(split: Path, n: int, pretrained: str, work: Path, extra: list) -> dict:
+def pretraining_record(pretrained: str, budget_hours) -> dict:
+    """What a checkpoint's pretraining was: its ``pretrain_metrics.json`` (objective, steps, time, CPU) where it has
+    one, and the budget in hours of the 2-core machine it was sized for (``--budget-hours``)."""
+    metrics_file = Path(pretrained) / "pretrain_metrics.json"
+    record = {"budget_hours": budget_hours}
+    if metrics_file.is_file():
+        metrics = json.loads(metrics_file.read_text())
+        record.update({key: metrics.get(key) for key in ("objective", "steps", "pretraining_seconds", "cpu")})
+        record["objective"] = record["objective"] or "mlm"  # runs from before --objective are masked LM
+    return record
+
+
+def finetune(split: Path, n: int, pretrained: str, work: Path, extra: list, budget_hours=None) -> dict:
     out = work / f"{Path(pretrained).name}-{n}"
     command = [
         sys.executable,
@@ -120,6 +135,8 @@ def finetune(split: Path, n: int, pretrained: str, work: Path, extra: list) -> d
     return {
         "method": "bert-cls train",
         "pretrained": pretrained,
+        "pretraining": pretraining_record(pretrained, budget_hours),
+        "cpu": hardware.cpu_model(),
         "train_reviews": n,
         "flags": extra,
         "test_reviews": metrics["test"]["num_examples"],
@@ -167,10 +184,50 @@ def sample(pretrained: str, learning_rate: str, work: Path) -> dict:
     }
 
 
+def plot_curve(results: dict, png: Path) -> Path:
+    """Test accuracy against the pretraining budget, one panel per number of fine-tuning reviews, a line per
+    objective, TF-IDF on the same reviews as a horizontal line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [r for r in results.values() if isinstance(r, dict) and (r.get("pretraining") or {}).get("budget_hours")]
+    sizes = sorted({r["train_reviews"] for r in runs})
+    if not sizes:
+        raise SystemExit("no fine-tuning result with a pretraining budget (finetune --budget-hours) to plot")
+    fig, axes = plt.subplots(1, len(sizes), figsize=(5.5 * len(sizes), 4), squeeze=False)
+    for ax, size in zip(axes[0], sizes):
+        for objective in sorted({r["pretraining"]["objective"] for r in runs}):
+            points = sorted(
+                (r["pretraining"]["budget_hours"], 100 * r["test_accuracy"])
+                for r in runs
+                if r["train_reviews"] == size and r["pretraining"]["objective"] == objective
+            )
+            if points:
+                ax.plot(*zip(*points), "o-", label=objective)
+        baseline = results.get(f"tfidf_{size}")
+        if baseline:
+            ax.axhline(100 * baseline["test_accuracy"], linestyle="--", color="gray", label="TF-IDF + logistic regression")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("pretraining budget (hours of the 2-core machine)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"fine-tuned on {size:,} reviews")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return png
+
+
 def main() -> int:
     # allow_abbrev=False: flags meant for `bert-cls train` (--learning-rate) must not be read as --learning-rates
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.add_argument("what", choices=["tfidf", "finetune", "sample"])
+    parser.add_argument("what", choices=["tfidf", "finetune", "sample", "plot"])
+    parser.add_argument(
+        "--budget-hours", type=float, help="finetune: the pretraining budget the checkpoint was sized for (the curve's x)"
+    )
     parser.add_argument("--split", type=Path, default=Path("/tmp/nsmc-split"))
     parser.add_argument("--train-size", type=int, nargs="+", default=[20000])
     parser.add_argument("--learning-rates", nargs="+", default=["5e-5"], help="sample: the rates to try")
@@ -186,6 +243,9 @@ def main() -> int:
     args, extra = parser.parse_known_args()
     args.work_dir.mkdir(parents=True, exist_ok=True)
     results = json.loads(args.output.read_text()) if args.output.is_file() else {}
+    if args.what == "plot":
+        print(plot_curve(results, args.output.with_suffix(".png")))
+        return 0
     results["cpu"] = {"model": hardware.cpu_model(), "bfloat16": hardware.native_bfloat16() or "none"}
     pretrained = random_init(args.pretrained, args.work_dir) if args.random_init else args.pretrained
     if args.what == "sample":
@@ -199,7 +259,8 @@ def main() -> int:
         if args.what == "tfidf":
             result, key = tfidf(args.split, n), f"tfidf_{n}"
         else:
-            result, key = finetune(args.split, n, pretrained, args.work_dir, extra), f"{Path(pretrained).name}_{n}"
+            result = finetune(args.split, n, pretrained, args.work_dir, extra, args.budget_hours)
+            key = f"{Path(pretrained).name}_{n}"
         key = args.name or key
         results[key] = result
         print(key, json.dumps(result), flush=True)
