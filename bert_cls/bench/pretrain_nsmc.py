@@ -191,6 +191,7 @@ def plot_curve(results: dict, png: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401  (matplotlib.ticker below)
 
     runs = [r for r in results.values() if isinstance(r, dict) and (r.get("pretraining") or {}).get("budget_hours")]
     sizes = sorted({r["train_reviews"] for r in runs})
@@ -210,6 +211,7 @@ def plot_curve(results: dict, png: Path) -> Path:
         if baseline:
             ax.axhline(100 * baseline["test_accuracy"], linestyle="--", color="gray", label="TF-IDF + logistic regression")
         ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())  # 1, 2, 4, 8 rather than powers of 2
         ax.set_xlabel("pretraining budget (hours of the 2-core machine)")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"fine-tuned on {size:,} reviews")
