@@ -120,7 +120,7 @@ class PretrainConfig(cfg.Config):
     mask_rate: float = arg(
         0.15, "share of tokens to predict (of these, 80%% become [MASK], 10%% a random token, 10%% stay)", check=_mask_rate
     )
-    whole_word_masking: bool = arg(False, "mask all WordPiece pieces of a chosen word together")
+    whole_word_masking: bool = arg(False, "mask all WordPiece pieces of a chosen word together (both objectives)")
     epochs: float = arg(1.0, "passes over the training texts (fractions allowed); --max-steps overrides", check=cfg.positive)
     max_steps: Optional[int] = arg(
         None, "training steps in all (sets the learning-rate schedule's length)", check=cfg.at_least(1)
