@@ -132,3 +132,22 @@ def test_latency_floor_classifier_on_ids_agrees_between_tensorflow_and_tflite(ti
     assert result["reviews"] == 24 and result["mean_tokens"] > 3
     assert result["max_probability_difference"] < 1e-5
     assert result["tensorflow p50 ms"] > 0 and result["tensorflow lite p50 ms"] > 0
+
+
+def test_pretraining_curve_plots_each_objective_against_its_budget(tmp_path):
+    from bert_cls.bench.pretrain_nsmc import plot_curve, pretraining_record
+
+    run = tmp_path / "electra-1h"
+    run.mkdir()
+    (run / "pretrain_metrics.json").write_text(json.dumps({"steps": 6300, "pretraining_seconds": 3600.0, "cpu": "x"}))
+    record = pretraining_record(str(run), 1.0)
+    assert record == {"budget_hours": 1.0, "objective": "mlm", "steps": 6300, "pretraining_seconds": 3600.0, "cpu": "x"}
+
+    def entry(objective, hours, accuracy):
+        return {"train_reviews": 20000, "test_accuracy": accuracy, "pretraining": {"budget_hours": hours, "objective": objective}}
+
+    results = {"tfidf_20000": {"test_accuracy": 0.845}, "a": entry("mlm", 1, 0.83), "b": entry("electra", 1, 0.85)}
+    png = plot_curve(results, tmp_path / "curve.png")
+    assert png.stat().st_size > 5000
+    with pytest.raises(SystemExit, match="no fine-tuning result with a pretraining budget"):
+        plot_curve({"tfidf_20000": {"test_accuracy": 0.845}}, tmp_path / "none.png")
