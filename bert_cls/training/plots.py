@@ -96,12 +96,10 @@ def plot_pretraining(rows, png_path) -> Path:
     """Loss and masked-token accuracy against the step, on the training steps and the held-out texts; for ELECTRA
     also the replaced-token accuracy beside the accuracy of answering "original" everywhere."""
     electra = "replaced_accuracy" in rows[0]
+    titles = ("ELECTRA loss", "generator masked accuracy") if electra else ("masked-LM loss", "masked-LM masked accuracy")
     panels = [
-        (
-            ("ELECTRA " if electra else "masked-LM ") + metric.replace("_", " "),
-            [([r[metric] for r in rows], "o-", "training"), ([r["val_" + metric] for r in rows], "s--", "held out")],
-        )
-        for metric in ("loss", "masked_accuracy")
+        (title, [([r[metric] for r in rows], "o-", "training"), ([r["val_" + metric] for r in rows], "s--", "held out")])
+        for title, metric in zip(titles, ("loss", "masked_accuracy"))
     ]
     if electra:
         panels.append(
