@@ -11,6 +11,8 @@ from bert_cls.config import arg
 from bert_cls.errors import BertClsError
 
 RUN_CONFIG = "pretrain_config.json"
+# --objective's values: BERT's masked LM, ELECTRA's replaced-token detection (bert_cls.pretraining.objectives).
+MLM, ELECTRA = "mlm", "electra"
 # Shape flags of a model built from scratch, and their defaults: a 4-layer, 256-wide BERT (4.8M parameters with an
 # 8,000-piece vocabulary), which pretrains at a few hundred sequences a second on a 2-core CPU.
 SHAPE_DEFAULTS = {"vocab_size": 8000, "layers": 4, "hidden_size": 256, "heads": 4}
@@ -80,7 +82,7 @@ class PretrainConfig(cfg.Config):
         "mlm: BERT's masked-LM (a BERT checkpoint); electra: ELECTRA's replaced-token detection, which learns "
         "from every token instead of the masked 15%% (a small generator fills the masked positions, the "
         "discriminator tells each token whether it was replaced; an ELECTRA checkpoint of the discriminator)",
-        choices=["mlm", "electra"],
+        choices=[MLM, ELECTRA],
     )
     generator_size: float = arg(
         0.25, "electra: the generator's hidden size as a share of the discriminator's (ELECTRA's 1/4)", check=_share
@@ -165,7 +167,7 @@ class PretrainConfig(cfg.Config):
         super().__post_init__()
         self.max_time_seconds = parse_duration(self.max_time)
         shape = [f for f in SHAPE_DEFAULTS if getattr(self, f) is not None]
-        if self.pretrained and self.objective == "electra":
+        if self.pretrained and self.objective == ELECTRA:
             raise BertClsError(
                 "--objective electra pretrains a new ELECTRA model from scratch: drop --pretrained (or continue a "
                 "BERT checkpoint with --objective mlm)"

@@ -25,9 +25,9 @@ from pathlib import Path
 from bert_cls.modeling.fused_graph import feed_forward_count, fuse_dense_layers
 from bert_cls.modeling.keras_compat import keras, tf
 from bert_cls.modeling.pretrained import load_pretrained_model
+from bert_cls.pretraining.config import ELECTRA, MLM
+from bert_cls.pretraining.masking import MASK_SHARE, RANDOM_SHARE
 
-MLM, ELECTRA = "mlm", "electra"
-OBJECTIVES = (MLM, ELECTRA)
 # The generator's width per attention head (at least one head): as ELECTRA's generators have them.
 GENERATOR_HEAD_SIZE = 64
 
@@ -63,9 +63,11 @@ class MaskedLM:
     """
 
     name = MLM
+    architecture = "BERT"
+    card_heading = "A BERT encoder with a masked-LM head"
     sum_names = ("loss", "correct", "masked")
-    # Of the chosen tokens: share that becomes [MASK], share that becomes a random token (the rest stay).
-    mask_shares = (0.8, 0.1)
+    # Of the chosen tokens: share that becomes [MASK], share that becomes a random token (the rest stay): BERT's.
+    mask_shares = (MASK_SHARE, RANDOM_SHARE)
     needs_noise = False
 
     def __init__(self, bert_config=None, checkpoint=None):
@@ -111,6 +113,13 @@ class MaskedLM:
     def metrics(self, sums) -> dict:
         """A history row's figures from summed ``sums``."""
         return {"loss": sums[0] / max(sums[2], 1.0), "masked_accuracy": sums[1] / max(sums[2], 1.0)}
+
+    def card_lines(self, metrics: dict) -> str:
+        """The model card's lines on what was learned and how well (``metrics``: ``pretrain_metrics.json``'s)."""
+        return (
+            f"- Objective: masked LM\n- Held-out masked-LM loss {metrics['val_loss']:.4f}, masked-token accuracy "
+            f"{metrics['val_masked_accuracy']:.4f}"
+        )
 
     def save(self, out: Path) -> None:
         save_model_files(self.model, out)
@@ -196,6 +205,7 @@ class ReplacedTokenDetection:
         from transformers import TFElectraForPreTraining
 
         self.discriminator_weight = float(discriminator_weight)
+        self.card_heading = "An ELECTRA discriminator"
         self.model = TFElectraForPreTraining(electra_config)
         self.model(self.model.dummy_inputs, training=False)
         self.generator = ElectraGenerator(generator_config(electra_config, generator_size), self.model.electra.embeddings)
@@ -205,6 +215,10 @@ class ReplacedTokenDetection:
         self.generator.share_embeddings(self.model.electra.embeddings)
         self.model = fuse_dense_layers(self.model, feed_forward_count("electra", electra_config))
         fuse_dense_layers(self.generator, feed_forward_count("electra", self.generator.config))
+
+    @property
+    def architecture(self) -> str:
+        return f"ELECTRA discriminator (with a {self.generator.config.hidden_size}-wide generator)"
 
     @property
     def trackables(self) -> dict:
@@ -266,6 +280,16 @@ class ReplacedTokenDetection:
             # the accuracy of answering "original" everywhere: what replaced_accuracy must beat
             "original_share": 1.0 - sums[6] / tokens,
         }
+
+    def card_lines(self, metrics: dict) -> str:
+        return (
+            f"- Objective: ELECTRA's replaced-token detection (generator of hidden size "
+            f"{self.generator.config.hidden_size} sharing the embeddings, discriminator loss weight "
+            f"{self.discriminator_weight:g}); the checkpoint is the discriminator\n"
+            f"- Held out: replaced-token accuracy {metrics['val_replaced_accuracy']:.4f} (answering 'original' "
+            f"everywhere: {metrics['val_original_share']:.4f}); generator masked-token accuracy "
+            f"{metrics['val_masked_accuracy']:.4f}"
+        )
 
     def save(self, out: Path) -> None:
         save_model_files(self.model, out)

@@ -479,7 +479,7 @@ def _start_session(config: PretrainConfig) -> tuple:
 def _announce(session: Session) -> None:
     config, counts, objective = session.config, session.corpus.counts, session.objective
     source = config.pretrained or (
-        f"a new {config.layers}-layer, {config.hidden_size}-wide {_architecture(objective)}, vocabulary of "
+        f"a new {config.layers}-layer, {config.hidden_size}-wide {objective.architecture}, vocabulary of "
         f"{len(session.vocabulary)}"
     )
     resuming = f"; resuming after step {session.state.steps_done}" if session.state.steps_done else ""
@@ -491,35 +491,12 @@ def _announce(session: Session) -> None:
     )
 
 
-def _architecture(objective) -> str:
-    if objective.name == objectives.ELECTRA:
-        generator = objective.generator.config
-        return f"ELECTRA discriminator (with a {generator.hidden_size}-wide generator)"
-    return "BERT"
-
-
-def _objective_lines(session: Session, metrics: dict) -> str:
-    """The model card's lines on what was learned and how well."""
-    objective, config = session.objective, session.config
-    masked = f"masked-token accuracy {metrics['val_masked_accuracy']:.4f}"
-    if objective.name == objectives.ELECTRA:
-        return (
-            f"- Objective: ELECTRA's replaced-token detection (generator of hidden size "
-            f"{objective.generator.config.hidden_size} sharing the embeddings, discriminator loss weight "
-            f"{config.discriminator_weight:g}); the checkpoint is the discriminator\n"
-            f"- Held out: replaced-token accuracy {metrics['val_replaced_accuracy']:.4f} (answering 'original' "
-            f"everywhere: {metrics['val_original_share']:.4f}); generator {masked}"
-        )
-    return f"- Objective: masked LM\n- Held-out masked-LM loss {metrics['val_loss']:.4f}, {masked}"
-
-
 def write_model_card(session: Session, metrics: dict) -> None:
     config, model, model_config = session.config, session.objective.model, session.objective.model.config
     command = " ".join(["bert-cls", "pretrain", *sys.argv[2:]]) if sys.argv[1:2] == ["pretrain"] else "(Python API)"
-    head = "an ELECTRA discriminator" if session.objective.name == objectives.ELECTRA else "a BERT encoder with a masked-LM head"
     card = f"""# {session.out.name}
 
-{head[0].upper() + head[1:]}, pretrained with `bert-cls pretrain`.
+{session.objective.card_heading}, pretrained with `bert-cls pretrain`.
 
 - Architecture: {model_config.num_hidden_layers} layers, hidden size {model_config.hidden_size}, \
 {model_config.num_attention_heads} heads, {model.count_params():,} parameters, max length \
@@ -530,7 +507,7 @@ def write_model_card(session: Session, metrics: dict) -> None:
 {metrics["excluded_texts"]:,} left out by --exclude-file)
 - Steps: {metrics["steps"]:,} of batch {config.batch_size} ({metrics["epochs"]:.2f} epochs), \
 {metrics["pretraining_seconds"] / 60:.1f} minutes on {metrics["cpu"]}
-{_objective_lines(session, metrics)}
+{session.objective.card_lines(metrics)}
 
 Command:
 
