@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from bert_cls.modeling.keras_compat import keras, tf
+from bert_cls.training import dropout_seeds
 from bert_cls.training.state import RunState
 
 HISTORY_CSV = "history.csv"
@@ -40,19 +41,26 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 class EpochSeed(keras.callbacks.Callback):
-    """Dropout's draws as a function of (seed, epoch): at each epoch's start, TensorFlow's global seed is set
-    from ``epoch_seed`` and the training step retraced.
+    """Dropout's draws as a function of (seed, epoch), so a resumed epoch draws what the uninterrupted run did.
 
-    Keras 2's dropout uses stateful random ops whose position lives in the kernels of the traced step, not in
-    any checkpoint: a resumed run would replay the first epoch's masks. Retracing costs one trace per epoch."""
+    Each Keras dropout layer draws from a generator of its own, reset at each epoch's start
+    (:mod:`bert_cls.training.dropout_seeds`): the training step is traced once. A model with layers that draw
+    through TensorFlow's legacy stateful ops (DeBERTa-v2) instead gets the global seed set from ``epoch_seed``
+    and its training step retraced each epoch, since those ops keep their position in the traced kernels."""
 
     def __init__(self, seed: int):
         super().__init__()
         self.seed = seed
+        self.dropouts, self.legacy = [], False
+
+    def on_train_begin(self, logs=None):
+        self.dropouts, self.legacy = dropout_seeds.prepare(self.model)
 
     def on_epoch_begin(self, epoch, logs=None):
-        tf.random.set_seed(epoch_seed(self.seed, epoch))
-        self.model.train_function = self.model.make_train_function(force=True)
+        dropout_seeds.reset(self.dropouts, self.seed, epoch)
+        if self.legacy:
+            tf.random.set_seed(epoch_seed(self.seed, epoch))
+            self.model.train_function = self.model.make_train_function(force=True)
 
 
 class Throughput(keras.callbacks.Callback):
