@@ -16,6 +16,19 @@ HANGUL = list("영화정말재밌다최악이고별로좋은연기스토리감�
 ASCII = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?~")
 
 
+# Module fixtures that train or build a model: the tests using one run on one xdist worker, so it is built once
+# (each worker would otherwise build its own copy).
+SHARED_MODULE_FIXTURES = ("pair_run", "multi_label_run", "tiny_run", "electra_run", "twin", "encoders")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the groups into node ids
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for name in SHARED_MODULE_FIXTURES:
+            if name in item.fixturenames:
+                item.add_marker(pytest.mark.xdist_group(name))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory):
     """``--mixed-precision auto``'s timings (bert_cls.training.precision_timing) go to a cache of the test session,

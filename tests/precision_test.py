@@ -116,4 +116,4 @@ def test_auto_keeps_float32_where_bfloat16_is_not_faster(monkeypatch):
 @pytest.mark.parametrize("requested", ["float32"])
 def test_float32_is_never_measured(requested):
     choice = precision_lib.choose(requested, lambda: pytest.fail("measured"))
-    assert choice.precision == "float32"
+    assert choice.precision == "float32" and choice.reason == "--precision float32"  # what `export` prints
