@@ -31,11 +31,15 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory):
-    """``--mixed-precision auto``'s timings (bert_cls.training.precision_timing) go to a cache of the test session,
-    never the user's ``~/.cache``."""
+    """``--mixed-precision auto``'s timings (bert_cls.training.precision_timing) go to a cache of this test run,
+    never the user's ``~/.cache``; the xdist workers of one run share it, as the processes of one machine do."""
     import os
 
-    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg_cache"))
+    base = tmp_path_factory.getbasetemp()
+    run_root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # popen-gwN's parent: this run's
+    cache = run_root / "xdg_cache"
+    cache.mkdir(exist_ok=True)
+    os.environ["XDG_CACHE_HOME"] = str(cache)
 
 
 def tiny_vocab(cased: bool = False) -> list:
