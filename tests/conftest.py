@@ -21,12 +21,11 @@ ASCII = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?~")
 SHARED_MODULE_FIXTURES = ("pair_run", "multi_label_run", "tiny_run", "electra_run", "twin", "encoders")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the groups into node ids
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        for name in SHARED_MODULE_FIXTURES:
-            if name in item.fixturenames:
-                item.add_marker(pytest.mark.xdist_group(name))
+def pytest_itemcollected(item):
+    # at collection, before xdist's pytest_collection_modifyitems turns the groups into node ids
+    for name in SHARED_MODULE_FIXTURES:
+        if name in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(name))
 
 
 @pytest.fixture(scope="session", autouse=True)
