@@ -21,6 +21,12 @@ ASCII = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?~")
 SHARED_MODULE_FIXTURES = ("pair_run", "multi_label_run", "tiny_run", "electra_run", "twin", "encoders")
 
 
+def pytest_collection_modifyitems(items):
+    # The slow end-to-end tests (several processes, real checkpoints) first: started last, one of them kept a worker
+    # busy for a minute after the other had finished. A stable sort, the same on every worker (xdist compares).
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_itemcollected(item):
     # at collection, before xdist's pytest_collection_modifyitems turns the groups into node ids
     for name in SHARED_MODULE_FIXTURES:
