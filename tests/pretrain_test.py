@@ -3,6 +3,7 @@ the output loaded by ``train --pretrained`` and by transformers, continued pretr
 the shipped ``nsmc-small`` checkpoint."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -301,13 +302,18 @@ def electra_run(tmp_path_factory):
 
 
 def test_electra_pretraining_learns_to_tell_replaced_tokens(electra_run):
-    """The discriminator beats answering "original" everywhere on held-out reviews within 200 steps (by 0.020
-    measured), and the generator's masked-LM loss falls."""
+    """Within 200 steps the discriminator knows more than the share of replaced tokens: its held-out loss is below
+    the entropy of that share (what predicting the share everywhere scores) by 0.070-0.074 in four seeded runs, and
+    its accuracy above answering "original" everywhere (by 0.004-0.012: it rarely says "replaced" yet, so accuracy
+    moves little); and the generator's masked-LM loss falls."""
     out, metrics = electra_run
     history = json.loads((out / "pretrain_state.json").read_text())["history"]
     assert [r["step"] for r in history] == [50, 100, 150, 200]
     assert metrics["objective"] == "electra"
-    assert metrics["val_replaced_accuracy"] > metrics["val_original_share"] + 0.01, metrics
+    replaced = 1.0 - metrics["val_original_share"]
+    share_entropy = -(replaced * math.log(replaced) + (1.0 - replaced) * math.log(1.0 - replaced))
+    assert metrics["val_replaced_loss"] < share_entropy - 0.03, metrics
+    assert metrics["val_replaced_accuracy"] > metrics["val_original_share"], metrics
     assert history[-1]["val_generator_loss"] < history[0]["val_generator_loss"]
     assert 0.0 < metrics["val_original_share"] < 1.0, "some tokens were replaced, not all"
     header = (out / "history.csv").read_text().splitlines()[0].split(",")

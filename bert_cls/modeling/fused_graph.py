@@ -156,7 +156,7 @@ def fuse_dense_layers(model, expected_feed_forward: int | None = None):
             shared layers count once per distinct layer). A different count raises :class:`FusionError`.
     """
     moved, dense = 0, 0
-    for layer in _sublayers(model):
+    for layer in sublayers(model):
         if type(layer) is keras.layers.Dense:
             layer.__class__ = TokenDense
         if isinstance(layer, TokenDense):
@@ -174,8 +174,9 @@ def fuse_dense_layers(model, expected_feed_forward: int | None = None):
     return model
 
 
-def _sublayers(model) -> list:
-    """Every Keras layer under ``model``, each once (ALBERT shares its layers between groups)."""
+def sublayers(model) -> list:
+    """Every Keras layer under ``model``, each once (ALBERT shares its layers between groups), in the model's own
+    (deterministic) order."""
     seen, out = set(), []
     for module in [model, *model.submodules]:
         if isinstance(module, keras.layers.Layer) and id(module) not in seen:

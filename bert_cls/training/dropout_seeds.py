@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bert_cls.modeling.fused_graph import sublayers
 from bert_cls.modeling.keras_compat import keras, tf
 
 # Layers that draw random numbers with TensorFlow's legacy stateful ops, outside any Keras generator.
@@ -32,21 +33,11 @@ def layer_seed(seed: int, epoch: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0] >> 1)
 
 
-def _sublayers(model) -> list:
-    """Every Keras layer under ``model`` once, in the model's own (deterministic) order."""
-    seen, out = set(), []
-    for module in [model, *model.submodules]:
-        if isinstance(module, keras.layers.Layer) and id(module) not in seen:
-            seen.add(id(module))
-            out.append(module)
-    return out
-
-
 def prepare(model) -> tuple:
     """Gives each ``Dropout`` under ``model`` a generator of its own (once); returns (those layers, whether other
     layers draw through legacy random ops). Call it where the model's variables are created (a distribution
     strategy's scope): the generators' state variables are created here."""
-    layers = _sublayers(model)
+    layers = sublayers(model)
     dropouts = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
     for index, layer in enumerate(dropouts):
         if uses_generator(layer):  # prepared by an earlier fit: its traced step reads this generator
