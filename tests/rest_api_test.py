@@ -15,7 +15,6 @@ from bert_cls.serving import ServingClient
 from bert_cls.serving.process import ServerProcess
 
 MODEL = "toy"
-pytestmark = pytest.mark.xdist_group("served")
 TEXTS = ["good movie", "최악이고 지루한 영화", "", "정말 재밌다 " * 50]
 
 

@@ -18,8 +18,6 @@ from bert_cls.serving import ServingClient, ServingError
 from bert_cls.serving.process import ServerProcess, free_port
 
 MODEL = "toy"
-# One server process for this module: under pytest-xdist its tests run on one worker.
-pytestmark = pytest.mark.xdist_group("served")
 
 
 @pytest.fixture(scope="module")
