@@ -37,7 +37,7 @@ EPOCH_WEIGHTS_DIR = "weights"
 def epoch_seed(seed: int, epoch: int) -> int:
     """The seed of one epoch's randomness (data order, dropout): a function of the run's seed and the epoch only,
     so a resumed epoch draws what it would have drawn in the uninterrupted run."""
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0] >> 1)
+    return dropout_seeds.derived_seed(seed, epoch)
 
 
 class EpochSeed(keras.callbacks.Callback):

@@ -28,9 +28,14 @@ from bert_cls.modeling.keras_compat import keras, tf
 LEGACY_RANDOM_LAYERS = ("TFDebertaV2StableDropout", "TFDebertaStableDropout")
 
 
+def derived_seed(*numbers: int) -> int:
+    """A non-negative 63-bit seed that is a function of ``numbers`` only (NumPy's ``SeedSequence`` mixing)."""
+    return int(np.random.SeedSequence(list(numbers)).generate_state(1)[0] >> 1)
+
+
 def layer_seed(seed: int, epoch: int, index: int) -> int:
-    """The seed of one dropout layer's draws in one epoch (a function of the three numbers only)."""
-    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0] >> 1)
+    """The seed of one dropout layer's draws in one epoch."""
+    return derived_seed(seed, epoch, index)
 
 
 def prepare(model) -> tuple:
