@@ -187,14 +187,13 @@ def test_minilm_end_to_end_train_evaluate_predict_export(tmp_path, write_tsv, ca
     assert report["num_examples"] == 2 and report["dropped_empty_documents"] == 1
     assert (out / "eval_t_confusion.png").stat().st_size > 1000
 
-    assert main(["predict", "--model", str(out), "--json", "재밌다", "지루하다"]) == 0
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["text"] for r in rows] == ["재밌다", "지루하다"]
+    # Texts as arguments and from a data file's column, in one call (arguments first)
     csv_file = tmp_path / "texts.csv"
     csv_file.write_text('id,body\n1,"재밌다, 정말"\n2,지루하다\n', encoding="utf-8")
-    assert main(["predict", "--model", str(out), "--file", str(csv_file), "--text-column", "body", "--json"]) == 0
-    from_file = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["text"] for r in from_file] == ["재밌다, 정말", "지루하다"]
+    argv = ["predict", "--model", str(out), "--json", "재밌다", "지루하다", "--file", str(csv_file), "--text-column", "body"]
+    assert main(argv) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in rows] == ["재밌다", "지루하다", "재밌다, 정말", "지루하다"]
     assert all(r["label"] in ("negative", "positive") and abs(sum(r["probabilities"]) - 1) < 1e-4 for r in rows)
 
     assert main(["export", "--model", str(out), "--export-dir", str(tmp_path / "export")]) == 0

@@ -209,13 +209,16 @@ TASKS = {
 @pytest.mark.slow
 @pytest.mark.parametrize("model_type", sorted(TASKS))
 def test_each_family_trains_exports_and_predicts(encoders, model_type, tmp_path, train_config):
-    """A short run of the family's task kind; the export is verified in plain TensorFlow (TF 2 loader and the
-    TF 1 session loader TF Serving uses) and gives the trained model's probabilities."""
+    """A short run of the family's task kind in mixed_bfloat16; the export (float32) is verified in plain TensorFlow
+    (TF 2 loader and the TF 1 session loader TF Serving uses) and gives the trained model's probabilities."""
     from bert_cls.serving.export import export_classifier
     from bert_cls.training.run import train
 
     task = TASKS[model_type]
-    overrides = dict(pretrained=str(encoders(model_type)), epochs=1, max_length=24, learning_rate=3e-3)
+    # mixed_bfloat16 (the precision --mixed-precision auto picks where bfloat16 is native and faster) on every CPU
+    overrides = dict(
+        pretrained=str(encoders(model_type)), epochs=1, max_length=24, learning_rate=3e-3, mixed_precision="mixed_bfloat16"
+    )
     if task == "pairs":
         overrides.update(
             train_file=str(_pair_file(tmp_path)), text_column="premise", text_pair_column="hypothesis", label_names=None

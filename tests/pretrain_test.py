@@ -540,28 +540,6 @@ def test_shipped_nsmc_small_checkpoint_loads_and_has_its_card():
     assert encoder.config.num_hidden_layers == 4 and encoder.config.vocab_size == len(checkpoint.vocabulary())
 
 
-@pytest.mark.slow
-def test_shipped_nsmc_small_reads_korean(tmp_path):
-    """Fine-tuned on 1,000 bundled reviews for one epoch, nsmc-small is far above chance on the 1,000-review test
-    sample (all-MiniLM-L6-v2, reading Korean as jamo, stays at 56-61% with twice the data and epochs)."""
-    from bert_cls.training.config import TrainConfig
-    from bert_cls.training.run import train
-
-    result = train(
-        TrainConfig(
-            output_dir=str(tmp_path / "run"),
-            data="sample",
-            pretrained="nsmc-small",
-            epochs=1,
-            max_train_samples=1000,
-            max_length=64,
-            learning_rate=2e-4,
-            verbose=0,
-        )
-    )
-    assert result.metrics["test"]["accuracy"] > 0.70, result.metrics["test"]["accuracy"]
-
-
 def test_continued_pretraining_refuses_a_checkpoint_without_mask_or_too_short(tiny_checkpoint, corpus_tsv, tmp_path):
     import shutil
 

@@ -9,6 +9,7 @@ from bert_cls.modeling.classifier import BertClassifier
 from bert_cls.modeling.keras_compat import keras, tf
 from bert_cls.training import callbacks as callbacks_lib
 from bert_cls.training import run as run_lib
+from bert_cls.training.config import TrainConfig
 from bert_cls.training.run import train
 from bert_cls.training.state import RunState
 
@@ -271,8 +272,8 @@ def test_auto_precision_is_the_faster_one_and_is_recorded(tmp_path, train_config
         return seconds[policy]
 
     monkeypatch.setattr(precision_timing, "step_seconds", step_seconds)
-    config = train_config(tmp_path / "run", epochs=1, max_steps=2, verbose=1)
-    assert config.mixed_precision == "auto"  # the default
+    config = train_config(tmp_path / "run", epochs=1, max_steps=2, verbose=1, mixed_precision="auto")
+    assert TrainConfig.__dataclass_fields__["mixed_precision"].default == "auto"  # what users get
     result = train(config)
     recorded = json.loads((tmp_path / "run" / "run_config.json").read_text())
     assert recorded["mixed_precision"] == expected

@@ -187,8 +187,13 @@ def make_objective(config: PretrainConfig, vocabulary: list, checkpoint):
     return objectives.MaskedLM(None if checkpoint is not None else scratch_config(config, vocabulary), checkpoint)
 
 
-def make_steps(objective, optimizer, strategy):
-    """(train_step, eval_step): each takes a distributed batch and returns the objective's sums, summed."""
+def make_steps(objective, optimizer, strategy, batch_spec):
+    """(train_step, eval_step): each takes a distributed batch and returns the objective's sums, summed.
+
+    ``batch_spec`` is the distributed training stream's ``element_spec`` (batch size and length unknown): the
+    training step is traced once for every batch shape, as TensorFlow's distributed-input guide advises, instead of
+    again for each new shape. With one replica the held-out batches are plain tensors of that spec too; with several
+    they are per-replica values of another spec, so that step relaxes its shapes as it meets them."""
 
     def replica_train(batch):
         with tf.GradientTape() as tape:
@@ -199,15 +204,18 @@ def make_steps(objective, optimizer, strategy):
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return sums
 
-    def summed(fn):
-        @tf.function(reduce_retracing=True)  # every batch has its own length: one trace for all
+    def summed(fn, spec):
+        traced = dict(input_signature=[spec]) if spec is not None else dict(reduce_retracing=True)
+
+        @tf.function(**traced)
         def step(batch):
             results = strategy.run(fn, args=(batch,))
             return [strategy.reduce("SUM", r, axis=None) for r in results]
 
         return step
 
-    return summed(replica_train), summed(lambda batch: objective.sums(batch, training=False))
+    eval_spec = batch_spec if strategy.num_replicas_in_sync == 1 else None
+    return summed(replica_train, batch_spec), summed(lambda batch: objective.sums(batch, training=False), eval_spec)
 
 
 # ---- data -------------------------------------------------------------------------------------------
@@ -379,11 +387,12 @@ def train_loop(session: Session, encoder: Encoder) -> None:
     """Steps from the last commit to ``total_steps`` (or ``--max-time``), saving every ``--save-steps``."""
     config, state, strategy = session.config, session.state, session.strategy
     objective = session.objective
-    train_step, eval_step = make_steps(objective, session.optimizer, strategy)
+    stream = strategy.experimental_distribute_dataset(training_stream(session.corpus, config, encoder, state.steps_done))
+    train_step, eval_step = make_steps(objective, session.optimizer, strategy, stream.element_spec)
     held_out = validation_batches(session.corpus, config, encoder)
     if strategy.num_replicas_in_sync > 1:  # each replica scores whole batches: the same averages, no uneven shards
         held_out = [strategy.experimental_distribute_values_from_function(lambda _, b=b: b) for b in held_out]
-    batches = iter(strategy.experimental_distribute_dataset(training_stream(session.corpus, config, encoder, state.steps_done)))
+    batches = iter(stream)
     writer = tf.summary.create_file_writer(str(session.out / LOGS_DIR))
     started, elapsed_before, interval = time.perf_counter(), state.elapsed_seconds, Interval(objective)
     bar = tqdm(
