@@ -105,6 +105,22 @@ class ServingModule(tf.Module):
             input_signature=[tf.TensorSpec([None, None], tf.int32, name=name) for name in classifier.encoded_inputs],
         )
 
+    def signatures(self) -> dict:
+        """``{signature name: concrete function}``, each traced once here. Saved as concrete functions beside
+        :meth:`saved_root`, not as this module's ``tf.function`` attributes: ``tf.saved_model.save`` traces a
+        ``tf.function`` again (a trace made outside the save context is not reused inside it), which made every
+        export trace the whole model twice more."""
+        return {
+            SERVING_SIGNATURE: self.serving_default.get_concrete_function(),
+            ENCODED_SIGNATURE: self.serve_encoded.get_concrete_function(),
+        }
+
+    def saved_root(self) -> tf.Module:
+        """The object saved with :meth:`signatures`: the state they capture, which the SavedModel must hold."""
+        root = tf.Module(name="bert_cls_serving")
+        root.state = self.state
+        return root
+
     def _outputs(self, logits):
         probabilities = self.classifier.probabilities(logits)
         if self.multi_label:
@@ -275,10 +291,10 @@ def verify_export(export_dir: Path, classifier: BertClassifier, signatures: dict
 
 def serving_signatures(classifier: BertClassifier, requested: str = "float32", check_texts=None) -> tuple:
     """(object to save, ``{signature name: function}``, ``PrecisionChoice``): the functions to save, in the
-    precision chosen for ``requested`` (``bert_cls.serving.precision``). float32 ones are the ``ServingModule``'s,
-    saved with it; bfloat16 ones are frozen (weights as constants), so the object saved with them holds nothing."""
+    precision chosen for ``requested`` (``bert_cls.serving.precision``). float32 ones are the ``ServingModule``'s
+    concrete functions, saved beside the state they capture; bfloat16 ones are frozen (weights as constants), so the object saved with them holds nothing."""
     module = ServingModule(classifier)
-    float32 = {SERVING_SIGNATURE: module.serving_default, ENCODED_SIGNATURE: module.serve_encoded}
+    float32 = module.signatures()
     candidate = {}
 
     def bfloat16_signatures():
@@ -302,7 +318,7 @@ def serving_signatures(classifier: BertClassifier, requested: str = "float32", c
     choice = precision_lib.choose(requested, measure)
     if choice.precision == "bfloat16":
         return tf.Module(name="bert_cls_serving"), bfloat16_signatures(), choice
-    return module, float32, choice
+    return module.saved_root(), float32, choice
 
 
 def probe_text_lists(classifier: BertClassifier) -> tuple:
