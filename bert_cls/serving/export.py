@@ -292,7 +292,8 @@ def verify_export(export_dir: Path, classifier: BertClassifier, signatures: dict
 def serving_signatures(classifier: BertClassifier, requested: str = "float32", check_texts=None) -> tuple:
     """(object to save, ``{signature name: function}``, ``PrecisionChoice``): the functions to save, in the
     precision chosen for ``requested`` (``bert_cls.serving.precision``). float32 ones are the ``ServingModule``'s
-    concrete functions, saved beside the state they capture; bfloat16 ones are frozen (weights as constants), so the object saved with them holds nothing."""
+    concrete functions, saved beside the state they capture; bfloat16 ones are frozen (weights as constants), so
+    the object saved with them holds nothing."""
     module = ServingModule(classifier)
     float32 = module.signatures()
     candidate = {}
