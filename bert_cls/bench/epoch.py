@@ -80,6 +80,7 @@ def _epoch_speed(checkpoint, sample, label_names, max_length: int, batch_size: i
         optimizer=fused_update(AdamW(2e-5, weight_decay=0.01), model.count_params()),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
+    model.optimizer.build(model.trainable_variables)  # as `train` does: the step is traced once, not twice
     timer = EpochTimer()
     model.fit(ds, epochs=2, verbose=0, callbacks=[timer])
     return {
