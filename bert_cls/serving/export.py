@@ -106,10 +106,10 @@ class ServingModule(tf.Module):
         )
 
     def signatures(self) -> dict:
-        """``{signature name: concrete function}``, each traced once here. Saved as concrete functions beside
-        :meth:`saved_root`, not as this module's ``tf.function`` attributes: ``tf.saved_model.save`` traces a
-        ``tf.function`` again (a trace made outside the save context is not reused inside it), which made every
-        export trace the whole model twice more."""
+        """``{signature name: concrete function}``, each traced once (or taken from an earlier call's trace).
+        Saved as concrete functions beside :meth:`saved_root`, not as this module's ``tf.function`` attributes:
+        ``tf.saved_model.save`` traces a ``tf.function`` again (a trace made outside the save context is not
+        reused inside it), which made every export trace the whole model twice more."""
         return {
             SERVING_SIGNATURE: self.serving_default.get_concrete_function(),
             ENCODED_SIGNATURE: self.serve_encoded.get_concrete_function(),
@@ -295,7 +295,7 @@ def serving_signatures(classifier: BertClassifier, requested: str = "float32", c
     concrete functions, saved beside the state they capture; bfloat16 ones are frozen (weights as constants), so
     the object saved with them holds nothing."""
     module = ServingModule(classifier)
-    float32 = module.signatures()
+    float32 = {SERVING_SIGNATURE: module.serving_default, ENCODED_SIGNATURE: module.serve_encoded}  # traced when used
     candidate = {}
 
     def bfloat16_signatures():
@@ -319,7 +319,7 @@ def serving_signatures(classifier: BertClassifier, requested: str = "float32", c
     choice = precision_lib.choose(requested, measure)
     if choice.precision == "bfloat16":
         return tf.Module(name="bert_cls_serving"), bfloat16_signatures(), choice
-    return module.saved_root(), float32, choice
+    return module.saved_root(), module.signatures(), choice
 
 
 def probe_text_lists(classifier: BertClassifier) -> tuple:
