@@ -9,7 +9,19 @@ def test_export_writes_verified_versioned_savedmodel(tiny_classifier, tmp_path, 
     """The one test that runs the verification process (the others pass verify=False). The base path is
     relative: the check's subprocess runs in another directory and must still find the export."""
     monkeypatch.chdir(tmp_path)
+    modules, real_init = [], export_lib.ServingModule.__init__
+
+    def recording(self, classifier):
+        real_init(self, classifier)
+        modules.append(self)
+
+    monkeypatch.setattr(export_lib.ServingModule, "__init__", recording)
     report = export_lib.export_classifier(tiny_classifier, "base", model_name="toy")
+    # One trace per signature, used for saving and for the check (tf.saved_model.save would trace a tf.function
+    # again in its save context)
+    (module,) = modules
+    assert module.serving_default.experimental_get_tracing_count() == 1
+    assert module.serve_encoded.experimental_get_tracing_count() == 1
     target = tmp_path / "base" / "1"
     assert report["version"] == 1 and report["path"] == "base/1"
     assert set(report["signatures"]) == {"serving_default", "encoded"}

@@ -342,6 +342,28 @@ def test_electra_checkpoint_loads_in_transformers_and_train_with_equal_outputs(e
     assert result.classifier.config.family.model_type == "electra" and np.isfinite(result.history[0]["loss"])
 
 
+def test_the_steps_are_traced_once_for_every_batch_shape(corpus_tsv, tmp_path, monkeypatch):
+    """Bucketed batches differ in length (and the last held-out batch in size): one trace serves them all."""
+    from bert_cls.pretraining import run as run_lib
+
+    steps, shapes, real = [], [], run_lib.make_steps
+
+    def recording(*args):
+        train_step, eval_step = real(*args)
+        steps.extend([train_step, eval_step])
+
+        def train(batch):
+            shapes.append(tuple(batch["input_ids"].shape))
+            return train_step(batch)
+
+        return train, eval_step
+
+    monkeypatch.setattr(run_lib, "make_steps", recording)
+    run_lib.pretrain(tiny_pretrain_config(tmp_path / "out", corpus_tsv, max_steps=12, save_steps=6, batch_size=24))
+    assert len({length for _, length in shapes}) > 1, shapes
+    assert [step.experimental_get_tracing_count() for step in steps] == [1, 1]
+
+
 def test_interrupted_electra_run_resumes_to_the_weights_of_an_uninterrupted_one(corpus_tsv, tmp_path, monkeypatch):
     """Stopped right after its second commit (in this process), rerun: the discriminator's weights equal a straight
     run's, so the generator, its samples and the optimizer resumed too (masked LM: the SIGKILL test below)."""
