@@ -135,7 +135,7 @@ def test_latency_floor_classifier_on_ids_agrees_between_tensorflow_and_tflite(ti
 
 
 def test_pretraining_curve_plots_each_objective_against_its_budget(tmp_path):
-    from bert_cls.bench.pretrain_nsmc import plot_curve, pretraining_record
+    from bert_cls.bench.pretrain_nsmc import chosen_runs, plot_curve, pretraining_record
 
     run = tmp_path / "electra-1h"
     run.mkdir()
@@ -143,9 +143,13 @@ def test_pretraining_curve_plots_each_objective_against_its_budget(tmp_path):
     record = pretraining_record(str(run), 1.0)
     assert record == {"budget_hours": 1.0, "objective": "mlm", "steps": 6300, "pretraining_seconds": 3600.0, "cpu": "x"}
 
-    def entry(objective, hours, accuracy):
-        return {"train_reviews": 20000, "test_accuracy": accuracy, "pretraining": {"budget_hours": hours, "objective": objective}}
+    def entry(objective, hours, accuracy, validation=0.8):
+        pretraining = {"budget_hours": hours, "objective": objective}
+        return {"train_reviews": 20000, "test_accuracy": accuracy, "validation_accuracy": validation, "pretraining": pretraining}
 
+    # Of one budget's learning rates, the one best on validation, whatever its test accuracy
+    rates = [entry("electra", 1, 0.80, 0.81), entry("electra", 1, 0.82, 0.84), entry("electra", 1, 0.83, 0.83)]
+    assert chosen_runs(rates + [entry("mlm", 1, 0.7)]) == [rates[1], entry("mlm", 1, 0.7)]
     results = {"tfidf_20000": {"test_accuracy": 0.845}, "a": entry("mlm", 1, 0.83), "b": entry("electra", 1, 0.85)}
     png = plot_curve(results, tmp_path / "curve.png")
     assert png.stat().st_size > 5000
