@@ -205,9 +205,7 @@ def plot_curve(results: dict, png: Path) -> Path:
     import matplotlib.pyplot as plt
     import matplotlib.ticker  # noqa: F401  (matplotlib.ticker below)
 
-    runs = chosen_runs(
-        [r for r in results.values() if isinstance(r, dict) and (r.get("pretraining") or {}).get("budget_hours")]
-    )
+    runs = chosen_runs([r for r in results.values() if isinstance(r, dict) and (r.get("pretraining") or {}).get("budget_hours")])
     sizes = sorted({r["train_reviews"] for r in runs})
     if not sizes:
         raise SystemExit("no fine-tuning result with a pretraining budget (finetune --budget-hours) to plot")
