@@ -147,7 +147,7 @@ def test_the_offline_quickstart_runs_end_to_end(tmp_path, capsys):
     accuracy = float(re.search(r"test accuracy[^0-9]*([0-9.]+)", out).group(1))
     # The shipped nsmc-small reads Korean: 66.6% measured on the 1,000 test reviews after 500 (81% after the full
     # quickstart), where chance is 50% and the standard error 1.5 points (all-MiniLM-L6-v2, reading Korean as jamo,
-    # stays at 56-61% on 1,000 reviews for two epochs)
+    # stays at 56-61% fine-tuned on 2,000 reviews for two epochs)
     assert accuracy > 0.6, out
     assert "REST answers equal the gRPC ones" in out and "curl" in out
 
